@@ -1,0 +1,1 @@
+"""HTTP routes. Each module is a router; `app.main` mounts them."""

@@ -1,0 +1,94 @@
+"""Twilio webhooks: verify, store, then acknowledge; processing happens after the answer.
+
+Never 200 for a text that was not stored: a failed write answers 503 and Twilio retries.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+
+from app.api.deps import RuntimeDep
+from app.channels.twilio import (
+    PROVIDER,
+    parse_inbound,
+    parse_status,
+    verify_signature,
+    webhook_url,
+)
+from app.errors import InvalidInput
+from app.outbound.send import apply_delivery_status
+from app.pipeline.ingress import accept_inbound
+from app.runtime import Runtime
+
+router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+_SIGNED: dict[int | str, dict[str, Any]] = {
+    403: {"description": "Missing or wrong X-Twilio-Signature."},
+    400: {"description": "Malformed fields."},
+    413: {"description": "Body larger than SMSDESK_MAX_WEBHOOK_BYTES."},
+    503: {"description": "The database cannot take the write; Twilio will retry."},
+}
+
+
+async def _signed_form(request: Request, runtime: Runtime) -> FormData:
+    limit = runtime.settings.max_webhook_bytes
+    declared = request.headers.get("content-length", "")
+    if (declared.isdigit() and int(declared) > limit) or len(await request.body()) > limit:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail="body too large")
+    form = await request.form()
+    url = webhook_url(runtime.settings.public_base_url, request.url.path, request.url.query)
+    if not verify_signature(
+        auth_token=runtime.settings.twilio_auth_token.get_secret_value(),
+        url=url,
+        params=form,  # type: ignore[arg-type]
+        signature=request.headers.get("X-Twilio-Signature"),
+    ):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="invalid Twilio signature")
+    return form
+
+
+def _bad_request(exc: InvalidInput) -> HTTPException:
+    return HTTPException(
+        status.HTTP_400_BAD_REQUEST, detail={"message": str(exc), "code": exc.code}
+    )
+
+
+@router.post("/sms", response_class=Response, responses=_SIGNED)
+async def inbound_sms(request: Request, runtime: RuntimeDep) -> Response:
+    """An inbound SMS/MMS: answered with empty TwiML once it is durably stored."""
+    form = await _signed_form(request, runtime)
+    account = runtime.settings.twilio_account_sid or None
+    try:
+        sms = parse_inbound(form, received_at=datetime.now(UTC), account_sid=account)  # type: ignore[arg-type]
+        await run_in_threadpool(
+            accept_inbound, runtime.engine, sms, brand=runtime.settings.brand_id
+        )
+    except InvalidInput as exc:
+        raise _bad_request(exc) from None
+    runtime.jobs.notify()
+    return Response(EMPTY_TWIML, media_type="text/xml")
+
+
+@router.post("/status", response_class=Response, responses=_SIGNED)
+async def delivery_status(request: Request, runtime: RuntimeDep) -> Response:
+    """A delivery status callback for one of our messages."""
+    form = await _signed_form(request, runtime)
+    try:
+        update = parse_status(form)  # type: ignore[arg-type]
+    except InvalidInput as exc:
+        raise _bad_request(exc) from None
+    await run_in_threadpool(
+        apply_delivery_status,
+        runtime.engine,
+        runtime.compliance,
+        provider=PROVIDER,
+        provider_message_id=update.provider_message_id,
+        status=update.status,
+        error_code=update.error_code,
+    )
+    return Response(EMPTY_TWIML, media_type="text/xml")

@@ -1,0 +1,263 @@
+"""The `smsdesk` command line: serve the app, and ask the compliance layer questions."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from app.config import get_settings
+from app.errors import SmsdeskError
+
+app = typer.Typer(
+    name="smsdesk",
+    help="smsdesk: two-way business texting that answers what it can and hands the rest to people.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+compliance_app = typer.Typer(
+    help="Ask the deterministic compliance layer (STOP/HELP/START, quiet hours) a question.",
+    no_args_is_help=True,
+)
+db_app = typer.Typer(help="Database schema: migrate and inspect.", no_args_is_help=True)
+app.add_typer(compliance_app, name="compliance")
+app.add_typer(db_app, name="db")
+
+_out = Console(soft_wrap=True, highlight=False)
+
+
+class StateOption(StrEnum):
+    subscribed = "subscribed"
+    opted_out = "opted_out"
+
+
+class CategoryOption(StrEnum):
+    marketing = "marketing"
+    transactional = "transactional"
+    reply = "reply"
+
+
+def _fail(message: str) -> NoReturn:
+    # Plain echo: a message quoting customer text must not be read as rich markup or wrapped.
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    raise typer.Exit(code=2)
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port.")] = None,
+) -> None:
+    """Start the smsdesk web service (FastAPI on uvicorn) with the configured settings."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@compliance_app.command("classify")
+def classify_command(
+    text: Annotated[str, typer.Argument(help="The inbound message body.")],
+    from_: Annotated[str, typer.Option("--from", help="Sender, E.164 (e.g. +12125550123).")],
+    state: Annotated[
+        StateOption, typer.Option(help="The sender's consent state before this message.")
+    ] = StateOption.subscribed,
+    at: Annotated[
+        str | None, typer.Option(help="When it was received, ISO-8601 with offset (default: now).")
+    ] = None,
+) -> None:
+    """Print what an inbound text means for consent (SPEC §6) as JSON."""
+    received = at or datetime.now(UTC).isoformat()
+    data = {"id": "cli", "kind": "inbound", "text": text, "from": from_, "received_at": received}
+    data["prior_state"] = state.value
+    _run_one(data)
+
+
+@compliance_app.command("gate")
+def gate_command(
+    to: Annotated[str, typer.Option(help="Recipient, E.164.")],
+    at: Annotated[str, typer.Option(help="Send time, ISO-8601 with offset.")],
+    category: Annotated[CategoryOption, typer.Option(help="What kind of message it is.")],
+    state: Annotated[
+        StateOption, typer.Option(help="The recipient's consent state.")
+    ] = StateOption.subscribed,
+    last_inbound: Annotated[
+        str | None, typer.Option(help="When the customer last texted us (replies, IN-7).")
+    ] = None,
+    urgent: Annotated[
+        bool, typer.Option(help="Transactional and urgent (fraud alert, OTP): send now.")
+    ] = False,
+    known_state: Annotated[
+        str | None, typer.Option(help="Verified residence state, two letters (QH-2).")
+    ] = None,
+    verified_tz: Annotated[
+        str | None, typer.Option(help="Verified IANA time zone on file (TZ-1).")
+    ] = None,
+    prior_marketing_send: Annotated[
+        list[str] | None,
+        typer.Option(help="A marketing send already made (repeat the option; caps, QH-3)."),
+    ] = None,
+) -> None:
+    """Print whether an outbound message may be sent then, and if not when (SPEC §10), as JSON."""
+    data: dict[str, Any] = {
+        "id": "cli",
+        "kind": "outbound",
+        "to": to,
+        "send_at": at,
+        "category": category.value,
+        "recipient_state": state.value,
+        "urgent": urgent,
+        "last_inbound_at": last_inbound,
+        "known_state": known_state,
+        "verified_time_zone": verified_tz,
+        "prior_marketing_sends": prior_marketing_send or [],
+    }
+    _run_one({k: v for k, v in data.items() if v is not None})
+
+
+def _run_one(data: dict[str, Any]) -> None:
+    """Run one case built from the command's options on a scratch ledger and print it."""
+    from app.compliance.cases import parse_case, run_case
+
+    try:
+        case = parse_case(data, where="arguments", need_expect=False)
+        _print_json(run_case(case, get_settings()))
+    except SmsdeskError as exc:
+        _fail(str(exc))
+
+
+@compliance_app.command("eval")
+def eval_command(
+    file: Annotated[Path, typer.Argument(help="A case file in the SPEC §13 form (JSON lines).")],
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the report as JSON here.")
+    ] = None,
+) -> None:
+    """Run a compliance case file through the real code path and report every mismatch.
+
+    The last line is exactly `N passed, M failed`; the exit code is 0 only when M is 0.
+    """
+    from app.compliance.cases import run_file
+
+    try:
+        _cases, report = run_file(file, get_settings())
+    except SmsdeskError as exc:
+        _fail(str(exc))
+    for m in report.mismatches:
+        expected, got = json.dumps(m.expected, ensure_ascii=False), json.dumps(m.got)
+        typer.echo(f"FAIL {m.case_id} {m.field}: expected {expected}, got {got}")
+    table = Table(title="Compliance cases by category")
+    for column in ("category", "passed", "failed"):
+        table.add_column(column, justify="left" if column == "category" else "right")
+    for name, (passed, failed) in sorted(report.by_category.items()):
+        table.add_row(name, str(passed), f"[red]{failed}[/]" if failed else "0")
+    _out.print(table)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report.as_json(), indent=2, ensure_ascii=False) + "\n")
+    typer.echo(f"{report.passed} passed, {report.failed} failed")
+    raise typer.Exit(code=0 if report.failed == 0 else 1)
+
+
+@app.command()
+def chat(
+    from_: Annotated[
+        str, typer.Option("--from", help="The customer's number, E.164 (e.g. +12125550123).")
+    ],
+    url: Annotated[
+        str | None, typer.Option(help="The running server (default: SMSDESK_PUBLIC_BASE_URL).")
+    ] = None,
+    wait: Annotated[
+        float, typer.Option(help="Seconds to wait for replies after the last line.")
+    ] = 3.0,
+) -> None:
+    """A terminal phone: what you type is texted to the running server, its replies appear."""
+    from app.chat import Phone, prompt_lines, run
+    from app.compliance.parsing import parse_e164
+
+    settings = get_settings()
+    try:
+        number = parse_e164(from_)
+    except SmsdeskError as exc:
+        _fail(str(exc))
+    phone = Phone(settings, number, url or settings.public_base_url, out=typer.echo)
+    typer.echo(f"Texting {settings.brand_name} as {number}. Type a message; Ctrl-D to quit.")
+    run(phone, prompt_lines(number), wait_seconds=wait)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Migrate the configured database (SMSDESK_DATABASE_URL) to `revision`."""
+    from app.storage import make_engine, migrate
+
+    settings = get_settings()
+    migrate(make_engine(settings.db_url), revision)
+    typer.echo(f"database at {revision}: {settings.db_url.split('@')[-1]}")
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=64, help="Jobs each process runs at once (default: SMSDESK_WORKERS)."
+        ),
+    ] = None,
+    processes: Annotated[int, typer.Option(min=1, max=64, help="Worker processes to run.")] = 1,
+) -> None:
+    """Run procrastinate workers for scale-out mode (PostgreSQL) until SIGTERM or Ctrl-C.
+
+    Start it on as many machines as needed; each conversation is still handled one text at a
+    time, in order. Needs SMSDESK_EXECUTION_MODE=procrastinate and a PostgreSQL database.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from app.storage import normalise_url
+
+    settings = get_settings()
+    if settings.execution_mode != "procrastinate":
+        _fail(
+            "smsdesk worker needs SMSDESK_EXECUTION_MODE=procrastinate (in the default "
+            "in-process mode, `smsdesk serve` runs the jobs itself)"
+        )
+    try:
+        backend = make_url(normalise_url(settings.db_url)).get_backend_name()
+    except ArgumentError:
+        backend = "an unreadable URL"
+    if backend != "postgresql":
+        _fail(
+            f"smsdesk worker needs a PostgreSQL database (SMSDESK_DATABASE_URL=postgresql://...), "
+            f"and the configured database is {backend}"
+        )
+    from app.jobs.procrastinate_engine import run_worker_processes
+
+    code = run_worker_processes(processes=processes, concurrency=concurrency or settings.workers)
+    raise typer.Exit(code=code)
+
+
+def main() -> None:
+    """Entry point that never shows a traceback for expected errors."""
+    try:
+        app()
+    except SmsdeskError as exc:  # pragma: no cover - defensive; commands catch their own
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,121 @@
+"""Settings: the one place configuration enters smsdesk (environment variables `SMSDESK_*`)."""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Development placeholders: `make run` and `smsdesk chat` work with no configuration at all,
+# and a production start refuses them (they are public, in this file).
+DEV_TWILIO_AUTH_TOKEN = "smsdesk-dev-auth-token"
+DEV_API_KEY = "smsdesk-dev-key"
+
+
+class Settings(BaseSettings):
+    """Every setting of smsdesk; each is read from `SMSDESK_<NAME>` (see README)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SMSDESK_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    log_level: str = "INFO"
+
+    # The business: words customers read in HELP, STOP and START replies (SPEC §8).
+    brand_id: str = Field(default="default", min_length=1, max_length=64)
+    brand_name: str = Field(default="Acme", min_length=1, max_length=40)
+    support_phone: str = "1-800-555-0199"
+    support_url: str = "acme.com/help"
+    support_url_es: str = "acme.com/ayuda"
+    message_frequency: str = "Msg frequency varies"
+    program_description: str = "customer care texts"
+
+    # Storage.
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+
+    # Compliance policy.
+    strict_mode: bool = False
+    """IN-7 strict mode: no reply at all to a sender who has opted out."""
+    marketing_only_revocations_until: date | None = date(2027, 1, 31)
+    """SCOPE-2: until this date a revocation naming only marketing revokes only marketing
+    (FCC revoke-all waiver, DA 26-12). None turns SCOPE-2 off: every revocation revokes all."""
+    governor_holidays: list[date] = Field(default_factory=list)
+    """QH-9: extra no-solicitation days declared by a governor (e.g. Louisiana)."""
+    reply_window_hours: int = Field(default=24, ge=1, le=72)
+    max_reply_chars: int = Field(default=320, ge=70, le=1600)
+
+    # Server.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    public_base_url: str = "http://127.0.0.1:8000"
+    """The URL the SMS provider calls (signatures are computed over it; set it behind proxies)."""
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    """Keys for the integrator API (`Authorization: Bearer <key>`), comma-separated."""
+    max_webhook_bytes: int = Field(default=65_536, ge=1_024)
+
+    # SMS provider.
+    sms_provider: Literal["console", "twilio"] = "console"
+    twilio_account_sid: str = ""
+    twilio_auth_token: SecretStr = SecretStr("")
+    twilio_from_number: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_api_base_url: str | None = None
+    """Override Twilio's REST base URL (a regional edge, or a test double on loopback)."""
+    provider_handles_keywords: bool = False
+    """PROV-1 (b): the provider answers STOP/START itself, so smsdesk sends no confirmation."""
+
+    # Processing.
+    execution_mode: Literal["inprocess", "procrastinate"] = "inprocess"
+    workers: int = Field(default=4, ge=1, le=64)
+
+    @field_validator("brand_name")
+    @classmethod
+    def _brand_is_gsm_friendly(cls, value: str) -> str:
+        if any(ch in value for ch in "\n\r"):
+            raise ValueError("brand_name must be a single line")
+        return value.strip()
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _defaults_and_secrets(self) -> Settings:
+        if self.database_url is None:
+            self.database_url = f"sqlite:///{(self.data_dir / 'smsdesk.db').as_posix()}"
+        if self.env == "dev":
+            if not self.twilio_auth_token.get_secret_value():
+                self.twilio_auth_token = SecretStr(DEV_TWILIO_AUTH_TOKEN)
+            if not self.api_keys:
+                self.api_keys = [SecretStr(DEV_API_KEY)]
+        elif self.env == "prod":
+            self._refuse_placeholders()
+        return self
+
+    def _refuse_placeholders(self) -> None:
+        token = self.twilio_auth_token.get_secret_value()
+        if self.sms_provider == "twilio" and token in ("", DEV_TWILIO_AUTH_TOKEN):
+            raise ValueError("SMSDESK_TWILIO_AUTH_TOKEN must be set to your Twilio auth token")
+        if any(key.get_secret_value() == DEV_API_KEY for key in self.api_keys):
+            raise ValueError("SMSDESK_API_KEYS contains the public development key")
+
+    @property
+    def db_url(self) -> str:
+        """The database URL, with the embedded SQLite default filled in."""
+        assert self.database_url is not None
+        return self.database_url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Human hand-off: the queue of conversations waiting for a person (the console builds on it)."""

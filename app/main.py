@@ -1,0 +1,100 @@
+"""create_app(): the FastAPI application, its lifespan and its routers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+from app import __version__, log
+from app.api import compliance, health, messages, webhooks
+from app.config import Settings, get_settings
+from app.errors import InvalidInput, SmsdeskError
+from app.runtime import build_runtime
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the database is opened (and migrated) when the app starts."""
+    settings = settings or get_settings()
+    log.configure(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = build_runtime(settings)
+        app.state.runtime = runtime
+        stop = asyncio.Event()
+        # Embedded mode runs the workers in this process; in scale-out mode this is only the
+        # relay that hands committed work to procrastinate (`smsdesk worker` runs the jobs).
+        workers = asyncio.create_task(runtime.jobs.run(stop))
+        log.get_logger("app").info(
+            "app.started",
+            database=runtime.engine.url.get_backend_name(),
+            provider=runtime.sender.name,
+            execution_mode=settings.execution_mode,
+        )
+        try:
+            yield
+        finally:
+            stop.set()
+            await workers
+            runtime.close()
+
+    app = FastAPI(
+        title="smsdesk",
+        version=__version__,
+        summary="Two-way business texting that never breaks texting law.",
+        lifespan=lifespan,
+    )
+    app.include_router(health.router)
+    app.include_router(compliance.router)
+    app.include_router(messages.router)
+    app.include_router(webhooks.router)
+    _install_error_handlers(app)
+    return app
+
+
+def _error(status: int, code: str, message: str, **extra: object) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(InvalidInput)
+    async def invalid_input(_request: Request, exc: InvalidInput) -> JSONResponse:
+        return _error(422, exc.code, str(exc))
+
+    @app.exception_handler(SQLAlchemyError)
+    async def database_unavailable(_request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        # 503 tells a provider to retry: nothing is acknowledged that was not stored.
+        log.get_logger("app").error("app.database_error", error=repr(exc))
+        return _error(503, "database_unavailable", "the database cannot take this request now")
+
+    @app.exception_handler(SmsdeskError)
+    async def smsdesk_error(_request: Request, exc: SmsdeskError) -> JSONResponse:
+        return _error(500, exc.code, str(exc))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, dict) else {"message": str(exc.detail)}
+        code = {
+            400: "invalid_request",
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not_found",
+            409: "blocked",
+            413: "too_large",
+        }.get(exc.status_code, "http_error")
+        body = {"error": {"code": code, "message": detail.get("message", code)} | detail}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"field": ".".join(str(p) for p in err["loc"][1:]), "problem": err["msg"]}
+            for err in exc.errors()
+        ]
+        return _error(422, "invalid_request", "the request body is not valid", details=details)

@@ -1,0 +1,1 @@
+"""Outbound: the gate at send time, the provider, retries, scheduling, cancellation on opt-out."""

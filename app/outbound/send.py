@@ -1,0 +1,320 @@
+"""Outbound: queue a text, pass the gate at send time, hand it to the provider, record the result.
+
+Nothing reaches the provider without `Compliance.check_outbound` at that moment (ARCH-2,
+TIME-3): a STOP that arrived after a reply was queued still blocks it. Retries (tenacity) only
+follow errors where the provider took nothing, and reuse the message's idempotency key.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+from tenacity.wait import wait_base
+
+from app import log
+from app.channels.base import OutboundSms, Sender
+from app.compliance.model import Category, GateRequest
+from app.compliance.parsing import parse_instant
+from app.compliance.segments import count_segments
+from app.compliance.service import Compliance
+from app.errors import ProviderError, RecipientOptedOut
+from app.storage.messages import (
+    add_status,
+    conversation_key,
+    enqueue,
+    find_message,
+    new_message,
+    now,
+    pending_outbound,
+)
+from app.storage.tables import Conversation, Message
+
+SEND_OUTBOUND = "send_outbound"
+CARRIER_OPT_OUT = "21610"  # Twilio: "Attempt to send to unsubscribed recipient"
+# Texts whose words are fixed and vetted (SPEC §8): the content rules are for everything else.
+COMPLIANCE_PURPOSES = {"opt_out_confirmation", "opt_in_confirmation", "help"}
+_logger = log.get_logger("outbound")
+
+
+def queue_outbound(
+    session: Session,
+    *,
+    conversation: Conversation,
+    body: str,
+    category: Category,
+    purpose: str,
+    idempotency_key: str,
+    provider: str,
+    expires_at: datetime | None = None,
+) -> Message:
+    """Add an outbound text and its send job to the caller's transaction."""
+    size = count_segments(body)
+    message = new_message(
+        session,
+        conversation=conversation,
+        direction="outbound",
+        provider=provider,
+        idempotency_key=idempotency_key,
+        body=body,
+        category=category,
+        purpose=purpose,
+        segments=size.segments,
+        encoding=size.encoding,
+        status="queued",
+        expires_at=expires_at,
+    )
+    _enqueue_send(session, conversation, message)
+    return message
+
+
+def _enqueue_send(session: Session, conversation: Conversation, message: Message) -> None:
+    # Sends have their own ordering key: a reply waiting out a retry must never hold up the
+    # processing of the customer's next text (which may be a STOP).
+    enqueue(
+        session,
+        kind=SEND_OUTBOUND,
+        key="send|" + conversation_key(conversation.brand, conversation.phone_e164),
+        payload={"message_id": str(message.id)},
+        dedupe_key=f"send:{message.id}:{message.attempts}:{message.updated_at.isoformat()}",
+    )
+
+
+def cancel_pending(session: Session, *, conversation: Conversation, reason: str) -> int:
+    """Cancel every queued or scheduled outbound text of a conversation (IN-2)."""
+    pending = pending_outbound(session, conversation_id=conversation.id, lock=True)
+    for message in pending:
+        add_status(session, message, "cancelled", detail=reason)
+    return len(pending)
+
+
+def release_due(engine: Engine) -> int:
+    """Queue the scheduled texts whose time has come (run about once a second)."""
+    with Session(engine) as session:
+        due = session.exec(
+            select(Message)
+            .where(Message.status == "scheduled", col(Message.send_after) <= now())
+            .limit(500)
+        ).all()
+        for message in due:
+            conversation = session.get(Conversation, message.conversation_id)
+            assert conversation is not None
+            add_status(session, message, "queued", detail="scheduled time reached")
+            _enqueue_send(session, conversation, message)
+        session.commit()
+        return len(due)
+
+
+@dataclass
+class OutboundSender:
+    """Runs `send_outbound` jobs: gate, provider, result."""
+
+    engine: Engine
+    compliance: Compliance
+    sender: Sender
+    status_callback: str | None = None
+    max_attempts: int = 4
+    retry_wait: wait_base = field(
+        default_factory=lambda: wait_random_exponential(multiplier=0.5, max=8)
+    )
+
+    def __call__(self, payload: dict[str, str]) -> None:
+        """The job handler."""
+        self.send(uuid.UUID(payload["message_id"]))
+
+    def send(self, message_id: uuid.UUID) -> None:
+        """Send one queued text if the gate allows it now; otherwise schedule or block it."""
+        # Read, decide, write: three short transactions, because SQLite allows one writer and
+        # the gate opens its own session on the ledger.
+        with Session(self.engine, expire_on_commit=False) as session:
+            message = session.get(Message, message_id)
+            conversation = session.get(Conversation, message.conversation_id) if message else None
+        # "sending" again means a crash mid-send: retry with the same idempotency key.
+        if message is None or conversation is None or message.status not in ("queued", "sending"):
+            return
+        if message.expires_at is not None and now() > message.expires_at:
+            self._record(message, "failed", detail="expired before it could be sent")
+            return
+        category: Category = message.category or "reply"  # type: ignore[assignment]
+        decision = self.compliance.check_outbound(
+            GateRequest(conversation.phone_e164, now(), category),
+            body=None if message.purpose in COMPLIANCE_PURPOSES else message.body,
+            first_message=conversation.last_outbound_at is None,
+            brand=conversation.brand,
+            keyword_reply=message.purpose in COMPLIANCE_PURPOSES,
+        )
+        with Session(self.engine, expire_on_commit=False) as session:
+            # The row lock orders this with `cancel_pending`: whichever commits first, the other
+            # sees it (SQLite's single writer gives the same order).
+            stored = session.get(Message, message_id, with_for_update=True)
+            if stored is None or stored.status not in ("queued", "sending"):
+                return  # cancelled by an opt-out while the gate was deciding
+            if not decision.allowed:
+                reasons = "; ".join(decision.reasons)
+                self._hold(session, stored, decision.rule, decision.next_allowed_utc, reasons)
+                session.commit()
+                return
+            stored.attempts += 1
+            add_status(session, stored, "sending")
+            session.commit()
+        self._deliver(stored, conversation)
+
+    def _hold(
+        self,
+        session: Session,
+        message: Message,
+        rule: str,
+        next_allowed_utc: str | None,
+        reasons: str,
+    ) -> None:
+        if next_allowed_utc is None:
+            add_status(session, message, "blocked", detail=f"{rule}: {reasons}".strip(": "))
+            return
+        when = parse_instant(next_allowed_utc)
+        if message.expires_at is not None and when > message.expires_at:
+            add_status(session, message, "failed", detail=f"{rule}; next allowed after expiry")
+            return
+        message.send_after = when
+        add_status(
+            session, message, "scheduled", detail=f"{rule}: {reasons}; at {when:%Y-%m-%dT%H:%MZ}"
+        )
+
+    def _deliver(self, message: Message, conversation: Conversation) -> None:
+        sms = OutboundSms(
+            message_id=message.id,
+            to_number=conversation.phone_e164,
+            body=message.body,
+            idempotency_key=message.idempotency_key or str(message.id),
+            from_number=conversation.business_number,
+            status_callback=self.status_callback,
+        )
+        deadline = (message.expires_at - now()).total_seconds() if message.expires_at else 60.0
+        retrying = Retrying(
+            retry=retry_if_exception(lambda e: isinstance(e, ProviderError) and e.retryable),
+            stop=stop_after_attempt(self.max_attempts) | stop_after_delay(max(1.0, deadline)),
+            wait=self.retry_wait,
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+        try:
+            result = retrying(self.sender.send, sms)
+        except RecipientOptedOut as exc:
+            self._carrier_opt_out(message, conversation, exc)
+            return
+        except ProviderError as exc:
+            self._record(message, "failed", detail=str(exc), error_code=exc.provider_code)
+            return
+        self._record(message, result.status, provider_message_id=result.provider_message_id)
+        category: Category = message.category or "reply"  # type: ignore[assignment]
+        sent_at = now()
+        self.compliance.record(
+            "message_sent",
+            phone=conversation.phone_e164,
+            at=sent_at,
+            brand=conversation.brand,
+            category=category,
+            channel="sms",
+            provider_message_id=result.provider_message_id,
+        )
+        if message.purpose == "opt_out_confirmation":
+            self.compliance.record(
+                "confirmation_sent",
+                phone=conversation.phone_e164,
+                at=sent_at,
+                brand=conversation.brand,
+                channel="sms",
+                provider_message_id=result.provider_message_id,
+            )
+
+    def _record(
+        self,
+        message: Message,
+        status: str,
+        *,
+        detail: str | None = None,
+        error_code: str | None = None,
+        provider_message_id: str | None = None,
+    ) -> None:
+        with Session(self.engine) as session:
+            stored = session.get(Message, message.id)
+            assert stored is not None
+            if provider_message_id is not None:
+                stored.provider_message_id = provider_message_id
+                conversation = session.get(Conversation, stored.conversation_id)
+                assert conversation is not None
+                conversation.last_outbound_at = now()
+                session.add(conversation)
+            add_status(session, stored, status, detail=detail, error_code=error_code)
+            session.commit()
+
+    def _carrier_opt_out(
+        self, message: Message, conversation: Conversation, exc: RecipientOptedOut
+    ) -> None:
+        # The carrier says the number opted out (Twilio 21610): our ledger must agree, and
+        # nothing else queued for it may go.
+        self._record(message, "failed", detail=str(exc), error_code=exc.provider_code)
+        self.compliance.record(
+            "opt_out",
+            phone=conversation.phone_e164,
+            at=now(),
+            brand=conversation.brand,
+            scope="all",
+            channel="sms",
+            source=f"carrier:{exc.provider_code}",
+        )
+        with Session(self.engine) as session:
+            stored = session.get(Conversation, conversation.id)
+            assert stored is not None
+            cancel_pending(session, conversation=stored, reason="carrier reports opt-out")
+            session.commit()
+
+
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    _logger.info("outbound.retry", attempt=state.attempt_number, error=repr(error))
+
+
+def apply_delivery_status(
+    engine: Engine,
+    compliance: Compliance,
+    *,
+    provider: str,
+    provider_message_id: str,
+    status: str,
+    error_code: str | None,
+) -> bool:
+    """Record a provider's delivery report; False if the message is not ours.
+
+    Error 21610 (the carrier has the recipient opted out) is recorded in the consent ledger and
+    cancels whatever else is queued for that number.
+    """
+    with Session(engine) as session:
+        message = find_message(session, provider=provider, provider_message_id=provider_message_id)
+        if message is None:
+            return False
+        conversation = session.get(Conversation, message.conversation_id)
+        assert conversation is not None
+        if message.status != status or error_code is not None:
+            add_status(session, message, status, error_code=error_code)
+        carrier_opt_out = error_code == CARRIER_OPT_OUT
+        if carrier_opt_out:
+            cancel_pending(session, conversation=conversation, reason="carrier reports opt-out")
+        session.commit()
+        phone, brand = conversation.phone_e164, conversation.brand
+    if carrier_opt_out:
+        compliance.record(
+            "opt_out", phone=phone, at=now(), brand=brand, scope="all", channel="sms",
+            source=f"carrier:{error_code}",
+        )  # fmt: skip
+    return True

@@ -1,0 +1,86 @@
+"""The running parts of smsdesk, built once from settings: what the app, workers and tests share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+from sqlalchemy import Engine
+
+from app.channels.base import Sender
+from app.channels.console import ConsoleSender
+from app.compliance.replies import Brand
+from app.compliance.service import Compliance
+from app.config import Settings
+from app.jobs import JobEngine
+from app.jobs.inprocess import InProcessEngine
+from app.outbound.send import SEND_OUTBOUND, OutboundSender, release_due
+from app.pipeline.ingress import PROCESS_INBOUND
+from app.pipeline.responder import HandoffResponder, Responder
+from app.pipeline.steps import InboundProcessor
+from app.storage import open_database
+
+
+@dataclass
+class Runtime:
+    """Database, compliance, provider and the job engine, wired together."""
+
+    settings: Settings
+    engine: Engine
+    compliance: Compliance
+    sender: Sender
+    jobs: JobEngine
+    """The embedded engine (default), or procrastinate's (scale-out), which runs jobs with the
+    embedded engine's claim and handlers, one conversation key at a time."""
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+
+def make_sender(settings: Settings, engine: Engine) -> Sender:
+    """The configured SMS provider."""
+    if settings.sms_provider == "twilio":
+        from app.channels.twilio import TwilioSender
+
+        return TwilioSender.from_settings(settings)
+    return ConsoleSender(engine, echo=settings.env != "test")
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    sender: Sender | None = None,
+    responder: Responder | None = None,
+) -> Runtime:
+    """Everything smsdesk needs to take and answer texts (parts can be swapped in tests)."""
+    engine = engine or open_database(settings.db_url)
+    compliance = Compliance(engine, settings)
+    sender = sender or make_sender(settings, engine)
+    status_callback = (
+        settings.public_base_url.rstrip("/") + "/webhooks/twilio/status"
+        if settings.sms_provider == "twilio"
+        else None
+    )
+    processor = InboundProcessor(
+        engine=engine,
+        compliance=compliance,
+        responder=responder or HandoffResponder(),
+        brand=Brand.from_settings(settings),
+        provider=sender.name,
+        provider_handles_keywords=settings.provider_handles_keywords,
+    )
+    outbound = OutboundSender(engine, compliance, sender, status_callback=status_callback)
+    runner = InProcessEngine(
+        engine,
+        handlers={PROCESS_INBOUND: processor, SEND_OUTBOUND: outbound},
+        workers=settings.workers,
+        periodic=[partial(release_due, engine)],
+    )
+    jobs: JobEngine = runner
+    if settings.execution_mode == "procrastinate":
+        from app.jobs.procrastinate_engine import ProcrastinateEngine
+
+        jobs = ProcrastinateEngine(runner)  # PostgreSQL only: ConfigurationError otherwise
+    return Runtime(settings, engine, compliance, sender, jobs)

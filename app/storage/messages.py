@@ -1,0 +1,163 @@
+"""Data functions for conversations, messages and their status history (keyword-only, no HTTP)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from app.storage.tables import Conversation, Job, Message, MessageStatus
+
+# Outbound messages that have not left yet: an opt-out cancels these (IN-2, TIME-3).
+PENDING_OUTBOUND = ("queued", "scheduled")
+
+
+def now() -> datetime:
+    """The current instant, UTC."""
+    return datetime.now(UTC)
+
+
+def conversation_key(brand: str, phone: str) -> str:
+    """The ordering key of one conversation's work."""
+    return f"{brand}|{phone}"
+
+
+def get_or_create_conversation(
+    session: Session, *, brand: str, phone: str, business_number: str | None = None
+) -> Conversation:
+    """The conversation of (brand, phone), created on first contact (safe under races)."""
+    query = select(Conversation).where(
+        Conversation.brand == brand, Conversation.phone_e164 == phone
+    )
+    found = session.exec(query).first()
+    if found is not None:
+        return found
+    conversation = Conversation(
+        brand=brand, phone_e164=phone, business_number=business_number, created_at=now()
+    )
+    try:
+        with session.begin_nested():
+            session.add(conversation)
+    except IntegrityError:
+        return session.exec(query).one()
+    return conversation
+
+
+def add_status(
+    session: Session,
+    message: Message,
+    status: str,
+    *,
+    detail: str | None = None,
+    error_code: str | None = None,
+) -> None:
+    """Move a message to `status` and append the step to its history."""
+    at = now()
+    message.status, message.updated_at = status, at
+    if detail is not None:
+        message.status_reason = detail
+    if error_code is not None:
+        message.error_code = error_code
+    session.add(message)
+    session.add(
+        MessageStatus(
+            message_id=message.id, status=status, detail=detail, error_code=error_code, at=at
+        )
+    )
+
+
+def new_message(session: Session, *, conversation: Conversation, **fields: Any) -> Message:
+    """Add a message with its first status step."""
+    at = now()
+    message = Message(conversation_id=conversation.id, created_at=at, updated_at=at, **fields)
+    session.add(message)
+    session.add(MessageStatus(message_id=message.id, status=message.status, at=at))
+    return message
+
+
+def enqueue(
+    session: Session,
+    *,
+    kind: str,
+    key: str,
+    payload: dict[str, Any],
+    dedupe_key: str | None = None,
+    run_after: datetime | None = None,
+) -> Job:
+    """Add a job in the caller's transaction: it exists exactly when the work that needs it does."""
+    job = Job(
+        kind=kind,
+        key=key,
+        payload=payload,
+        dedupe_key=dedupe_key,
+        run_after=run_after or now(),
+        created_at=now(),
+    )
+    session.add(job)
+    return job
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """A conversation with its messages and their status histories."""
+
+    conversation: Conversation
+    messages: Sequence[Message]
+    history: dict[uuid.UUID, list[MessageStatus]]
+
+
+def find_message(session: Session, *, provider: str, provider_message_id: str) -> Message | None:
+    """A message by its provider id."""
+    return session.exec(
+        select(Message).where(
+            Message.provider == provider, Message.provider_message_id == provider_message_id
+        )
+    ).first()
+
+
+def pending_outbound(
+    session: Session, *, conversation_id: uuid.UUID, lock: bool = False
+) -> Sequence[Message]:
+    """Outbound messages of a conversation that have not been handed to the provider
+    (`lock`: held until the transaction ends, so a concurrent send cannot start them)."""
+    query = select(Message).where(
+        Message.conversation_id == conversation_id,
+        Message.direction == "outbound",
+        col(Message.status).in_(PENDING_OUTBOUND),
+    )
+    return session.exec(query.with_for_update() if lock else query).all()
+
+
+def conversations_of(session: Session, *, phone: str | None = None) -> Sequence[Conversation]:
+    """Conversations, newest first, optionally of one phone number."""
+    query = select(Conversation).order_by(col(Conversation.created_at).desc())
+    if phone is not None:
+        query = query.where(Conversation.phone_e164 == phone)
+    return session.exec(query.limit(200)).all()
+
+
+def thread(session: Session, *, conversation_id: uuid.UUID) -> Thread | None:
+    """One conversation with every message and status step, oldest first."""
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None:
+        return None
+    messages = session.exec(
+        select(Message)
+        .where(Message.conversation_id == conversation_id)
+        .order_by(col(Message.created_at), col(Message.id))
+    ).all()
+    history: dict[uuid.UUID, list[MessageStatus]] = {m.id: [] for m in messages}
+    if messages:
+        steps = session.exec(
+            select(MessageStatus)
+            .where(col(MessageStatus.message_id).in_([m.id for m in messages]))
+            .order_by(col(MessageStatus.id))
+        ).all()
+        for step in steps:
+            history[step.message_id].append(step)
+    return Thread(conversation, messages, history)

@@ -1,0 +1,193 @@
+"""SQLModel tables. Consent events and compliance decisions are append-only (SPEC §11 REC-1)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.storage.types import UtcDateTime
+
+APPEND_ONLY_TABLES = ("consent_events", "compliance_decisions")
+
+
+class ConsentEvent(SQLModel, table=True):
+    """One fact about a customer's consent; current state is derived by folding these in order.
+
+    Rows are never updated or deleted (the database rejects it); a correction is a new event.
+    """
+
+    __tablename__ = "consent_events"
+    __table_args__ = (Index("ix_consent_events_contact", "brand", "phone_e164", "seq"),)
+
+    seq: int | None = Field(default=None, primary_key=True)
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4, unique=True)
+    ruleset_version: str = Field(max_length=64)
+    brand: str = Field(max_length=64)
+    phone_e164: str = Field(max_length=20)
+    event_type: str = Field(max_length=32)
+    scope: str | None = Field(default=None, max_length=16)
+    category: str | None = Field(default=None, max_length=16)
+    channel: str = Field(default="sms", max_length=16)
+    source: str | None = Field(default=None, max_length=200)
+    body: str | None = Field(default=None, sa_column=Column(Text))
+    provider_message_id: str | None = Field(default=None, max_length=128)
+    normalised_text: str | None = Field(default=None, sa_column=Column(Text))
+    rule: str | None = Field(default=None, max_length=32)
+    keyword: str | None = Field(default=None, max_length=32)
+    received_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    processed_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    effective_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    related_event_id: uuid.UUID | None = None
+    actor: str = Field(default="system", max_length=100)
+    evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ComplianceDecision(SQLModel, table=True):
+    """Every decision the compliance layer made, with the ruleset that made it (ARCH-4)."""
+
+    __tablename__ = "compliance_decisions"
+    __table_args__ = (
+        # IN-10: one decision per provider message, whatever the webhook retries.
+        UniqueConstraint("brand", "direction", "provider_message_id", name="uq_decision_message"),
+        Index("ix_compliance_decisions_contact", "brand", "phone_e164", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    decision_id: uuid.UUID = Field(default_factory=uuid.uuid4, unique=True)
+    brand: str = Field(max_length=64)
+    phone_e164: str = Field(max_length=20)
+    direction: str = Field(max_length=8)
+    provider_message_id: str | None = Field(default=None, max_length=128)
+    outcome: str = Field(max_length=32)
+    rule: str = Field(max_length=48)
+    ruleset_version: str = Field(max_length=64)
+    occurred_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    decided_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    decision: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Conversation(SQLModel, table=True):
+    """One customer's thread with one brand (the ordering key of its messages)."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("brand", "phone_e164", name="uq_conversation_contact"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    brand: str = Field(max_length=64)
+    phone_e164: str = Field(max_length=20)
+    business_number: str | None = Field(default=None, max_length=20)
+    status: str = Field(default="bot", max_length=16)
+    """bot | human (waiting or owned by an agent) | closed."""
+    created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    last_inbound_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    last_outbound_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+
+
+class Message(SQLModel, table=True):
+    """A text in either direction, with where it stands now (history in message_status)."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        # Ingress idempotency lives in the database: a retried webhook cannot insert twice.
+        UniqueConstraint("provider", "provider_message_id", name="uq_message_provider_id"),
+        UniqueConstraint("idempotency_key", name="uq_message_idempotency_key"),
+        Index("ix_messages_conversation", "conversation_id", "created_at"),
+        Index("ix_messages_due", "status", "send_after"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    conversation_id: uuid.UUID = Field(foreign_key="conversations.id")
+    direction: str = Field(max_length=8)
+    provider: str = Field(max_length=16)
+    provider_message_id: str | None = Field(default=None, max_length=64)
+    idempotency_key: str | None = Field(default=None, max_length=128)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    media: list[dict[str, str]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    category: str | None = Field(default=None, max_length=16)
+    purpose: str | None = Field(default=None, max_length=32)
+    """Outbound: opt_out_confirmation | opt_in_confirmation | help | reply | agent | api."""
+    segments: int | None = None
+    encoding: str | None = Field(default=None, max_length=8)
+    status: str = Field(max_length=16)
+    status_reason: str | None = Field(default=None, sa_column=Column(Text))
+    error_code: str | None = Field(default=None, max_length=16)
+    attempts: int = 0
+    send_after: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    expires_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    """Outbound: give up after this instant (TIME-2: a confirmation is due within 5 minutes)."""
+    created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class MessageStatus(SQLModel, table=True):
+    """One step in a message's life: received, queued, sent, delivered, failed, ..."""
+
+    __tablename__ = "message_status"
+    __table_args__ = (Index("ix_message_status_message", "message_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: uuid.UUID = Field(foreign_key="messages.id")
+    status: str = Field(max_length=16)
+    detail: str | None = Field(default=None, sa_column=Column(Text))
+    error_code: str | None = Field(default=None, max_length=16)
+    at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class Job(SQLModel, table=True):
+    """Durable work for the embedded engine; jobs of one key run one at a time, in id order."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_ready", "state", "run_after", "id"),
+        Index("ix_jobs_key", "key", "state", "id"),
+        UniqueConstraint("dedupe_key", name="uq_jobs_dedupe"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    key: str = Field(max_length=100)
+    """Ordering key: one conversation ("brand|+1212...")."""
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    dedupe_key: str | None = Field(default=None, max_length=150)
+    state: str = Field(default="pending", max_length=12)
+    """pending | running | done | failed."""
+    run_after: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    attempts: int = 0
+    locked_by: str | None = Field(default=None, max_length=64)
+    locked_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class HandoffItem(SQLModel, table=True):
+    """A conversation waiting for a person, with why (the console issue builds on this)."""
+
+    __tablename__ = "handoff_queue"
+    __table_args__ = (Index("ix_handoff_open", "status", "priority", "created_at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    conversation_id: uuid.UUID = Field(foreign_key="conversations.id")
+    message_id: uuid.UUID | None = Field(default=None, foreign_key="messages.id")
+    reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    priority: int = 50
+    status: str = Field(default="open", max_length=12)
+    created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class OutboxEntry(SQLModel, table=True):
+    """What the console provider "sent": the embedded default's stand-in for a real SMS API."""
+
+    __tablename__ = "console_outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(max_length=128, unique=True)
+    to_number: str = Field(max_length=20)
+    from_number: str | None = Field(default=None, max_length=20)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))

@@ -1,0 +1,615 @@
+"""Scale-out mode: the pipeline run by real procrastinate workers on PostgreSQL.
+
+Every test gets a fresh database (`pg_engine`). Jobs are executed by procrastinate workers
+(`App.run_worker_async`, or `ProcrastinateEngine.work`, or `smsdesk worker` processes), never by
+`drain()`. Each test is bounded by a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlalchemy import Engine, text, update
+from sqlmodel import Session, col, select
+from typer.testing import CliRunner
+
+from app.channels.base import InboundSms
+from app.config import Settings
+from app.jobs.procrastinate_engine import QUEUE, RUN_KEY, ProcrastinateEngine
+from app.main import create_app
+from app.pipeline.ingress import accept_inbound
+from app.pipeline.responder import ResponderRequest, ResponderResult
+from app.runtime import Runtime, build_runtime
+from app.storage.messages import conversation_key
+from app.storage.tables import ConsentEvent, Job, Message, OutboxEntry
+
+pytestmark = pytest.mark.postgres
+
+PHONE = "+12125550123"
+OTHER = "+13105550147"
+_ids = itertools.count(1)
+REPO = Path(__file__).resolve().parents[2]
+
+
+class EchoResponder:
+    """Answers every passed text and records the order it saw them in (per phone)."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.seen: list[tuple[str, str]] = []
+        self.active = 0
+        self.max_active = 0
+        self._lock = threading.Lock()
+
+    def respond(self, request: ResponderRequest) -> ResponderResult:
+        with self._lock:
+            self.seen.append((request.phone, request.body))
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            if self.delay:
+                time.sleep(random.uniform(0, self.delay))
+            return ResponderResult(reply=f"Acme: you said {request.body!r}. Reply STOP to opt out")
+        finally:
+            with self._lock:
+                self.active -= 1
+
+
+@pytest.fixture
+def settings(tmp_path: Path, pg_engine: Engine) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        env="test",
+        execution_mode="procrastinate",
+        database_url=pg_engine.url.render_as_string(hide_password=False),
+    )
+
+
+@pytest.fixture
+def responder() -> EchoResponder:
+    return EchoResponder()
+
+
+@pytest.fixture
+def runtime(pg_engine: Engine, settings: Settings, responder: EchoResponder) -> Iterator[Runtime]:
+    yield build_runtime(settings, engine=pg_engine, responder=responder)
+
+
+def engine_of(runtime: Runtime) -> ProcrastinateEngine:
+    assert isinstance(runtime.jobs, ProcrastinateEngine)
+    return runtime.jobs
+
+
+def sms(body: str, *, phone: str = PHONE, sid: str | None = None) -> InboundSms:
+    return InboundSms(
+        provider="twilio",
+        provider_message_id=sid or f"SM{next(_ids):032d}",
+        from_number=phone,
+        to_number="+18005550199",
+        body=body,
+        received_at=datetime.now(UTC),
+    )
+
+
+def outbox(engine: Engine, phone: str | None = None) -> list[str]:
+    with Session(engine) as session:
+        query = select(OutboxEntry).order_by(col(OutboxEntry.id))
+        entries = session.exec(query).all()
+    return [e.body for e in entries if phone is None or e.to_number == phone]
+
+
+def _idle(jobs: ProcrastinateEngine) -> bool:
+    with jobs.engine.connect() as connection:
+        busy = connection.execute(
+            text(
+                "SELECT count(*) FROM jobs WHERE state = 'running' "
+                "OR (state = 'pending' AND run_after <= now())"
+            )
+        ).scalar()
+        queued = connection.execute(
+            text(
+                "SELECT count(*) FROM procrastinate_jobs "
+                "WHERE task_name = :task AND status IN ('todo', 'doing')"
+            ),
+            {"task": RUN_KEY},
+        ).scalar()
+    return busy == 0 and queued == 0
+
+
+async def _work_until_idle(
+    jobs: ProcrastinateEngine, *, concurrency: int, workers: int, delete_jobs: str
+) -> int:
+    """Relay, then real procrastinate workers that stop once the queue is empty; repeat until
+    nothing is left (a job can create work for another key)."""
+    rounds = 0
+    async with jobs.app.open_async():
+        await asyncio.to_thread(jobs.ensure_schema)
+        while True:
+            rounds += 1
+            await jobs.relay_once()
+            await asyncio.gather(
+                *(
+                    jobs.app.run_worker_async(
+                        queues=[QUEUE],
+                        name=f"test-worker-{n}",
+                        wait=False,
+                        concurrency=concurrency,
+                        install_signal_handlers=False,
+                        listen_notify=False,
+                        delete_jobs=delete_jobs,
+                    )
+                    for n in range(workers)
+                )
+            )
+            if await asyncio.to_thread(_idle, jobs):
+                return rounds
+
+
+def work_until_idle(
+    runtime: Runtime,
+    *,
+    concurrency: int = 2,
+    workers: int = 1,
+    timeout: float = 60.0,
+    delete_jobs: str = "successful",
+) -> int:
+    async def main() -> int:
+        async with asyncio.timeout(timeout):
+            return await _work_until_idle(
+                engine_of(runtime),
+                concurrency=concurrency,
+                workers=workers,
+                delete_jobs=delete_jobs,
+            )
+
+    return asyncio.run(main())
+
+
+def eventually(check: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"not reached within {seconds}s: {what}")
+
+
+# -- the pipeline scenarios of tests/pipeline/test_inbound_flow.py, run by workers --------------
+
+
+def test_stop_is_confirmed_once_and_recorded(runtime: Runtime, pg_engine: Engine) -> None:
+    accept_inbound(pg_engine, sms("STOP"), brand="default")
+    work_until_idle(runtime)
+    (confirmation,) = outbox(pg_engine)
+    assert "unsubscribed" in confirmation and "START" in confirmation
+    assert runtime.compliance.consent(PHONE).state.status == "opted_out"
+
+
+def test_help_is_answered_even_when_opted_out(runtime: Runtime, pg_engine: Engine) -> None:
+    accept_inbound(pg_engine, sms("STOP"), brand="default")
+    accept_inbound(pg_engine, sms("HELP"), brand="default")
+    work_until_idle(runtime)
+    confirmation, help_text = outbox(pg_engine)
+    assert "unsubscribed" in confirmation
+    assert "Reply STOP to cancel" in help_text and "Msg&data rates may apply" in help_text
+
+
+def test_a_question_gets_the_responders_reply(runtime: Runtime, pg_engine: Engine) -> None:
+    accept_inbound(pg_engine, sms("where is my order?"), brand="default")
+    work_until_idle(runtime)
+    assert outbox(pg_engine) == ["Acme: you said 'where is my order?'. Reply STOP to opt out"]
+
+
+def test_stop_cancels_replies_queued_before_it(runtime: Runtime, pg_engine: Engine) -> None:
+    process = engine_of(runtime).handlers["process_inbound"]
+    # Process two questions without running any send job: their replies sit in the queue.
+    for body in ("question one", "question two"):
+        accepted = accept_inbound(pg_engine, sms(body), brand="default")
+        process({"message_id": str(accepted.message_id)})
+    stop = accept_inbound(pg_engine, sms("stop texting me"), brand="default")
+    process({"message_id": str(stop.message_id)})
+    work_until_idle(runtime)  # every job runs now, the earlier sends included
+    sent = outbox(pg_engine)
+    assert len(sent) == 1 and "unsubscribed" in sent[0]
+    with Session(pg_engine) as session:
+        replies = session.exec(select(Message).where(Message.purpose == "reply")).all()
+    assert sorted(m.status for m in replies) == ["cancelled", "cancelled"]
+
+
+def test_redelivered_webhook_is_processed_once(runtime: Runtime, pg_engine: Engine) -> None:
+    first = accept_inbound(pg_engine, sms("STOP", sid="SM" + "a" * 32), brand="default")
+    again = accept_inbound(pg_engine, sms("STOP", sid="SM" + "a" * 32), brand="default")
+    assert first.created and not again.created and first.message_id == again.message_id
+    work_until_idle(runtime, concurrency=4, workers=2)
+    assert len(outbox(pg_engine)) == 1
+
+
+def test_scheduled_sends_are_released_by_the_relay(runtime: Runtime, pg_engine: Engine) -> None:
+    from app.outbound.send import queue_outbound
+    from app.storage.messages import add_status, get_or_create_conversation
+
+    with Session(pg_engine) as session:
+        conversation = get_or_create_conversation(session, brand="default", phone=PHONE)
+        message = queue_outbound(
+            session,
+            conversation=conversation,
+            body="Acme: your order has shipped.",
+            category="transactional",
+            purpose="api",
+            idempotency_key="ship-1",
+            provider="console",
+        )
+        session.flush()
+        # As if the gate had held it for quiet hours and its time has now come.
+        message.send_after = datetime.now(UTC) - timedelta(minutes=1)
+        add_status(session, message, "scheduled", detail="test")
+        session.commit()
+        message_id = message.id
+    work_until_idle(runtime)
+    with Session(pg_engine) as session:
+        from app.storage.tables import MessageStatus
+
+        steps = session.exec(
+            select(MessageStatus)
+            .where(MessageStatus.message_id == message_id)
+            .order_by(col(MessageStatus.id))
+        ).all()
+        sends = session.exec(select(Job).where(Job.kind == "send_outbound")).all()
+    assert ("queued", "scheduled time reached") in [(s.status, s.detail) for s in steps]
+    assert len(sends) == 2 and {j.state for j in sends} == {"done"}  # queued, then released
+
+
+def test_a_long_queue_is_handed_over_in_batches_and_keeps_its_order(
+    runtime: Runtime, pg_engine: Engine, responder: EchoResponder
+) -> None:
+    engine_of(runtime).max_batch = 2
+    bodies = [f"question {n}" for n in range(7)]
+    for body in bodies:
+        accept_inbound(pg_engine, sms(body), brand="default")
+    work_until_idle(runtime, concurrency=4, workers=2, delete_jobs="never")
+    assert [body for _phone, body in responder.seen] == bodies
+    with pg_engine.connect() as connection:
+        tasks = connection.execute(
+            text("SELECT count(*) FROM procrastinate_jobs WHERE lock = :key AND status = :s"),
+            {"key": conversation_key("default", PHONE), "s": "succeeded"},
+        )
+        assert tasks.scalar_one() >= 4  # 7 texts in batches of 2, each batch its own task
+    assert len(outbox(pg_engine)) == 7
+
+
+# -- ordering under concurrency ----------------------------------------------------------------
+
+
+def test_each_conversation_is_processed_in_arrival_order_under_concurrency(
+    pg_engine: Engine, settings: Settings
+) -> None:
+    responder = EchoResponder(delay=0.02)
+    # Two engines on one database: two worker processes, 4 jobs at once each, and their relays.
+    runtimes = [build_runtime(settings, engine=pg_engine, responder=responder) for _ in range(2)]
+    arrived: dict[str, list[str]] = {PHONE: [], OTHER: []}
+
+    def arrive(n: int) -> None:
+        for phone in (PHONE, OTHER):
+            body = f"question {n} from {phone[-4:]}"
+            accept_inbound(pg_engine, sms(body, phone=phone), brand="default")
+            arrived[phone].append(body)
+
+    def processed() -> int:
+        with Session(pg_engine) as session:
+            return len(session.exec(select(Message).where(Message.status == "processed")).all())
+
+    for n in range(10):  # waiting before the workers start
+        arrive(n)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        workers = [asyncio.create_task(engine_of(r).work(stop, concurrency=4)) for r in runtimes]
+        for n in range(10, 20):  # arriving while they run, as through the API
+            await asyncio.to_thread(arrive, n)
+            runtimes[n % 2].jobs.notify()
+            await asyncio.sleep(0.01)
+        async with asyncio.timeout(60):
+            while (
+                await asyncio.to_thread(processed) < 40
+                or len(await asyncio.to_thread(outbox, pg_engine)) < 40
+            ):
+                await asyncio.sleep(0.1)
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*workers), timeout=30)
+
+    asyncio.run(main())
+    for phone in (PHONE, OTHER):
+        assert [body for p, body in responder.seen if p == phone] == arrived[phone]
+        replies = [b.split("'")[1] for b in outbox(pg_engine, phone)]
+        assert replies == arrived[phone]  # the sends of a conversation keep its order too
+    assert len(responder.seen) == 40  # each text answered once
+    assert responder.max_active >= 2  # the two conversations did run in parallel
+
+
+# -- crash safety ----------------------------------------------------------------------------
+
+
+def test_a_row_left_running_by_a_dead_process_is_recovered_after_its_lease(
+    runtime: Runtime, pg_engine: Engine
+) -> None:
+    jobs = engine_of(runtime)
+    accept_inbound(pg_engine, sms("STOP"), brand="default")
+    accept_inbound(pg_engine, sms("where is my order?", phone=OTHER), brand="default")
+    # Two processes that are not procrastinate workers claimed one job each and died.
+    gone = dataclasses.replace(jobs.runner, node="deadhost:4242")
+    stale, fresh = gone.claim(conversation_key("default", PHONE)), gone.claim()
+    assert stale is not None and fresh is not None and fresh.key.endswith(OTHER)
+    with Session(pg_engine) as session:
+        session.exec(  # type: ignore[call-overload]
+            update(Job)
+            .where(col(Job.id) == stale.id)
+            .values(locked_at=datetime.now(UTC) - timedelta(minutes=10))
+        )
+        session.commit()
+    jobs.ensure_schema()
+    assert jobs.recover() == 1  # the fresh one may still be alive: it keeps its lease
+    with Session(pg_engine) as session:
+        assert session.get(Job, fresh.id).state == "running"  # type: ignore[union-attr]
+        session.exec(  # type: ignore[call-overload]
+            update(Job)
+            .where(col(Job.id) == fresh.id)
+            .values(locked_at=datetime.now(UTC) - timedelta(minutes=10))
+        )
+        session.commit()
+    work_until_idle(runtime)
+    assert len(outbox(pg_engine, PHONE)) == 1 and len(outbox(pg_engine, OTHER)) == 1
+    with Session(pg_engine) as session:
+        rows = session.exec(select(Job).where(Job.kind == "process_inbound")).all()
+        opt_outs = session.exec(select(ConsentEvent).where(ConsentEvent.event_type == "opt_out"))
+        assert len(opt_outs.all()) == 1
+    assert [(r.state, r.attempts) for r in rows] == [("done", 2), ("done", 2)]
+
+
+_HANGING_WORKER = textwrap.dedent(
+    """
+    import asyncio, sys, time
+    from pathlib import Path
+    from app.config import Settings
+    from app.runtime import build_runtime
+
+    url, mark = sys.argv[1], Path(sys.argv[2])
+
+    class Hang:
+        def respond(self, request):
+            mark.write_text("busy")
+            time.sleep(3600)
+
+    settings = Settings(env="test", execution_mode="procrastinate", database_url=url,
+                        data_dir=mark.parent)
+    jobs = build_runtime(settings, responder=Hang()).jobs
+    jobs.stalled_seconds = 2
+    asyncio.run(jobs.work(asyncio.Event(), concurrency=2))
+    """
+)
+
+
+def test_a_worker_killed_mid_job_is_recovered_and_the_job_runs_exactly_once(
+    runtime: Runtime,
+    pg_engine: Engine,
+    settings: Settings,
+    responder: EchoResponder,
+    tmp_path: Path,
+) -> None:
+    accepted = accept_inbound(pg_engine, sms("where is my order?"), brand="default")
+    mark = tmp_path / "busy"
+    child = subprocess.Popen(
+        [sys.executable, "-c", _HANGING_WORKER, str(settings.database_url), str(mark)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        eventually(mark.exists, 60, "the child worker to start the job")
+    finally:
+        child.kill()  # SIGKILL mid-job: no cleanup at all
+        child.wait(timeout=30)
+    with Session(pg_engine) as session:
+        (row,) = session.exec(select(Job).where(Job.kind == "process_inbound")).all()
+    assert row.state == "running" and (row.locked_by or "").startswith("pq:")
+    assert engine_of(runtime).recover() == 0  # its procrastinate task is still `doing`
+
+    jobs = engine_of(runtime)
+    jobs.stalled_seconds = 2
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        worker = asyncio.create_task(jobs.work(stop, concurrency=2))
+        async with asyncio.timeout(45):
+            while not await asyncio.to_thread(outbox, pg_engine):
+                await asyncio.sleep(0.1)
+        await asyncio.sleep(1.5)  # room for a wrong second run to show up
+        stop.set()
+        await asyncio.wait_for(worker, timeout=30)
+
+    asyncio.run(main())
+    assert outbox(pg_engine) == ["Acme: you said 'where is my order?'. Reply STOP to opt out"]
+    assert responder.seen == [(PHONE, "where is my order?")]
+    with Session(pg_engine) as session:
+        row = session.exec(select(Job).where(Job.kind == "process_inbound")).one()
+        message = session.get(Message, accepted.message_id)
+    assert (row.state, row.attempts) == ("done", 2) and message is not None
+    assert message.status == "processed"
+
+
+# -- the app and the command line ------------------------------------------------------------
+
+
+def test_serve_relays_committed_work_to_the_workers(settings: Settings, pg_engine: Engine) -> None:
+    key = "test-key-123"
+    configured = settings.model_copy(update={"api_keys": [SecretStr(key)]})
+    with TestClient(create_app(configured)) as client:
+        response = client.post(
+            "/api/v1/messages/inbound",
+            json={"provider_message_id": "SM1", "from": PHONE, "to": "+18005550199",
+                  "body": "STOP"},
+            headers={"Authorization": f"Bearer {key}"},
+        )  # fmt: skip
+        assert response.status_code == 202, response.text
+
+        def deferred() -> bool:
+            with pg_engine.connect() as connection:
+                # The relay creates procrastinate's schema as it starts: it may not be there yet.
+                if not connection.execute(
+                    text("SELECT to_regclass('procrastinate_jobs')")
+                ).scalar():
+                    return False
+                found = connection.execute(
+                    text("SELECT count(*) FROM procrastinate_jobs WHERE lock = :key"),
+                    {"key": conversation_key("default", PHONE)},
+                ).scalar()
+            return bool(found)
+
+        eventually(deferred, 10, "the serve relay to defer run_key")
+        assert outbox(pg_engine) == []  # serve does not run jobs in this mode
+        # A worker elsewhere (its own engine and procrastinate app) runs what serve deferred.
+        work_until_idle(build_runtime(settings, engine=pg_engine))
+    (confirmation,) = outbox(pg_engine)
+    assert "unsubscribed" in confirmation
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    from app.config import get_settings
+
+    monkeypatch.setenv("SMSDESK_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("SMSDESK_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_worker_refuses_sqlite(cli_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.cli import app
+
+    monkeypatch.setenv("SMSDESK_EXECUTION_MODE", "procrastinate")
+    result = CliRunner().invoke(app, ["worker"])
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: smsdesk worker needs a PostgreSQL database") and "sqlite" in line
+
+
+def test_worker_refuses_the_in_process_mode(
+    cli_env: None, monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    from app.cli import app
+
+    monkeypatch.setenv("SMSDESK_DATABASE_URL", str(settings.database_url))
+    result = CliRunner().invoke(app, ["worker", "--processes", "2"])
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert "SMSDESK_EXECUTION_MODE=procrastinate" in line
+
+
+def test_smsdesk_worker_processes_run_the_queue_and_stop_on_sigterm(
+    pg_engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    phones = [f"+1212555{n:04d}" for n in range(8)]
+    for phone in phones:
+        accept_inbound(pg_engine, sms("HELP", phone=phone), brand="default")
+    env = os.environ | {
+        "SMSDESK_DATABASE_URL": str(settings.database_url),
+        "SMSDESK_EXECUTION_MODE": "procrastinate",
+        "SMSDESK_ENV": "test",
+        "SMSDESK_DATA_DIR": str(tmp_path),
+        "SMSDESK_LOG_LEVEL": "WARNING",
+    }
+    smsdesk = Path(sys.executable).parent / "smsdesk"
+    worker = subprocess.Popen(
+        [str(smsdesk), "worker", "--processes", "2", "--concurrency", "2"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+
+        def registered() -> int:
+            with pg_engine.connect() as connection:
+                return int(
+                    connection.execute(
+                        text("SELECT count(*) FROM procrastinate_workers")
+                    ).scalar_one()
+                )
+
+        eventually(lambda: len(outbox(pg_engine)) == len(phones), 60, "every HELP answered")
+        eventually(lambda: registered() == 2, 30, "two worker processes")
+        accept_inbound(pg_engine, sms("STOP", phone=phones[0]), brand="default")  # a late one
+        eventually(lambda: len(outbox(pg_engine)) == len(phones) + 1, 30, "the late STOP")
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert worker.returncode == 0, output.decode(errors="replace")[-2000:]
+    assert registered() == 0  # both unregistered: a graceful stop
+
+
+def test_a_worker_carries_on_after_a_database_outage(
+    runtime: Runtime, pg_engine: Engine, pg_admin_url: str
+) -> None:
+    from sqlalchemy import create_engine
+
+    jobs = engine_of(runtime)
+    name = pg_engine.url.database
+    admin = create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
+
+    def outage(down: bool) -> None:
+        with admin.connect() as connection:
+            connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {not down!s}'))
+            if down:
+                connection.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :name AND pid <> pg_backend_pid()"
+                    ),
+                    {"name": name},
+                )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        worker = asyncio.create_task(jobs.work(stop, concurrency=2))
+        try:
+            await asyncio.to_thread(accept_inbound, pg_engine, sms("STOP"), brand="default")
+            async with asyncio.timeout(20):
+                while len(await asyncio.to_thread(outbox, pg_engine)) < 1:
+                    await asyncio.sleep(0.1)
+            await asyncio.to_thread(outage, True)
+            await asyncio.sleep(3)
+            await asyncio.to_thread(outage, False)
+            await asyncio.to_thread(accept_inbound, pg_engine, sms("HELP"), brand="default")
+            async with asyncio.timeout(30):
+                while len(await asyncio.to_thread(outbox, pg_engine)) < 2:
+                    await asyncio.sleep(0.1)
+        finally:
+            stop.set()
+            await asyncio.wait_for(worker, timeout=30)
+
+    try:
+        asyncio.run(main())
+    finally:
+        outage(False)
+        admin.dispose()
+    confirmation, help_text = outbox(pg_engine)
+    assert "unsubscribed" in confirmation and "Msg&data rates may apply" in help_text

@@ -1,0 +1,142 @@
+"""Inbound texts through the whole pipeline on a real database: ingress, jobs, compliance,
+responder seam, outbound gate and the console provider."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from app.channels.base import InboundSms
+from app.config import Settings
+from app.pipeline.ingress import accept_inbound
+from app.pipeline.responder import ResponderRequest, ResponderResult
+from app.runtime import Runtime, build_runtime
+from app.storage.tables import HandoffItem, Message, OutboxEntry
+
+PHONE = "+12125550123"
+_ids = itertools.count(1)
+
+
+class EchoResponder:
+    """Answers every passed text, so tests can see replies being queued and cancelled."""
+
+    def respond(self, request: ResponderRequest) -> ResponderResult:
+        return ResponderResult(reply=f"Acme: you said {request.body!r}. Reply STOP to opt out")
+
+
+@pytest.fixture
+def runtime(engine: Engine, settings: Settings) -> Iterator[Runtime]:
+    yield build_runtime(settings, engine=engine, responder=EchoResponder())
+
+
+def sms(body: str, *, sid: str | None = None, at: datetime | None = None) -> InboundSms:
+    return InboundSms(
+        provider="twilio",
+        provider_message_id=sid or f"SM{next(_ids):032d}",
+        from_number=PHONE,
+        to_number="+18005550199",
+        body=body,
+        received_at=at or datetime.now(UTC),
+    )
+
+
+def outbox(engine: Engine) -> list[str]:
+    with Session(engine) as session:
+        return [e.body for e in session.exec(select(OutboxEntry).order_by(col(OutboxEntry.id)))]
+
+
+def test_stop_is_confirmed_once_and_recorded(runtime: Runtime, engine: Engine) -> None:
+    accept_inbound(engine, sms("STOP"), brand="default")
+    runtime.jobs.drain()
+    (confirmation,) = outbox(engine)
+    assert "unsubscribed" in confirmation and "START" in confirmation
+    assert runtime.compliance.consent(PHONE).state.status == "opted_out"
+
+
+def test_help_is_answered_even_when_opted_out(runtime: Runtime, engine: Engine) -> None:
+    accept_inbound(engine, sms("STOP"), brand="default")
+    accept_inbound(engine, sms("HELP"), brand="default")
+    runtime.jobs.drain()
+    _confirmation, help_text = outbox(engine)
+    assert "Reply STOP to cancel" in help_text and "Msg&data rates may apply" in help_text
+
+
+def test_a_question_gets_the_responders_reply(runtime: Runtime, engine: Engine) -> None:
+    accept_inbound(engine, sms("where is my order?"), brand="default")
+    runtime.jobs.drain()
+    assert outbox(engine) == ["Acme: you said 'where is my order?'. Reply STOP to opt out"]
+
+
+def test_stop_cancels_replies_queued_before_it(runtime: Runtime, engine: Engine) -> None:
+    process = runtime.jobs.handlers["process_inbound"]
+    # Process two questions without running any send job: their replies sit in the queue.
+    for body in ("question one", "question two"):
+        process({"message_id": str(accept_inbound(engine, sms(body), brand="default").message_id)})
+    stop = accept_inbound(engine, sms("stop texting me"), brand="default")
+    process({"message_id": str(stop.message_id)})
+    runtime.jobs.drain()  # now every job runs, the earlier sends included
+    sent = outbox(engine)
+    assert len(sent) == 1 and "unsubscribed" in sent[0]
+    with Session(engine) as session:
+        replies = session.exec(select(Message).where(Message.purpose == "reply")).all()
+    assert sorted(m.status for m in replies) == ["cancelled", "cancelled"]
+
+
+def test_redelivered_webhook_is_processed_once(runtime: Runtime, engine: Engine) -> None:
+    first = accept_inbound(engine, sms("STOP", sid="SM" + "a" * 32), brand="default")
+    again = accept_inbound(engine, sms("STOP", sid="SM" + "a" * 32), brand="default")
+    assert first.created and not again.created and first.message_id == again.message_id
+    runtime.jobs.drain()
+    assert len(outbox(engine)) == 1
+
+
+def test_opt_out_with_a_question_goes_to_a_person(runtime: Runtime, engine: Engine) -> None:
+    accept_inbound(engine, sms("Stop. Where is my refund?"), brand="default")
+    runtime.jobs.drain()
+    with Session(engine) as session:
+        (item,) = session.exec(select(HandoffItem)).all()
+    assert item.reasons == ["compliance_handoff"]
+    assert len(outbox(engine)) == 1  # the confirmation, and no automated answer (IN-8)
+
+
+def test_crisis_language_is_escalated_first(runtime: Runtime, engine: Engine) -> None:
+    accept_inbound(engine, sms("i want to die"), brand="default")
+    runtime.jobs.drain()
+    with Session(engine) as session:
+        (item,) = session.exec(select(HandoffItem)).all()
+    assert item.reasons[0] == "safety_language" and item.priority == 0
+
+
+def test_marketing_at_night_is_scheduled_not_sent(runtime: Runtime, engine: Engine) -> None:
+    from app.outbound.send import queue_outbound, release_due
+    from app.storage.messages import get_or_create_conversation
+
+    runtime.compliance.record(
+        "consent_captured", phone=PHONE, at=datetime.now(UTC) - timedelta(days=1), scope="all"
+    )
+    with Session(engine) as session:
+        conversation = get_or_create_conversation(session, brand="default", phone=PHONE)
+        queue_outbound(
+            session,
+            conversation=conversation,
+            body="Acme: 20% off today. Reply STOP to opt out",
+            category="marketing",
+            purpose="api",
+            idempotency_key="promo-1",
+            provider="console",
+        )
+        session.commit()
+    runtime.jobs.drain()
+    with Session(engine) as session:
+        message = session.exec(select(Message).where(Message.idempotency_key == "promo-1")).one()
+    if message.status == "scheduled":
+        assert message.send_after is not None and message.send_after > datetime.now(UTC)
+        assert outbox(engine) == []
+        assert release_due(engine) == 0
+    else:  # it is daytime in New York right now
+        assert message.status == "sent"

@@ -1,0 +1,61 @@
+"""`smsdesk chat` against a real server on loopback: signed webhooks in, replies shown."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+
+from app.chat import Phone, run
+from app.config import Settings
+from app.main import create_app
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[Settings]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    configured = Settings(
+        data_dir=settings.data_dir, port=port, public_base_url=f"http://127.0.0.1:{port}"
+    )  # env dev: the development token and API key, as `make run` has them
+    uv = uvicorn.Server(uvicorn.Config(create_app(configured), port=port, log_level="warning"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not uv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert uv.started
+    yield configured
+    uv.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_chat_texts_the_server_and_shows_its_replies(server: Settings) -> None:
+    first: list[str] = []
+    run(Phone(server, "+12125550123", server.public_base_url, out=first.append), ["HELP"],
+        wait_seconds=1.5)  # fmt: skip
+    assert len(first) == 1 and "Reply STOP to cancel" in first[0], first
+
+    lines: list[str] = []
+    phone = Phone(server, "+12125550123", server.public_base_url, out=lines.append)
+    run(phone, ["STOP", "where is my order?"], wait_seconds=2.0)
+    # A new phone shows the whole thread: the HELP answer and the confirmation, and no
+    # automated answer to the question of a customer who has just opted out: a person takes it.
+    replies = [line for line in lines if line.startswith("Acme>")]
+    assert len(replies) == 2 and "unsubscribed" in replies[1], lines
+    assert "(the conversation is now with a person: an agent will answer)" in lines
+
+
+def test_a_stop_cancels_a_help_answer_still_in_the_queue(server: Settings) -> None:
+    # FCC-3: after a revocation the confirmation is the only message; an answer to an earlier
+    # HELP that has not gone out yet is cancelled, not sent after it.
+    lines: list[str] = []
+    phone = Phone(server, "+13125550123", server.public_base_url, out=lines.append)
+    run(phone, ["HELP", "STOP"], wait_seconds=2.0)
+    replies = [line for line in lines if line.startswith("Acme>")]
+    assert replies[-1].endswith("1-800-555-0199") and "unsubscribed" in replies[-1], lines
