@@ -49,6 +49,8 @@ format: install ## Apply ruff's formatting and safe fixes
 bench: install ## Run the benchmarks; results go to bench/results/*.json
 	$(BIN)/python bench/compliance_throughput.py
 	$(BIN)/python bench/compliance_false_positives.py
+	$(BIN)/python bench/webhook_ingress.py
+	$(BIN)/python bench/procrastinate_workers.py
 
 eval: install ## Run the public compliance case file
 	$(BIN)/smsdesk compliance eval tests/compliance/data/cases_public.jsonl

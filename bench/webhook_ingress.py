@@ -54,7 +54,7 @@ from urllib.parse import urlencode
 import httpx2
 from sqlalchemy import Engine, create_engine, func, update
 from sqlmodel import Session, col, select
-from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
+from twilio.request_validator import RequestValidator
 
 from app.storage import make_engine
 from app.storage.tables import (

@@ -1,0 +1,37 @@
+"""A small, honest CI run of the scale-out benchmark: 1 and 2 `smsdesk worker` processes.
+
+Throughput figures are reported, not asserted; what is asserted is that both trials drain the
+whole backlog, exit cleanly and write a complete report.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = [pytest.mark.postgres, pytest.mark.xdist_group("reliability")]
+
+
+def test_procrastinate_workers_benchmark_drains_the_backlog(
+    tmp_path: Path, pg_admin_url: str
+) -> None:
+    out = tmp_path / "procrastinate_workers.json"
+    subprocess.run(
+        [sys.executable, str(REPO / "bench" / "procrastinate_workers.py"), "--messages", "40",
+         "--conversations", "8", "--concurrency", "2", "--repeats", "1",
+         "--admin-url", pg_admin_url, "--json", str(out)],
+        check=True, cwd=REPO, timeout=300,
+    )  # fmt: skip
+    report = json.loads(out.read_text())
+
+    assert [t["processes"] for t in report["trials"]] == [1, 2]
+    for trial in report["trials"]:
+        assert (trial["exit_code"], trial["jobs_not_done"]) == (0, 0)
+        assert trial["messages_per_second"] > 0
+    assert report["ratio_2_vs_1"] > 0
