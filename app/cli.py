@@ -13,8 +13,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app.ai.knowledge_cli import kb_app
 from app.config import get_settings
 from app.errors import SmsdeskError
+from app.evals.cli import eval_app
 
 app = typer.Typer(
     name="smsdesk",
@@ -30,6 +32,8 @@ compliance_app = typer.Typer(
 db_app = typer.Typer(help="Database schema: migrate and inspect.", no_args_is_help=True)
 app.add_typer(compliance_app, name="compliance")
 app.add_typer(db_app, name="db")
+app.add_typer(kb_app, name="kb")
+app.add_typer(eval_app, name="eval")
 
 _out = Console(soft_wrap=True, highlight=False)
 

@@ -74,6 +74,38 @@ class Settings(BaseSettings):
     execution_mode: Literal["inprocess", "procrastinate"] = "inprocess"
     workers: int = Field(default=4, ge=1, le=64)
 
+    # AI layer (offline by default; an LLM only when llm_base_url is set).
+    knowledge_dir: Path = Path("knowledge")
+    """The knowledge base: FAQ entries (Markdown with front matter) and the intent catalogue."""
+    chroma_host: str | None = None
+    """A Chroma server for scale-out; None keeps the embedded index under the data dir."""
+    chroma_port: int = Field(default=8000, ge=1, le=65535)
+    encoder_threads: int = Field(default=1, ge=1, le=64)
+    """Torch threads of the sentence encoder (numpy's BLAS is held to one thread)."""
+    intent_min_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
+    """Below this calibrated confidence the text goes to a person (low_confidence)."""
+    negative_sentiment_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
+    """At or above this probability of negative sentiment the text goes to a person."""
+    retrieval_min_score: float = Field(default=0.55, ge=0.0, le=1.0)
+    """A knowledge entry below this similarity does not ground a reply (no_knowledge)."""
+    llm_base_url: str | None = None
+    """An OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server), e.g.
+    http://127.0.0.1:11434/v1; None runs fully offline."""
+    llm_api_key: SecretStr = SecretStr("")
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_seconds: float = Field(default=8.0, gt=0, le=120)
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
+
+    @property
+    def models_dir(self) -> Path:
+        """Where trained model artifacts live (under the data dir)."""
+        return self.data_dir / "models"
+
+    @property
+    def chroma_dir(self) -> Path:
+        """Where the embedded chromadb index lives (under the data dir)."""
+        return self.data_dir / "chroma"
+
     @field_validator("brand_name")
     @classmethod
     def _brand_is_gsm_friendly(cls, value: str) -> str:

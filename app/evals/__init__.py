@@ -1,0 +1,1 @@
+"""Offline evals: suites that score the AI layer, their runners and reports."""
