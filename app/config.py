@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     # Processing.
     execution_mode: Literal["inprocess", "procrastinate"] = "inprocess"
     workers: int = Field(default=4, ge=1, le=64)
+    worker_process: bool | None = None
+    """Embedded mode: run the job workers in a child process of `smsdesk serve`, so that
+    acknowledging texts never waits for processing them (default: on, except SMSDESK_ENV=test,
+    where the workers run on the server's event loop)."""
 
     # AI layer (offline by default; an LLM only when llm_base_url is set).
     knowledge_dir: Path = Path("knowledge")
@@ -122,6 +126,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _defaults_and_secrets(self) -> Settings:
+        if self.worker_process is None:
+            self.worker_process = self.env != "test"
         if self.database_url is None:
             self.database_url = f"sqlite:///{(self.data_dir / 'smsdesk.db').as_posix()}"
         if self.env == "dev":

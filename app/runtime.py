@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -53,6 +54,7 @@ def build_runtime(
     engine: Engine | None = None,
     sender: Sender | None = None,
     responder: Responder | None = None,
+    foreground_busy: Callable[[], bool] | None = None,
 ) -> Runtime:
     """Everything smsdesk needs to take and answer texts (parts can be swapped in tests)."""
     engine = engine or open_database(settings.db_url)
@@ -77,9 +79,14 @@ def build_runtime(
         handlers={PROCESS_INBOUND: processor, SEND_OUTBOUND: outbound},
         workers=settings.workers,
         periodic=[partial(release_due, engine)],
+        yield_to=foreground_busy,
     )
     jobs: JobEngine = runner
-    if settings.execution_mode == "procrastinate":
+    if settings.execution_mode == "inprocess" and settings.worker_process:
+        from app.jobs.worker_process import WorkerProcess
+
+        jobs = WorkerProcess(settings, runner)
+    elif settings.execution_mode == "procrastinate":
         from app.jobs.procrastinate_engine import ProcrastinateEngine
 
         jobs = ProcrastinateEngine(runner)  # PostgreSQL only: ConfigurationError otherwise

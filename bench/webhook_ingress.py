@@ -95,7 +95,9 @@ HELD_KEYS = f"send|default|{STOP_AREA}"
 class Server:
     """`smsdesk serve` in a subprocess on a free loopback port, with its own data directory."""
 
-    def __init__(self, workdir: Path, *, workers: int | None, log_level: str) -> None:
+    def __init__(
+        self, workdir: Path, *, workers: int | None, log_level: str, worker_process: bool
+    ) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = int(sock.getsockname()[1])
@@ -111,6 +113,7 @@ class Server:
             "SMSDESK_PUBLIC_BASE_URL": self.base_url,
             "SMSDESK_API_KEYS": API_KEY,
             "SMSDESK_LOG_LEVEL": log_level,
+            "SMSDESK_WORKER_PROCESS": str(worker_process).lower(),
         }
         if workers is not None:
             env["SMSDESK_WORKERS"] = str(workers)
@@ -527,7 +530,8 @@ class Level:
 
 def run_level(level: Level, args: argparse.Namespace, rng: random.Random) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="smsdesk-bench-"))
-    server = Server(workdir, workers=args.workers, log_level=args.log_level)
+    server = Server(workdir, workers=args.workers, log_level=args.log_level,
+                    worker_process=args.worker_process)  # fmt: skip
     server.start()
     database = Database(server.database_url)
     try:
@@ -675,6 +679,12 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=15.0, help="Twilio's webhook timeout")
     parser.add_argument("--drain-timeout", type=float, default=600.0)
     parser.add_argument("--workers", type=int, default=None, help="SMSDESK_WORKERS (default: app)")
+    parser.add_argument(
+        "--worker-process",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="SMSDESK_WORKER_PROCESS: jobs in a child of the server (default) or on its loop",
+    )
     parser.add_argument("--log-level", default="warning", help="server log level (access log off)")
     parser.add_argument("--seed", type=int, default=4)
     parser.add_argument("--keep", action="store_true", help="keep each level's data directory")
@@ -720,6 +730,7 @@ def main() -> None:
             "execution_mode": "inprocess",
             "provider": "console",
             "workers": args.workers or "default",
+            "worker_process": args.worker_process,
             "server_log_level": args.log_level,
             "seconds": args.seconds,
             "timeout_s": args.timeout,

@@ -7,12 +7,14 @@ import threading
 import time
 from collections.abc import Iterator
 
+import httpx2
 import pytest
 import uvicorn
 
 from app.chat import Phone, run
 from app.config import Settings
 from app.main import create_app
+from tests.helpers import eventually
 
 
 @pytest.fixture
@@ -30,6 +32,11 @@ def server(settings: Settings) -> Iterator[Settings]:
     while not uv.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert uv.started
+    # `make run` runs the jobs in a child process: wait until it takes them.
+    eventually(
+        lambda: httpx2.get(f"{configured.public_base_url}/healthz").json()["workers"] == "ready",
+        seconds=60,
+    )
     yield configured
     uv.should_exit = True
     thread.join(timeout=10)

@@ -20,6 +20,8 @@ class Health(BaseModel):
 
     status: str
     database: str
+    workers: str
+    """`ready`, or `starting` while the job workers start (texts are stored meanwhile)."""
     version: str
     ruleset_version: str
 
@@ -36,6 +38,7 @@ def health(runtime: RuntimeDep) -> JSONResponse:
     body = Health(
         status="ok" if code == 200 else "degraded",
         database=database,
+        workers="ready" if runtime.jobs.is_ready() else "starting",
         version=__version__,
         ruleset_version=ruleset_version(),
     )

@@ -24,3 +24,7 @@ class JobEngine(Protocol):
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set."""
         ...
+
+    def is_ready(self) -> bool:
+        """Whether jobs are being taken (False while the workers start)."""
+        ...

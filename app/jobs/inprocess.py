@@ -36,7 +36,7 @@ _READY_SQL = """
         WHERE e.key = j.key AND e.id < j.id AND e.state IN ('pending', 'running')
       )
       AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.key = j.key AND r.state = 'running')
-    ORDER BY j.id
+    ORDER BY j.priority DESC, j.id
     LIMIT 1
     """
 _logger = log.get_logger("jobs")
@@ -52,6 +52,10 @@ class InProcessEngine:
     periodic: Iterable[Periodic] = ()
     """Called about once a second (e.g. releasing scheduled sends whose time has come)."""
     poll_seconds: float = 0.5
+    yield_to: Callable[[], bool] | None = None
+    """While this says the process is busy answering requests, workers wait before taking the
+    next job (at most `max_yield_seconds`): acknowledging a text comes before processing it."""
+    max_yield_seconds: float = 0.05
     max_attempts: int = 5
     node: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     _wake: asyncio.Event | None = None
@@ -155,6 +159,10 @@ class InProcessEngine:
         if self._loop is not None and self._wake is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
 
+    def is_ready(self) -> bool:
+        """Whether the workers run (in this process)."""
+        return self._wake is not None
+
     async def run(self, stop: asyncio.Event) -> None:
         """Run workers and periodic tasks until `stop` is set."""
         self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
@@ -171,6 +179,7 @@ class InProcessEngine:
     async def _worker(self, stop: asyncio.Event) -> None:
         assert self._wake is not None
         while not stop.is_set():
+            await self._give_way()
             try:
                 if await asyncio.to_thread(self.run_one):
                     continue
@@ -181,6 +190,14 @@ class InProcessEngine:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+
+    async def _give_way(self) -> None:
+        if self.yield_to is None:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_yield_seconds
+        while self.yield_to() and loop.time() < deadline:
+            await asyncio.sleep(0.001)
 
     async def _ticker(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

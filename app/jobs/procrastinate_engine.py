@@ -194,6 +194,10 @@ class ProcrastinateEngine:
         """Run runnable jobs in this thread, without procrastinate (tests, one-shot runs)."""
         return self.runner.drain(limit)
 
+    def is_ready(self) -> bool:
+        """Whether the relay runs (the workers are separate `smsdesk worker` processes)."""
+        return self._wake is not None
+
     async def run(self, stop: asyncio.Event) -> None:
         """The relay only (what `smsdesk serve` runs); `smsdesk worker` runs the jobs."""
         self._bind()

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from app.channels.base import InboundSms
+from app.compliance import classify
 from app.compliance.parsing import parse_e164
 from app.compliance.service import storable
 from app.storage.messages import (
@@ -21,6 +22,9 @@ from app.storage.messages import (
 )
 
 PROCESS_INBOUND = "process_inbound"
+URGENT = 1
+"""Job priority of a text the compliance layer will act on (STOP, HELP, START): under a backlog
+an opt-out must not wait behind other customers' questions (TIME-1)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +33,11 @@ class Accepted:
 
     message_id: uuid.UUID
     created: bool
+
+
+def triage(body: str) -> int:
+    """The job priority of a text: the pure keyword rules (about 70 µs), not the ledger."""
+    return URGENT if classify(body).action != "pass" else 0
 
 
 def accept_inbound(engine: Engine, sms: InboundSms, *, brand: str) -> Accepted:
@@ -65,6 +74,7 @@ def accept_inbound(engine: Engine, sms: InboundSms, *, brand: str) -> Accepted:
             key=conversation_key(brand, phone),
             payload={"message_id": str(message.id)},
             dedupe_key=f"in:{message.id}",
+            priority=triage(sms.body),
         )
         try:
             session.commit()

@@ -88,6 +88,7 @@ def enqueue(
     payload: dict[str, Any],
     dedupe_key: str | None = None,
     run_after: datetime | None = None,
+    priority: int = 0,
 ) -> Job:
     """Add a job in the caller's transaction: it exists exactly when the work that needs it does."""
     job = Job(
@@ -95,6 +96,7 @@ def enqueue(
         key=key,
         payload=payload,
         dedupe_key=dedupe_key,
+        priority=priority,
         run_after=run_after or now(),
         created_at=now(),
     )

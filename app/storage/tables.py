@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, SmallInteger, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.storage.types import UtcDateTime
@@ -144,7 +144,7 @@ class Job(SQLModel, table=True):
 
     __tablename__ = "jobs"
     __table_args__ = (
-        Index("ix_jobs_ready", "state", "run_after", "id"),
+        Index("ix_jobs_ready", "state", "priority", "id"),
         Index("ix_jobs_key", "key", "state", "id"),
         UniqueConstraint("dedupe_key", name="uq_jobs_dedupe"),
     )
@@ -155,6 +155,10 @@ class Job(SQLModel, table=True):
     """Ordering key: one conversation ("brand|+1212...")."""
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     dedupe_key: str | None = Field(default=None, max_length=150)
+    priority: int = Field(
+        default=0, sa_column=Column(SmallInteger, nullable=False, server_default="0")
+    )
+    """Higher runs first across conversations (opt-outs); within one key, id order rules."""
     state: str = Field(default="pending", max_length=12)
     """pending | running | done | failed."""
     run_after: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))

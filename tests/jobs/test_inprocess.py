@@ -96,3 +96,18 @@ def test_workers_outlive_database_errors(engine: Engine, monkeypatch: pytest.Mon
 
     asyncio.run(serve())
     assert sorted(ran) == ["a1", "b1"]
+
+
+def test_an_urgent_job_overtakes_other_keys_but_never_its_own(engine: Engine) -> None:
+    ran: list[str] = []
+    jobs = InProcessEngine(engine, handlers={"record": lambda p: ran.append(p["value"])})
+    with Session(engine) as session:
+        enqueue(session, kind="record", key="a", payload={"value": "a1"})
+        enqueue(session, kind="record", key="b", payload={"value": "b1"})
+        enqueue(session, kind="record", key="b", payload={"value": "b2-stop"}, priority=1)
+        enqueue(session, kind="record", key="c", payload={"value": "c1-stop"}, priority=1)
+        session.commit()
+
+    jobs.drain()
+    # c's STOP goes first; b's STOP still waits for b's earlier text.
+    assert ran == ["c1-stop", "a1", "b1", "b2-stop"]

@@ -13,10 +13,10 @@ from sqlmodel import Session, col, select
 
 from app.channels.base import InboundSms
 from app.config import Settings
-from app.pipeline.ingress import accept_inbound
+from app.pipeline.ingress import URGENT, accept_inbound
 from app.pipeline.responder import ResponderRequest, ResponderResult
 from app.runtime import Runtime, build_runtime
-from app.storage.tables import HandoffItem, Message, OutboxEntry
+from app.storage.tables import HandoffItem, Job, Message, OutboxEntry
 
 PHONE = "+12125550123"
 _ids = itertools.count(1)
@@ -140,3 +140,14 @@ def test_marketing_at_night_is_scheduled_not_sent(runtime: Runtime, engine: Engi
         assert release_due(engine) == 0
     else:  # it is daytime in New York right now
         assert message.status == "sent"
+
+
+def test_texts_the_compliance_layer_acts_on_are_queued_as_urgent(
+    runtime: Runtime, engine: Engine
+) -> None:
+    bodies = ["What time do you open?", "STOP", "please stop texting me", "HELP", "thanks!"]
+    for body in bodies:
+        accept_inbound(engine, sms(body), brand="default")
+    with Session(engine) as session:
+        priorities = session.exec(select(Job.priority).order_by(col(Job.id))).all()
+    assert priorities == [0, URGENT, URGENT, URGENT, 0]

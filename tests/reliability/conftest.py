@@ -95,6 +95,8 @@ class SmsdeskServer:
             "SMSDESK_PUBLIC_BASE_URL": self.base_url,
             "SMSDESK_PORT": str(self.port),
             "SMSDESK_API_KEYS": API_KEY,
+            # What `smsdesk serve` does outside tests: jobs run in its supervised child process.
+            "SMSDESK_WORKER_PROCESS": "true",
             "PYTHONUNBUFFERED": "1",
         }
         if self._database_url is not None:
