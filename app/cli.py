@@ -218,6 +218,25 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
 
 
 @app.command()
+def train() -> None:
+    """Train the intent classifier on the knowledge base and save it (the server also does
+    this by itself on start whenever the knowledge changed)."""
+    from app.ai.knowledge import load_knowledge
+    from app.ai.training import train_intents
+
+    settings = get_settings()
+    try:
+        report = train_intents(settings, load_knowledge(settings.knowledge_dir))
+    except SmsdeskError as exc:
+        _fail(str(exc))
+    scores = ", ".join(f"{name} {value:.1f}" for name, value in report.validation.items())
+    typer.echo(
+        f"trained {report.intents} intents on {report.examples} texts in {report.seconds:.1f} s"
+        f" ({scores or 'no validation metrics'}); saved to {report.path}"
+    )
+
+
+@app.command()
 def worker(
     concurrency: Annotated[
         int | None,

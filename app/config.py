@@ -79,8 +79,12 @@ class Settings(BaseSettings):
     where the workers run on the server's event loop)."""
 
     # AI layer (offline by default; an LLM only when llm_base_url is set).
+    bot: Literal["ai", "off"] = "ai"
+    """`ai` answers what the knowledge base can; `off` hands every passed text to a person."""
     knowledge_dir: Path = Path("knowledge")
     """The knowledge base: FAQ entries (Markdown with front matter) and the intent catalogue."""
+    prompts_dir: Path = Path("prompts")
+    """The LLM prompts (Markdown files)."""
     chroma_host: str | None = None
     """A Chroma server for scale-out; None keeps the embedded index under the data dir."""
     chroma_port: int = Field(default=8000, ge=1, le=65535)
@@ -90,7 +94,7 @@ class Settings(BaseSettings):
     """Below this calibrated confidence the text goes to a person (low_confidence)."""
     negative_sentiment_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
     """At or above this probability of negative sentiment the text goes to a person."""
-    retrieval_min_score: float = Field(default=0.55, ge=0.0, le=1.0)
+    retrieval_min_score: float = Field(default=0.45, ge=0.0, le=1.0)
     """A knowledge entry below this similarity does not ground a reply (no_knowledge)."""
     llm_base_url: str | None = None
     """An OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server), e.g.

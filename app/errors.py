@@ -8,6 +8,8 @@
     ├── LedgerError             the consent ledger could not be read or written
     │   └── AppendOnlyViolation an attempt to change or delete a consent event
     ├── ConfigurationError      settings or data files that cannot work together
+    │   └── KnowledgeError      the knowledge base has problems (app.ai.knowledge; .problems)
+    ├── LlmUnavailable          the LLM gave no usable answer after retries (app.ai.llm)
     └── ProviderError           the SMS provider refused or failed a send (.retryable)
         └── RecipientOptedOut   the carrier has the recipient opted out (Twilio 21610)
 

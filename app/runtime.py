@@ -33,6 +33,13 @@ class Runtime:
     jobs: JobEngine
     """The embedded engine (default), or procrastinate's (scale-out), which runs jobs with the
     embedded engine's claim and handlers, one conversation key at a time."""
+    responder: Responder
+
+    def warm_up(self) -> None:
+        """Load what processing needs (the AI models) before the first text arrives."""
+        warm_up = getattr(self.responder, "warm_up", None)
+        if warm_up is not None:
+            warm_up()
 
     def close(self) -> None:
         """Release the database connections."""
@@ -46,6 +53,15 @@ def make_sender(settings: Settings, engine: Engine) -> Sender:
 
         return TwilioSender.from_settings(settings)
     return ConsoleSender(engine, echo=settings.env != "test")
+
+
+def make_responder(settings: Settings) -> Responder:
+    """The configured responder: the AI layer (models load on first use), or people only."""
+    if settings.bot == "off":
+        return HandoffResponder()
+    from app.ai.responder import AiResponder
+
+    return AiResponder(settings)
 
 
 def build_runtime(
@@ -68,7 +84,7 @@ def build_runtime(
     processor = InboundProcessor(
         engine=engine,
         compliance=compliance,
-        responder=responder or HandoffResponder(),
+        responder=responder or make_responder(settings),
         brand=Brand.from_settings(settings),
         provider=sender.name,
         provider_handles_keywords=settings.provider_handles_keywords,
@@ -90,4 +106,4 @@ def build_runtime(
         from app.jobs.procrastinate_engine import ProcrastinateEngine
 
         jobs = ProcrastinateEngine(runner)  # PostgreSQL only: ConfigurationError otherwise
-    return Runtime(settings, engine, compliance, sender, jobs)
+    return Runtime(settings, engine, compliance, sender, jobs, processor.responder)

@@ -135,6 +135,7 @@ def trial(admin_url: str, *, processes: int, concurrency: int, messages: int, co
             "SMSDESK_DATABASE_URL": url,
             "SMSDESK_EXECUTION_MODE": "procrastinate",
             "SMSDESK_ENV": "test",
+            "SMSDESK_BOT": "off",  # the job machinery's throughput, not the AI layer's
             "SMSDESK_LOG_LEVEL": "WARNING",
             "SMSDESK_DATA_DIR": str(data_dir),
         }

@@ -96,7 +96,13 @@ class Server:
     """`smsdesk serve` in a subprocess on a free loopback port, with its own data directory."""
 
     def __init__(
-        self, workdir: Path, *, workers: int | None, log_level: str, worker_process: bool
+        self,
+        workdir: Path,
+        *,
+        workers: int | None,
+        log_level: str,
+        worker_process: bool,
+        bot: str,
     ) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
@@ -114,6 +120,7 @@ class Server:
             "SMSDESK_API_KEYS": API_KEY,
             "SMSDESK_LOG_LEVEL": log_level,
             "SMSDESK_WORKER_PROCESS": str(worker_process).lower(),
+            "SMSDESK_BOT": bot,
         }
         if workers is not None:
             env["SMSDESK_WORKERS"] = str(workers)
@@ -136,7 +143,9 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"smsdesk serve exited:\n{self.log_tail()}")
             with contextlib.suppress(httpx2.HTTPError):
-                if httpx2.get(self.base_url + "/healthz", timeout=1.0).status_code == 200:
+                health = httpx2.get(self.base_url + "/healthz", timeout=1.0)
+                # Workers ready: the AI models have loaded, so start-up does not skew the run.
+                if health.status_code == 200 and health.json().get("workers") == "ready":
                     return
             time.sleep(0.05)
         self.stop()
@@ -531,7 +540,7 @@ class Level:
 def run_level(level: Level, args: argparse.Namespace, rng: random.Random) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="smsdesk-bench-"))
     server = Server(workdir, workers=args.workers, log_level=args.log_level,
-                    worker_process=args.worker_process)  # fmt: skip
+                    worker_process=args.worker_process, bot=args.bot)  # fmt: skip
     server.start()
     database = Database(server.database_url)
     try:
@@ -680,6 +689,12 @@ def main() -> None:
     parser.add_argument("--drain-timeout", type=float, default=600.0)
     parser.add_argument("--workers", type=int, default=None, help="SMSDESK_WORKERS (default: app)")
     parser.add_argument(
+        "--bot",
+        choices=["ai", "off"],
+        default="ai",
+        help="SMSDESK_BOT: the AI layer or people only",
+    )
+    parser.add_argument(
         "--worker-process",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -731,6 +746,7 @@ def main() -> None:
             "provider": "console",
             "workers": args.workers or "default",
             "worker_process": args.worker_process,
+            "bot": args.bot,
             "server_log_level": args.log_level,
             "seconds": args.seconds,
             "timeout_s": args.timeout,

@@ -17,6 +17,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -25,6 +26,9 @@ from sqlalchemy.engine import make_url
 from app.config import Settings
 from app.storage import make_engine, migrate, normalise_url
 
+if TYPE_CHECKING:
+    from app.ai.models import AiModels
+
 REPO = Path(__file__).resolve().parents[1]
 CASES = REPO / "tests" / "compliance" / "data" / "cases_public.jsonl"
 
@@ -32,7 +36,7 @@ CASES = REPO / "tests" / "compliance" / "data" / "cases_public.jsonl"
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Default settings with the data directory in a temporary folder."""
-    return Settings(data_dir=tmp_path / "data", env="test")
+    return Settings(data_dir=tmp_path / "data", env="test", bot="off")
 
 
 @pytest.fixture
@@ -155,3 +159,18 @@ def engine(request: pytest.FixtureRequest) -> Engine:
     name = "sqlite_engine" if request.param == "sqlite" else "pg_engine"
     value: Engine = request.getfixturevalue(name)
     return value
+
+
+@pytest.fixture(scope="session")
+def ai_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory holding the trained intent model and the knowledge index."""
+    return tmp_path_factory.mktemp("ai-data")
+
+
+@pytest.fixture(scope="session")
+def ai_models(ai_data_dir: Path) -> AiModels:
+    """Encoder, heads, knowledge and index, trained and synced for real (once)."""
+    from app.ai.models import AiModels
+
+    settings = Settings(env="test", data_dir=ai_data_dir, knowledge_dir=REPO / "knowledge")
+    return AiModels.load(settings)

@@ -6,25 +6,34 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx2
 import pytest
 import uvicorn
 
+from app.ai.models import AiModels
 from app.chat import Phone, run
 from app.config import Settings
 from app.main import create_app
+from tests.conftest import REPO
 from tests.helpers import eventually
 
 
 @pytest.fixture
-def server(settings: Settings) -> Iterator[Settings]:
+def server(settings: Settings, ai_models: AiModels, ai_data_dir: Path) -> Iterator[Settings]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
+    # env dev: the development token and API key, as `make run` has them; the models trained
+    # and the knowledge indexed once per session (a fresh data dir would redo it per test).
     configured = Settings(
-        data_dir=settings.data_dir, port=port, public_base_url=f"http://127.0.0.1:{port}"
-    )  # env dev: the development token and API key, as `make run` has them
+        data_dir=ai_data_dir,
+        database_url=f"sqlite:///{settings.data_dir / 'smsdesk.db'}",
+        knowledge_dir=REPO / "knowledge",
+        port=port,
+        public_base_url=f"http://127.0.0.1:{port}",
+    )
     uv = uvicorn.Server(uvicorn.Config(create_app(configured), port=port, log_level="warning"))
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
@@ -35,7 +44,7 @@ def server(settings: Settings) -> Iterator[Settings]:
     # `make run` runs the jobs in a child process: wait until it takes them.
     eventually(
         lambda: httpx2.get(f"{configured.public_base_url}/healthz").json()["workers"] == "ready",
-        seconds=60,
+        seconds=120,
     )
     yield configured
     uv.should_exit = True
@@ -50,11 +59,11 @@ def test_chat_texts_the_server_and_shows_its_replies(server: Settings) -> None:
 
     lines: list[str] = []
     phone = Phone(server, "+12125550123", server.public_base_url, out=lines.append)
-    run(phone, ["STOP", "where is my order?"], wait_seconds=2.0)
-    # A new phone shows the whole thread: the HELP answer and the confirmation, and no
-    # automated answer to the question of a customer who has just opted out: a person takes it.
+    run(phone, ["what time do you open on sunday?", "can I talk to a person?"], wait_seconds=2.0)
+    # A new phone shows the whole thread: the HELP answer, the AI's answer from the demo
+    # knowledge base, and the hand-off of a customer who asks for a person.
     replies = [line for line in lines if line.startswith("Acme>")]
-    assert len(replies) == 2 and "unsubscribed" in replies[1], lines
+    assert len(replies) == 2 and "Sunday 10am to 6pm" in replies[1], lines
     assert "(the conversation is now with a person: an agent will answer)" in lines
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -9,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from app.errors import SmsdeskError
 from app.evals.report import EvalReport
 
 eval_app = typer.Typer(
@@ -36,6 +38,15 @@ class RetrievalDataset(StrEnum):
     bitext = "bitext"
 
 
+def _run(evaluate: Callable[[], EvalReport], json_path: Path | None) -> None:
+    try:
+        report = evaluate()
+    except SmsdeskError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    _finish(report, json_path)
+
+
 def _finish(report: EvalReport, json_path: Path | None) -> None:
     report.show(_console, references=report.details.get("references"))
     if json_path is not None:
@@ -54,7 +65,7 @@ def intents_command(
     """Train on the train split, tune on validation, report on test (intents, out-of-scope)."""
     from app.evals.intents import evaluate_intents
 
-    _finish(evaluate_intents(dataset.value, limit=limit), json_path)
+    _run(lambda: evaluate_intents(dataset.value, limit=limit), json_path)
 
 
 @eval_app.command("sentiment")
@@ -69,7 +80,7 @@ def sentiment_command(
     """Score the negative-sentiment signal (macro recall, negative F1)."""
     from app.evals.sentiment import evaluate_sentiment
 
-    _finish(evaluate_sentiment(dataset.value, path, limit=limit), json_path)
+    _run(lambda: evaluate_sentiment(dataset.value, path, limit=limit), json_path)
 
 
 @eval_app.command("retrieval")
@@ -81,4 +92,4 @@ def retrieval_command(
     """Score knowledge retrieval (Recall@1, Recall@5, MRR)."""
     from app.evals.retrieval import evaluate_retrieval
 
-    _finish(evaluate_retrieval(dataset.value, limit=limit), json_path)
+    _run(lambda: evaluate_retrieval(dataset.value, limit=limit), json_path)

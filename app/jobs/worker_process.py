@@ -138,6 +138,7 @@ def _child_main(  # pragma: no cover - runs in the child
 
     log.configure(settings.log_level)
     runtime = build_runtime(settings.model_copy(update={"worker_process": False}))
+    runtime.warm_up()  # the models load before the server reports the workers ready
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
 
 from app.compliance.model import InboundDecision
+from app.compliance.second_pass import OptOutTool
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One earlier text of the conversation, oldest first in `ResponderRequest.history`."""
+
+    direction: Literal["inbound", "outbound"]
+    body: str
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,14 +29,26 @@ class ResponderRequest:
     phone: str
     body: str
     decision: InboundDecision
+    history: tuple[Turn, ...] = ()
+    """The last turns before this text (both directions)."""
+    first_outbound: bool = False
+    """No text has gone to this customer yet: the reply must name the brand (SPEC MSG-2)."""
+    opt_out: OptOutTool | None = None
+    """SPEC §7: records a revocation the rules missed, enforced like any other opt-out."""
 
 
 @dataclass(frozen=True, slots=True)
 class ResponderResult:
-    """Either a reply to send, or reasons for a person to take over (or both empty: silence)."""
+    """A reply to send, reasons for a person to take over, or both empty: silence."""
 
     reply: str | None = None
     handoff_reasons: tuple[str, ...] = ()
+    revocation: InboundDecision | None = None
+    """Set when the responder recorded an opt-out through `ResponderRequest.opt_out`: the
+    pipeline then cancels queued texts and confirms, exactly as for a keyword STOP."""
+    record: Mapping[str, Any] = field(default_factory=dict)
+    """What the responder saw and decided (intent, scores, sources, draft, guardrails), stored
+    with the message for the console and evals. Empty: nothing is stored."""
 
 
 class Responder(Protocol):
@@ -36,7 +60,7 @@ class Responder(Protocol):
 
 
 class HandoffResponder:
-    """The responder until the AI layer exists: every text goes to a person."""
+    """The responder with the bot disabled: every text goes to a person."""
 
     def respond(self, request: ResponderRequest) -> ResponderResult:
         """Hand the conversation to the human queue."""

@@ -17,12 +17,13 @@ from sqlmodel import Session
 from app import log
 from app.compliance.model import InboundDecision
 from app.compliance.replies import Brand, reply_text
+from app.compliance.second_pass import opt_out_tool
 from app.compliance.service import Compliance
 from app.handoff.queue import hand_off
 from app.outbound.send import cancel_pending, queue_outbound
-from app.pipeline.responder import Responder, ResponderRequest, ResponderResult
-from app.storage.messages import add_status
-from app.storage.tables import Conversation, Message
+from app.pipeline.responder import Responder, ResponderRequest, ResponderResult, Turn
+from app.storage.messages import add_status, now, recent_messages
+from app.storage.tables import AiDecision, Conversation, Message
 
 CONFIRMATION_DEADLINE = timedelta(minutes=5)  # TIME-2 / FCC-3
 _logger = log.get_logger("pipeline")
@@ -59,12 +60,16 @@ class InboundProcessor:
             brand=conversation.brand,
         )
         result = self._respond(message, conversation, decision)
+        if result is not None and result.revocation is not None:
+            decision = result.revocation  # the AI second pass read a revocation (SPEC §7)
         with Session(self.engine) as session:
             message = session.get(Message, message_id)
             conversation = session.get(Conversation, message.conversation_id) if message else None
             if message is None or conversation is None or message.status == "processed":
                 return
             self._apply(session, message, conversation, decision, result)
+            if result is not None and result.record:
+                record_decision(session, message=message, result=result)
             add_status(session, message, "processed", detail=f"{decision.action}/{decision.match}")
             session.commit()
         _logger.info("pipeline.processed", action=decision.action, match=decision.match)
@@ -76,7 +81,28 @@ class InboundProcessor:
         # sees texts the compliance layer passed, and only while the bot owns the thread.
         if decision.action != "pass" or conversation.status == "human":
             return None
-        request = ResponderRequest(conversation.id, conversation.phone_e164, message.body, decision)
+        with Session(self.engine) as session:
+            earlier = recent_messages(
+                session, conversation_id=conversation.id, before=message.created_at
+            )
+        request = ResponderRequest(
+            conversation_id=conversation.id,
+            phone=conversation.phone_e164,
+            body=message.body,
+            decision=decision,
+            history=tuple(
+                Turn("inbound" if m.direction == "inbound" else "outbound", m.body, m.created_at)
+                for m in earlier
+            ),
+            first_outbound=conversation.last_outbound_at is None,
+            opt_out=opt_out_tool(
+                self.compliance,
+                phone=conversation.phone_e164,
+                received_at=message.created_at,
+                provider_message_id=f"{message.provider}:{message.provider_message_id}",
+                brand=conversation.brand,
+            ),
+        )
         try:
             return self.responder.respond(request)
         except Exception as exc:  # an unexpected failure goes to a person, never to silence
@@ -115,7 +141,7 @@ class InboundProcessor:
                 provider=self.provider,
                 expires_at=message.created_at + CONFIRMATION_DEADLINE,
             )
-        if result is not None:
+        if result is not None and result.revocation is None:
             reasons.extend(result.handoff_reasons)
             if result.reply and decision.reply_policy != "no_reply":
                 queue_outbound(
@@ -134,3 +160,28 @@ class InboundProcessor:
         # PROV-1 (b): the provider answers single-word STOP/START/HELP itself; phrases and
         # clauses never reach its filter (PROV-2), so those confirmations stay ours.
         return self.provider_handles_keywords and decision.match == "exact"
+
+
+def record_decision(session: Session, *, message: Message, result: ResponderResult) -> None:
+    """Store what the responder saw and decided, in the caller's transaction."""
+    record = dict(result.record)
+    if result.revocation is not None:
+        action = "opt_out"
+    elif result.handoff_reasons:
+        action = "handoff"
+    else:
+        action = "reply" if result.reply else "silent"
+    intent = record.get("intent")
+    confidence = record.get("confidence")
+    session.add(
+        AiDecision(
+            message_id=message.id,
+            conversation_id=message.conversation_id,
+            action=action,
+            intent=intent if isinstance(intent, str) else None,
+            confidence=float(confidence) if isinstance(confidence, int | float) else None,
+            reasons=list(result.handoff_reasons),
+            record=record,
+            created_at=now(),
+        )
+    )

@@ -163,3 +163,18 @@ def thread(session: Session, *, conversation_id: uuid.UUID) -> Thread | None:
         for step in steps:
             history[step.message_id].append(step)
     return Thread(conversation, messages, history)
+
+
+def recent_messages(
+    session: Session, *, conversation_id: uuid.UUID, before: datetime, limit: int = 6
+) -> list[Message]:
+    """The last `limit` texts of a conversation created before `before`, oldest first
+    (cancelled and blocked outbound texts left out: the customer never saw them)."""
+    rows = session.exec(
+        select(Message)
+        .where(Message.conversation_id == conversation_id, col(Message.created_at) < before)
+        .where(col(Message.status).not_in(("cancelled", "blocked", "failed")))
+        .order_by(col(Message.created_at).desc())
+        .limit(limit)
+    ).all()
+    return list(reversed(rows))

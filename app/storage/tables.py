@@ -195,3 +195,22 @@ class OutboxEntry(SQLModel, table=True):
     from_number: str | None = Field(default=None, max_length=20)
     body: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class AiDecision(SQLModel, table=True):
+    """What the AI layer saw and decided for one inbound text (for the console and evals)."""
+
+    __tablename__ = "ai_decisions"
+    __table_args__ = (Index("ix_ai_decisions_conversation", "conversation_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: uuid.UUID = Field(foreign_key="messages.id", unique=True)
+    conversation_id: uuid.UUID = Field(foreign_key="conversations.id")
+    action: str = Field(max_length=16)
+    """reply | handoff | opt_out | silent."""
+    intent: str | None = Field(default=None, max_length=64)
+    confidence: float | None = None
+    reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    record: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    """Scores, retrieved entries, the draft, guardrail results, mode and model versions."""
+    created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))

@@ -25,7 +25,8 @@ def test_webhook_ingress_benchmark_runs_and_loses_nothing(tmp_path: Path) -> Non
     out = tmp_path / "webhook_ingress.json"
     subprocess.run(
         [sys.executable, str(REPO / "bench" / "webhook_ingress.py"), "--rates", "50",
-         "--seconds", "2", "--stop-rate", "50", "--drain-timeout", "60", "--json", str(out)],
+         "--seconds", "2", "--stop-rate", "50", "--drain-timeout", "60", "--bot", "off",
+         "--json", str(out)],
         check=True, cwd=REPO, timeout=240,
     )  # fmt: skip
     report = json.loads(out.read_text())

@@ -531,6 +531,7 @@ def test_smsdesk_worker_processes_run_the_queue_and_stop_on_sigterm(
         "SMSDESK_DATABASE_URL": str(settings.database_url),
         "SMSDESK_EXECUTION_MODE": "procrastinate",
         "SMSDESK_ENV": "test",
+        "SMSDESK_BOT": "off",  # delivery semantics here; the AI layer has its own tests
         "SMSDESK_DATA_DIR": str(tmp_path),
         "SMSDESK_LOG_LEVEL": "WARNING",
     }

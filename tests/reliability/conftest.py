@@ -89,6 +89,8 @@ class SmsdeskServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SMSDESK_")}
         env |= {
             "SMSDESK_ENV": "test",
+            # Delivery semantics here; the AI layer has its own tests (and loads for seconds).
+            "SMSDESK_BOT": "off",
             "SMSDESK_DATA_DIR": str(self.data_dir),
             "SMSDESK_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
             "SMSDESK_TWILIO_ACCOUNT_SID": ACCOUNT_SID,

@@ -1,0 +1,524 @@
+"""The knowledge base: FAQ entries (Markdown with YAML front matter) and the intent catalogue.
+
+    knowledge/
+      intents.yaml          teams, and every intent with a description and example texts
+      entries/*.md          one FAQ entry per file: front matter (id, intent, question,
+                            phrasings, answer, link, team) and a longer explanation as body
+
+`load_knowledge(path)` reads and validates all of it at once and raises one `KnowledgeError`
+that lists every problem with its file and field, so a team editing the content fixes everything
+in one pass instead of one error per run.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from app.compliance.lexicon import lexicon
+from app.compliance.segments import count_segments
+from app.errors import ConfigurationError
+
+MAX_REPLY_CHARS = 320
+"""An answer (with its link appended) must fit two concatenated SMS segments' worth of text."""
+MIN_INTENT_EXAMPLES = 8
+"""Fewer examples than this train a poor intent classifier."""
+INTENTS_FILE = "intents.yaml"
+ENTRIES_DIR = "entries"
+
+EntryId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class KnowledgeError(ConfigurationError):
+    """The knowledge base (or an import file) has problems; `.problems` lists each one."""
+
+    code = "knowledge_error"
+
+    def __init__(self, problems: list[str], *, what: str = "invalid knowledge base") -> None:
+        shown = problems[:20]
+        more = (
+            f"\n  ... and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
+        )
+        super().__init__("\n  ".join([f"{what}:", *shown]) + more)
+        self.problems = problems
+
+
+class KnowledgeEntry(BaseModel):
+    """One FAQ entry: what customers ask (question, phrasings) and the SMS answer."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: EntryId
+    intent: Name
+    question: Text
+    phrasings: list[Text] = Field(default_factory=list)
+    """Other ways customers ask the same thing, as they would text it."""
+    answer: Text
+    link: str | None = None
+    """Where to read more; appended to the SMS unless the answer already contains it."""
+    team: Name | None = None
+    """The team a hand-off about this entry goes to (default: the intent's team)."""
+    body: str = ""
+    """The longer explanation: grounding for a drafted reply and context for agents."""
+    source: str | None = Field(default=None, exclude=True)
+    """The file the entry came from (for error messages; not part of the content)."""
+
+    def texts(self) -> list[str]:
+        """The question and every phrasing, without duplicates, in file order."""
+        return list(dict.fromkeys([self.question, *self.phrasings]))
+
+    def sms_reply(self) -> str:
+        """The text a customer receives: the answer, plus the link when it is not in it."""
+        if self.link is None or _bare_url(self.link) in self.answer:
+            return self.answer
+        return f"{self.answer} {self.link}"
+
+    def content_hash(self) -> str:
+        """A digest of everything the index derives from this entry (changes trigger a re-index)."""
+        payload = self.model_dump(mode="json", exclude={"source", "body"})
+        raw = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
+
+
+class Intent(BaseModel):
+    """One intent of the catalogue: what it means, who owns it, and training examples."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Name
+    description: Text
+    team: Name | None = None
+    examples: list[Text] = Field(min_length=MIN_INTENT_EXAMPLES)
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    """Every entry and intent of one knowledge folder, validated together."""
+
+    root: Path
+    entries: tuple[KnowledgeEntry, ...]
+    intents: dict[str, Intent]
+    teams: dict[str, str] = field(default_factory=dict)
+
+    def entry(self, entry_id: str) -> KnowledgeEntry:
+        """The entry with this id (KeyError if there is none)."""
+        for entry in self.entries:
+            if entry.id == entry_id:
+                return entry
+        raise KeyError(entry_id)
+
+    def team_for(self, entry: KnowledgeEntry) -> str | None:
+        """The team that owns `entry`: its own, else its intent's."""
+        return entry.team or self.intents[entry.intent].team
+
+
+def _bare_url(url: str) -> str:
+    return re.sub(r"^https?://", "", url).rstrip("/")
+
+
+def _field_errors(exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err["loc"]) or "(front matter)"
+        problems.append(f"field '{where}': {err['msg']}")
+    return problems
+
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)(.*)\Z", re.DOTALL)
+
+
+def parse_entry(text: str, source: str) -> KnowledgeEntry:
+    """Parse one entry file's text; a KnowledgeError names `source` and the field at fault."""
+    match = _FRONT_MATTER.match(text)
+    if match is None:
+        raise KnowledgeError([f"{source}: no front matter (the file must start with a '---' line)"])
+    try:
+        data = yaml.safe_load(match.group(1))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 2}" if mark is not None else ""  # +2: 0-based, '---'
+        raise KnowledgeError([f"{source}: front matter is not valid YAML{line}"]) from exc
+    if not isinstance(data, dict):
+        raise KnowledgeError([f"{source}: front matter must be a mapping of fields"])
+    body = _strip_title(match.group(2).strip())
+    try:
+        entry = KnowledgeEntry.model_validate({**data, "body": body, "source": source})
+    except ValidationError as exc:
+        raise KnowledgeError([f"{source}: {p}" for p in _field_errors(exc)]) from exc
+    problems = [f"{source}: {p}" for p in answer_problems(entry)]
+    if problems:
+        raise KnowledgeError(problems)
+    return entry
+
+
+def _strip_title(body: str) -> str:
+    # The "# Question" heading is for people browsing the folder; it repeats the front matter.
+    lines = body.splitlines()
+    if lines and lines[0].startswith("# "):
+        return "\n".join(lines[1:]).strip()
+    return body
+
+
+def _reserved_keywords() -> list[str]:
+    # The compliance layer's own list: an answer that says e.g. "reply YES to confirm" would
+    # collide with opt-in/opt-out handling, which always wins over the AI layer.
+    return sorted((kw.canonical for kw in lexicon().by_canonical.values()), key=len, reverse=True)
+
+
+def answer_problems(entry: KnowledgeEntry) -> list[str]:
+    """What is wrong with the SMS an entry sends (length, encoding, reserved keywords)."""
+    problems = []
+    reply = entry.sms_reply()
+    if len(reply) > MAX_REPLY_CHARS:
+        what = "answer + link" if reply != entry.answer else "answer"
+        problems.append(
+            f"field 'answer': {what} is {len(reply)} characters, the limit is {MAX_REPLY_CHARS}"
+        )
+    if count_segments(reply).encoding != "GSM-7":
+        # One curly quote or emoji switches the whole SMS to UCS-2: 70 characters a segment.
+        odd = sorted({ch for ch in reply if count_segments(ch).encoding != "GSM-7"})
+        problems.append(f"field 'answer': characters outside GSM-7: {' '.join(odd)}")
+    for keyword in _reserved_keywords():
+        pattern = rf"(?<![A-Za-z]){re.escape(keyword)}(?![A-Za-z])"
+        instruction = rf"\b(reply|text|send|txt)\s+['\"]?{re.escape(keyword)}\b"
+        if re.search(pattern, reply) or re.search(instruction, reply, re.IGNORECASE):
+            problems.append(f"field 'answer': uses the reserved keyword {keyword}")
+            break
+    return problems
+
+
+def load_intents(path: Path) -> tuple[dict[str, Intent], dict[str, str]]:
+    """Read the intent catalogue: (intents by name, team descriptions by name)."""
+    source = str(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise KnowledgeError([f"{source}: the intent catalogue is missing"]) from exc
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise KnowledgeError([f"{source}: not a readable YAML file ({exc})"]) from exc
+    if not isinstance(data, dict) or not isinstance(data.get("intents"), dict):
+        raise KnowledgeError([f"{source}: expected a mapping with an 'intents' mapping"])
+    teams = {str(k): str(v) for k, v in (data.get("teams") or {}).items()}
+    intents: dict[str, Intent] = {}
+    problems: list[str] = []
+    for name, raw in data["intents"].items():
+        fields = raw if isinstance(raw, dict) else {}
+        try:
+            intent = Intent.model_validate({**fields, "name": str(name)})
+        except ValidationError as exc:
+            problems += [f"{source}: intent '{name}': {p}" for p in _field_errors(exc)]
+            continue
+        if teams and intent.team is not None and intent.team not in teams:
+            problems.append(f"{source}: intent '{name}': field 'team': unknown team {intent.team}")
+        intents[intent.name] = intent
+    if problems:
+        raise KnowledgeError(problems)
+    return intents, teams
+
+
+def _entry_files(root: Path) -> Iterable[Path]:
+    return sorted((root / ENTRIES_DIR).rglob("*.md"))
+
+
+def load_knowledge(path: Path) -> KnowledgeBase:
+    """Read and validate a knowledge folder; a KnowledgeError lists every problem found."""
+    if not path.is_dir():
+        raise KnowledgeError([f"{path}: not a folder (set SMSDESK_KNOWLEDGE_DIR)"])
+    problems: list[str] = []
+    try:
+        intents, teams = load_intents(path / INTENTS_FILE)
+    except KnowledgeError as exc:
+        problems += exc.problems
+        intents, teams = {}, {}
+    entries: list[KnowledgeEntry] = []
+    seen: dict[str, str] = {}
+    for file in _entry_files(path):
+        if file.name.lower() == "readme.md":
+            continue
+        source = str(file)
+        try:
+            entry = parse_entry(file.read_text(encoding="utf-8"), source)
+        except UnicodeDecodeError:
+            problems.append(f"{source}: not UTF-8 text")
+            continue
+        except KnowledgeError as exc:
+            problems += exc.problems
+            continue
+        if entry.id in seen:
+            problems.append(
+                f"{source}: field 'id': duplicate id {entry.id} (also {seen[entry.id]})"
+            )
+        seen[entry.id] = source
+        problems += _reference_problems(entry, source, intents, teams)
+        entries.append(entry)
+    if not entries and not problems:
+        problems.append(f"{path / ENTRIES_DIR}: no entries (*.md files)")
+    if problems:
+        raise KnowledgeError(problems)
+    return KnowledgeBase(root=path, entries=tuple(entries), intents=intents, teams=teams)
+
+
+def _reference_problems(
+    entry: KnowledgeEntry, source: str, intents: dict[str, Intent], teams: dict[str, str]
+) -> list[str]:
+    problems = []
+    if intents and entry.intent not in intents:
+        problems.append(f"{source}: field 'intent': unknown intent {entry.intent} (not in intents)")
+    if teams and entry.team is not None and entry.team not in teams:
+        problems.append(f"{source}: field 'team': unknown team {entry.team}")
+    return problems
+
+
+def render_entry(entry: KnowledgeEntry) -> str:
+    """The Markdown file for `entry` (front matter, a title, the body), as `parse_entry` reads."""
+    front: dict[str, Any] = entry.model_dump(exclude={"body", "source"}, exclude_none=True)
+    if not front.get("phrasings"):
+        front.pop("phrasings", None)
+    head = yaml.safe_dump(front, sort_keys=False, width=100, allow_unicode=True)
+    body = f"\n{entry.body.strip()}\n" if entry.body.strip() else ""
+    return f"---\n{head}---\n\n# {entry.question}\n{body}"
+
+
+# --- Importing a FAQ export (`smsdesk kb import`) -------------------------------------------
+
+SIMPLE_REQUIRED = ("question", "answer", "intent")
+SIMPLE_OPTIONAL = ("id", "phrasings", "link", "team")
+BITEXT_REQUIRED = ("instruction", "intent", "response")
+MAX_IMPORTED_PHRASINGS = 12
+IMPORT_ERROR = "cannot import"
+# Typographic characters that exports carry and that would turn an SMS into UCS-2.
+_GSM_FRIENDLY = str.maketrans(
+    {"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-", "…": "...", "\u00a0": " "}
+)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import produced: entries, intents new to the catalogue, and things to review."""
+
+    entries: tuple[KnowledgeEntry, ...]
+    new_intents: dict[str, Intent]
+    warnings: tuple[str, ...] = ()
+
+
+def gsm_friendly(text: str) -> str:
+    """`text` with typographic quotes, dashes and ellipses replaced by GSM-7 characters."""
+    return " ".join(text.translate(_GSM_FRIENDLY).split())
+
+
+def slug(text: str) -> str:
+    """An entry id made from `text` (lower case, hyphens)."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:64] or "entry"
+
+
+def _read_csv(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
+    source = str(path)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            columns = [c.strip() for c in reader.fieldnames or []]
+            missing = [c for c in required if c not in columns]
+            if not columns:
+                raise KnowledgeError(
+                    [f"{source}: empty file (expected a header row)"], what=IMPORT_ERROR
+                )
+            if missing:
+                found = ", ".join(columns)
+                raise KnowledgeError(
+                    [f"{source}: missing column(s) {', '.join(missing)}; found {found}"],
+                    what=IMPORT_ERROR,
+                )
+            rows = []
+            for row in reader:
+                rows.append({(k or "").strip(): (v or "").strip() for k, v in row.items()})
+    except FileNotFoundError as exc:
+        raise KnowledgeError([f"{source}: no such file"], what=IMPORT_ERROR) from exc
+    except UnicodeDecodeError as exc:
+        raise KnowledgeError(
+            [f"{source}: not UTF-8 text (save the export as UTF-8 CSV)"], what=IMPORT_ERROR
+        ) from exc
+    except csv.Error as exc:
+        raise KnowledgeError(
+            [f"{source}: not a readable CSV file ({exc})"], what=IMPORT_ERROR
+        ) from exc
+    if not rows:
+        raise KnowledgeError([f"{source}: no rows after the header"], what=IMPORT_ERROR)
+    return rows
+
+
+def import_simple(path: Path) -> ImportResult:
+    """One entry per row: question, answer, intent [, id, phrasings (| separated), link, team]."""
+    problems: list[str] = []
+    entries: list[KnowledgeEntry] = []
+    for number, row in enumerate(_read_csv(path, SIMPLE_REQUIRED), start=2):  # 1 is the header
+        source = f"{path}: row {number}"
+        data: dict[str, Any] = {
+            "id": row.get("id") or slug(row["question"]),
+            "intent": row["intent"],
+            "question": gsm_friendly(row["question"]),
+            "phrasings": [
+                gsm_friendly(p) for p in row.get("phrasings", "").split("|") if p.strip()
+            ],
+            "answer": gsm_friendly(row["answer"]),
+            "link": row.get("link") or None,
+            "team": row.get("team") or None,
+            "source": source,
+        }
+        try:
+            entry = KnowledgeEntry.model_validate(data)
+        except ValidationError as exc:
+            problems += [f"{source}: {p}" for p in _field_errors(exc)]
+            continue
+        problems += [f"{source}: {p}" for p in answer_problems(entry)]
+        entries.append(entry)
+    if problems:
+        raise KnowledgeError(problems, what=IMPORT_ERROR)
+    return ImportResult(tuple(entries), _intents_from(entries, path), ())
+
+
+def _sms_answer(response: str) -> tuple[str, bool]:
+    """The longest run of whole sentences that fits an SMS (and whether it had to be cut)."""
+    sentences = re.split(r"(?<=[.!?])\s+", gsm_friendly(response))
+    answer = ""
+    for sentence in sentences:
+        candidate = f"{answer} {sentence}".strip()
+        if len(candidate) > MAX_REPLY_CHARS:
+            break
+        answer = candidate
+    if answer:
+        return answer, answer != " ".join(sentences)
+    cut = sentences[0][: MAX_REPLY_CHARS - 3].rsplit(" ", 1)[0]
+    return f"{cut}...", True
+
+
+def _spread(items: Sequence[str], count: int) -> list[str]:
+    """Up to `count` items taken evenly across `items`."""
+    if count <= 0 or not items:
+        return []
+    step = max(1, len(items) // count)
+    return list(items[::step][:count])
+
+
+def import_bitext(path: Path) -> ImportResult:
+    """One entry per Bitext intent: a typical question, up to 12 phrasings, an SMS-sized answer."""
+    by_intent: dict[str, list[dict[str, str]]] = {}
+    for row in _read_csv(path, BITEXT_REQUIRED):
+        if row["instruction"] and row["intent"]:
+            by_intent.setdefault(row["intent"], []).append(row)
+    entries: list[KnowledgeEntry] = []
+    warnings: list[str] = []
+    problems: list[str] = []
+    examples: dict[str, list[str]] = {}
+    for intent, rows in sorted(by_intent.items()):
+        # Prefer questions without order numbers or placeholders: they read as FAQ questions.
+        ordered = sorted(
+            rows,
+            key=lambda r: (
+                bool(re.search(r"\d|\{\{", r["instruction"])),
+                not r["instruction"].endswith("?"),
+                len(r["instruction"]),
+            ),
+        )
+        chosen = ordered[0]
+        texts = list(dict.fromkeys(gsm_friendly(r["instruction"]) for r in ordered))
+        # Plain phrasings first, spread over lengths; ones with order numbers only to fill up.
+        plain = [t for t in texts[1:] if not re.search(r"\d|\{\{", t)]
+        phrasings = _spread(plain, MAX_IMPORTED_PHRASINGS)
+        others = [t for t in texts[1:] if t not in set(plain)]
+        phrasings += _spread(others, MAX_IMPORTED_PHRASINGS - len(phrasings))
+        answer, cut = _sms_answer(chosen["response"])
+        data = {
+            "id": slug(intent),
+            "intent": intent,
+            "question": texts[0],
+            "phrasings": phrasings,
+            "answer": answer,
+            "body": chosen["response"],
+            "source": f"{path}: intent {intent}",
+        }
+        try:
+            entry = KnowledgeEntry.model_validate(data)
+        except ValidationError as exc:
+            problems += [f"{path}: intent {intent}: {p}" for p in _field_errors(exc)]
+            continue
+        problems += [f"{path}: intent {intent}: {p}" for p in answer_problems(entry)]
+        if cut:
+            warnings.append(f"{entry.id}: answer shortened to fit an SMS; review it")
+        if "{{" in answer:
+            warnings.append(f"{entry.id}: answer has {{{{placeholders}}}}; replace them")
+        examples[intent] = list(dict.fromkeys(r["instruction"] for r in rows))[:20]
+        entries.append(entry)
+    if problems:
+        raise KnowledgeError(problems, what=IMPORT_ERROR)
+    return ImportResult(tuple(entries), _intents_from(entries, path, examples), tuple(warnings))
+
+
+def _intents_from(
+    entries: Sequence[KnowledgeEntry], path: Path, examples: dict[str, list[str]] | None = None
+) -> dict[str, Intent]:
+    """Catalogue entries for the intents the imported entries name (examples: their texts)."""
+    texts: dict[str, list[str]] = {}
+    for entry in entries:
+        texts.setdefault(entry.intent, []).extend(entry.texts())
+    for intent, extra in (examples or {}).items():
+        texts[intent] = list(dict.fromkeys([*texts.get(intent, []), *extra]))
+    return {
+        name: Intent.model_construct(
+            name=name, description=f"Imported from {path.name}.", team=None, examples=found
+        )
+        for name, found in texts.items()
+    }
+
+
+def write_import(result: ImportResult, root: Path, *, overwrite: bool = False) -> list[Path]:
+    """Write imported entries under `root/entries` and add new intents to the catalogue."""
+    intents_path = root / INTENTS_FILE
+    known: dict[str, Intent] = {}
+    if intents_path.exists():
+        known, _ = load_intents(intents_path)
+    problems = []
+    new = {name: i for name, i in result.new_intents.items() if name not in known}
+    for name, intent in new.items():
+        if len(intent.examples) < MIN_INTENT_EXAMPLES:
+            problems.append(
+                f"intent {name}: {len(intent.examples)} example texts, the catalogue needs "
+                f"{MIN_INTENT_EXAMPLES}: add it to {intents_path} first, or add phrasings"
+            )
+    targets = [root / ENTRIES_DIR / f"{entry.id}.md" for entry in result.entries]
+    if not overwrite:
+        problems += [f"{t}: exists (use --force to replace it)" for t in targets if t.exists()]
+    ids = [entry.id for entry in result.entries]
+    problems += [
+        f"duplicate id {i} in the import" for i in sorted({i for i in ids if ids.count(i) > 1})
+    ]
+    if problems:
+        raise KnowledgeError(problems, what=IMPORT_ERROR)
+    (root / ENTRIES_DIR).mkdir(parents=True, exist_ok=True)
+    for entry, target in zip(result.entries, targets, strict=True):
+        target.write_text(render_entry(entry), encoding="utf-8")
+    if new:
+        _add_intents(intents_path, new)
+    return targets
+
+
+def _add_intents(path: Path, new: dict[str, Intent]) -> None:
+    # Re-dumping would drop the file's comments: keep its leading comment block as it was.
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
+    data = (yaml.safe_load(text) if text else None) or {}
+    intents = data.setdefault("intents", {})
+    for name, intent in new.items():
+        intents[name] = intent.model_dump(exclude={"name"}, exclude_none=True)
+    body = yaml.safe_dump(data, sort_keys=False, width=100, allow_unicode=True)
+    path.write_text(header + body, encoding="utf-8")

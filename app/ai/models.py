@@ -1,0 +1,87 @@
+"""Everything the AI layer loads once per process: encoder, heads, knowledge and its index."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app import log
+from app.ai.encoder import Encoder, Vectors, get_encoder
+from app.ai.index import KnowledgeIndex
+from app.ai.intents import IntentModel
+from app.ai.knowledge import KnowledgeBase, load_knowledge
+from app.ai.revocations import RevocationExamples
+from app.ai.sentiment import SentimentModel
+from app.ai.training import load_or_train_intents, training_data
+from app.config import Settings
+
+_logger = log.get_logger("ai")
+
+
+@dataclass
+class AiModels:
+    """The loaded models and knowledge of one process."""
+
+    encoder: Encoder
+    intents: IntentModel
+    sentiment: SentimentModel
+    kb: KnowledgeBase
+    index: KnowledgeIndex
+    revocations: RevocationExamples
+    examples: list[tuple[str, str]] = field(default_factory=list)
+    """Labelled training texts: few-shot examples for the LLM prompt."""
+    example_vectors: Vectors | None = None
+
+    @classmethod
+    def load(cls, settings: Settings) -> AiModels:
+        """Load (training the intent model and syncing the index when needed)."""
+        started = time.perf_counter()
+        encoder = get_encoder(settings.encoder_threads)
+        kb = load_knowledge(settings.knowledge_dir)
+        index = KnowledgeIndex(settings)
+        report = index.sync(kb)
+        models = cls(
+            encoder=encoder,
+            intents=load_or_train_intents(settings, kb),
+            sentiment=SentimentModel.load_default(),
+            kb=kb,
+            index=index,
+            revocations=RevocationExamples.load(encoder),
+        )
+        if settings.llm_base_url:
+            models.examples = training_data(kb).examples
+            models.example_vectors = encoder.encode([text for text, _ in models.examples])
+        _logger.info(
+            "ai.loaded",
+            entries=len(kb.entries),
+            intents=len(kb.intents),
+            index_changed=report.changed,
+            seconds=round(time.perf_counter() - started, 1),
+        )
+        return models
+
+    @property
+    def versions(self) -> dict[str, str]:
+        """Which models decided (stored with every decision)."""
+        return {
+            "encoder": "all-MiniLM-L6-v2",
+            "intents": self.intents.created_at,
+            "sentiment": self.sentiment.version,
+        }
+
+    @property
+    def intent_catalogue(self) -> str:
+        """The intents as the LLM prompt lists them."""
+        return "\n".join(
+            f"- {name}: {intent.description} (e.g. {'; '.join(intent.examples[:3])})"
+            for name, intent in self.kb.intents.items()
+        )
+
+    def examples_like(self, vector: Vectors, k: int = 8) -> list[tuple[str, str]]:
+        """The `k` labelled texts closest to an embedded text (few-shot examples)."""
+        if self.example_vectors is None or not self.examples:
+            return []
+        best = np.argsort(-(self.example_vectors @ vector))[:k]
+        return [self.examples[i] for i in best]

@@ -1,0 +1,1 @@
+"""The AI layer's fixtures live in tests/conftest.py (the chat test uses them too)."""

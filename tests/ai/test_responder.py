@@ -1,0 +1,228 @@
+"""The AI responder through the real pipeline: real models, a real database, real guardrails;
+the LLM mode against a scripted OpenAI-compatible server on loopback."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from app.ai.models import AiModels
+from app.ai.responder import AiResponder
+from app.channels.base import InboundSms
+from app.config import Settings
+from app.pipeline.ingress import accept_inbound
+from app.runtime import Runtime, build_runtime
+from app.storage.tables import AiDecision, HandoffItem, OutboxEntry
+from tests.ai.fake_openai import Action, FakeOpenAI, classification
+from tests.conftest import REPO
+
+PHONE = "+12125550123"
+_sids = itertools.count(1)
+
+
+def ai_settings(data_dir: Path, **overrides: object) -> Settings:
+    return Settings(env="test", data_dir=data_dir, knowledge_dir=REPO / "knowledge", **overrides)
+
+
+@pytest.fixture
+def runtime(sqlite_engine: Engine, ai_models: AiModels, ai_data_dir: Path) -> Iterator[Runtime]:
+    settings = ai_settings(ai_data_dir)
+    yield build_runtime(
+        settings, engine=sqlite_engine, responder=AiResponder(settings, models=ai_models)
+    )
+
+
+def text(runtime: Runtime, body: str, *, phone: str = PHONE, at: datetime | None = None) -> None:
+    sms = InboundSms(
+        provider="twilio",
+        provider_message_id=f"SM{next(_sids):032d}",
+        from_number=phone,
+        to_number="+18005550199",
+        body=body,
+        received_at=at or datetime.now(UTC),
+    )
+    accept_inbound(runtime.engine, sms, brand="default")
+    runtime.jobs.drain()
+
+
+def sent(engine: Engine) -> list[str]:
+    with Session(engine) as session:
+        return [e.body for e in session.exec(select(OutboxEntry).order_by(col(OutboxEntry.id)))]
+
+
+def decisions(engine: Engine) -> list[AiDecision]:
+    with Session(engine) as session:
+        return list(session.exec(select(AiDecision).order_by(col(AiDecision.id))))
+
+
+def queue(engine: Engine) -> list[list[str]]:
+    with Session(engine) as session:
+        return [item.reasons for item in session.exec(select(HandoffItem))]
+
+
+def test_a_known_question_gets_the_grounded_answer_naming_the_brand(runtime: Runtime) -> None:
+    text(runtime, "what time do you open on sunday?")
+    (reply,) = sent(runtime.engine)
+    assert reply.startswith("Acme") and "Sunday 10am to 6pm" in reply
+    assert reply.endswith("Reply STOP to opt out.")  # MSG-2: the first text to this customer
+    (decision,) = decisions(runtime.engine)
+    assert (decision.action, decision.intent) == ("reply", "store_hours")
+    assert decision.record["retrieved"][0]["entry_id"] == "store-hours"
+    assert all(check["passed"] for check in decision.record["guardrails"])
+    assert queue(runtime.engine) == []
+
+
+def test_the_second_answer_is_the_plain_entry(runtime: Runtime) -> None:
+    text(runtime, "what time do you open on sunday?")
+    text(runtime, "can I pause my club membership?")
+    second = sent(runtime.engine)[1]
+    assert not second.endswith("Reply STOP to opt out.") and "pause" in second
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("can I talk to a real person please", "asked_for_person"),
+        (
+            "this is the worst service ever, I'm furious, you people are useless",
+            "negative_sentiment",
+        ),
+        ("what's the weather going to be like tomorrow?", "out_of_scope"),
+    ],
+)
+def test_texts_a_person_should_answer_are_handed_on_with_the_reason(
+    runtime: Runtime, body: str, reason: str
+) -> None:
+    text(runtime, body)
+    assert sent(runtime.engine) == []
+    ((reasons),) = queue(runtime.engine)
+    assert reason in reasons
+    (decision,) = decisions(runtime.engine)
+    assert decision.action == "handoff" and reason in decision.reasons
+
+
+def test_a_revocation_the_rules_miss_is_an_opt_out(runtime: Runtime) -> None:
+    text(runtime, "Bórrenme de su lista, por favor!")
+    assert runtime.compliance.consent(PHONE).state.status == "opted_out"
+    (confirmation,) = sent(runtime.engine)
+    assert "STOP" not in confirmation or "START" in confirmation  # the opt-out confirmation
+    (decision,) = decisions(runtime.engine)
+    assert decision.action == "opt_out"
+
+
+def test_a_possible_revocation_goes_to_a_person(runtime: Runtime) -> None:
+    text(runtime, "por favor sáquenme de su lista")
+    assert runtime.compliance.consent(PHONE).state.status != "opted_out"
+    assert sent(runtime.engine) == []
+    assert queue(runtime.engine)[0][0] == "possible_revocation"
+
+
+def test_a_customer_rephrasing_after_an_answer_goes_to_a_person(runtime: Runtime) -> None:
+    earlier = datetime.now(UTC) - timedelta(minutes=2)
+    text(runtime, "where is my order AC10442?", at=earlier)
+    assert len(sent(runtime.engine)) == 1
+    text(runtime, "where's my order AC10442??")
+    assert "repeated_failure" in queue(runtime.engine)[0]
+
+
+# -- LLM mode ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def llm() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def llm_runtime(
+    sqlite_engine: Engine, ai_models: AiModels, ai_data_dir: Path, llm: FakeOpenAI
+) -> Iterator[Runtime]:
+    settings = ai_settings(
+        ai_data_dir, llm_base_url=llm.base_url, llm_timeout_seconds=1.0, llm_max_retries=2
+    )
+    responder = AiResponder(settings, models=ai_models)
+    responder_models = responder.models
+    responder_models.examples = [("where is my order", "order_status")]
+    responder_models.example_vectors = responder_models.encoder.encode(["where is my order"])
+    yield build_runtime(settings, engine=sqlite_engine, responder=responder)
+
+
+def test_llm_mode_classifies_and_drafts_from_the_knowledge(
+    llm_runtime: Runtime, llm: FakeOpenAI
+) -> None:
+    llm.script("classify", Action(classification("store_hours")))
+    llm.script("draft", Action("We open Sunday 10am to 6pm. See acme.com/stores"))
+    text(llm_runtime, "when do u open sunday")
+    (reply,) = sent(llm_runtime.engine)
+    assert "We open Sunday 10am to 6pm" in reply
+    (decision,) = decisions(llm_runtime.engine)
+    assert (decision.record["mode"], decision.record["draft_mode"]) == ("llm", "llm")
+    prompt = llm.requests[0]["messages"][0]["content"]
+    assert "store_hours" in prompt and "where is my order" in prompt  # catalogue and few-shot
+
+
+def test_an_invented_fact_fails_the_guardrail_and_escalates(
+    llm_runtime: Runtime, llm: FakeOpenAI
+) -> None:
+    llm.script("classify", Action(classification("store_hours")))
+    llm.script("draft", Action("We open Sunday at 7am and close at 11pm!"))
+    text(llm_runtime, "when do u open sunday")
+    assert sent(llm_runtime.engine) == []
+    (decision,) = decisions(llm_runtime.engine)
+    assert "guardrail_failed" in decision.reasons
+    grounded = decision.record["guardrails"][0]
+    assert grounded["name"] == "grounded" and not grounded["passed"] and "11" in grounded["detail"]
+
+
+@pytest.mark.parametrize(
+    ("failure", "draft_failure"),
+    [
+        (Action(status=429), Action(status=429)),
+        (Action(status=500), Action(status=503)),
+        (Action("this is not json"), Action("")),  # an empty draft is malformed too
+        (Action(classification("store_hours", confidence=7.0)), Action(status=500)),
+        (Action(classification("store_hours"), delay=1.5), Action("late", delay=1.5)),
+    ],
+    ids=["rate-limited", "server-error", "malformed", "invalid", "timeout"],
+)
+def test_a_failing_llm_is_retried_then_the_local_models_answer(
+    llm_runtime: Runtime, llm: FakeOpenAI, failure: Action, draft_failure: Action
+) -> None:
+    llm.script("classify", failure, failure, failure)  # three attempts: 1 + 2 retries
+    llm.script("draft", draft_failure, draft_failure, draft_failure)
+    text(llm_runtime, "what time do you open on sunday?")
+    assert llm.count("classify") == 3 and llm.count("draft") == 3
+    (reply,) = sent(llm_runtime.engine)
+    assert "Sunday 10am to 6pm" in reply  # the local answer
+    (decision,) = decisions(llm_runtime.engine)
+    assert (decision.record["mode"], decision.record["draft_mode"]) == ("local", "local")
+
+
+def test_one_rate_limit_is_retried_and_the_llm_still_answers(
+    llm_runtime: Runtime, llm: FakeOpenAI
+) -> None:
+    llm.script("classify", Action(status=429), Action(classification("store_hours")))
+    llm.script("draft", Action("Sunday hours are 10am to 6pm."))
+    text(llm_runtime, "what time do you open on sunday?")
+    assert sent(llm_runtime.engine) == [
+        "Acme: Sunday hours are 10am to 6pm. Reply STOP to opt out."
+    ]
+    assert llm.count("classify") == 2
+
+
+def test_the_llm_reading_a_revocation_opts_the_customer_out(
+    llm_runtime: Runtime, llm: FakeOpenAI
+) -> None:
+    llm.script("classify", Action(classification("complaint", revocation_intent=True)))
+    text(llm_runtime, "ya no quiero saber nada de ustedes")
+    assert llm_runtime.compliance.consent(PHONE).state.status == "opted_out"
+    (decision,) = decisions(llm_runtime.engine)
+    assert decision.action == "opt_out" and llm.count("draft") == 0
