@@ -395,7 +395,11 @@ def finetune_encoder(
                 optimiser.step()
                 schedule.step()
                 total += float(loss.item())
-            log.info("intents.finetune.epoch", epoch=epoch, loss=round(total / len(order), 4))
+            log.info(
+                "intents.finetune.epoch",
+                epoch=epoch,
+                loss=round(total / -(-len(order) // settings.batch_size), 4),
+            )
         top.eval()
         return FineTunedEncoder(model)
     finally:

@@ -1,0 +1,32 @@
+"""The shared encoder: offline, normalised, and batching concurrent requests correctly."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from app.ai.encoder import DIMENSIONS, get_encoder
+
+TEXTS = [f"question number {i} about my order" for i in range(24)]
+
+
+def test_vectors_are_unit_length_and_empty_input_is_empty() -> None:
+    encoder = get_encoder()
+    vectors = encoder.encode(TEXTS[:3])
+    assert vectors.shape == (3, DIMENSIONS)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert encoder.encode([]).shape == (0, DIMENSIONS)
+
+
+def test_concurrent_requests_get_their_own_vectors() -> None:
+    encoder = get_encoder()
+    expected = np.stack([encoder.encode_one(text) for text in TEXTS])
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = np.stack(list(pool.map(encoder.encode_one, TEXTS)))
+    # Batched with strangers or alone, each text gets the vector of its own text.
+    assert np.allclose(got, expected, atol=1e-4)
+    pairs = [TEXTS[i : i + 2] for i in range(0, len(TEXTS), 2)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        got_pairs = list(pool.map(encoder.encode, pairs))
+    assert np.allclose(np.concatenate(got_pairs), expected, atol=1e-4)
