@@ -17,6 +17,7 @@ from app.ai.knowledge_cli import kb_app
 from app.config import get_settings
 from app.errors import SmsdeskError
 from app.evals.cli import eval_app
+from app.handoff.agents_cli import agents_app
 
 app = typer.Typer(
     name="smsdesk",
@@ -34,6 +35,7 @@ app.add_typer(compliance_app, name="compliance")
 app.add_typer(db_app, name="db")
 app.add_typer(kb_app, name="kb")
 app.add_typer(eval_app, name="eval")
+app.add_typer(agents_app, name="agents")
 
 _out = Console(soft_wrap=True, highlight=False)
 

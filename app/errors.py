@@ -4,7 +4,8 @@
     ├── InvalidInput            bad input from a caller: a clear message, never a crash
     │   ├── InvalidPhoneNumber  not parseable as an E.164 number
     │   ├── InvalidTimestamp    not an ISO-8601 instant, or one with no time zone
-    │   └── InvalidCaseFile     a compliance case file that cannot be read or is malformed
+    │   ├── InvalidCaseFile     a compliance case file that cannot be read or is malformed
+    │   └── AgentError          an agent account that cannot be created or changed (handoff)
     ├── LedgerError             the consent ledger could not be read or written
     │   └── AppendOnlyViolation an attempt to change or delete a consent event
     ├── ConfigurationError      settings or data files that cannot work together

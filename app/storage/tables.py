@@ -11,7 +11,7 @@ from sqlmodel import Field, SQLModel
 
 from app.storage.types import UtcDateTime
 
-APPEND_ONLY_TABLES = ("consent_events", "compliance_decisions")
+APPEND_ONLY_TABLES = ("consent_events", "compliance_decisions", "audit_log")
 
 
 class ConsentEvent(SQLModel, table=True):
@@ -181,7 +181,12 @@ class HandoffItem(SQLModel, table=True):
     reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     priority: int = 50
     status: str = Field(default="open", max_length=12)
+    """open | claimed (an agent owns it) | resolved."""
     created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    assigned_to: uuid.UUID | None = Field(default=None, foreign_key="agents.id")
+    claimed_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    resolved_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    outcome: str | None = Field(default=None, max_length=32)
 
 
 class OutboxEntry(SQLModel, table=True):
@@ -214,3 +219,55 @@ class AiDecision(SQLModel, table=True):
     record: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     """Scores, retrieved entries, the draft, guardrail results, mode and model versions."""
     created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class Agent(SQLModel, table=True):
+    """A person who answers customers in the console; created by an admin."""
+
+    __tablename__ = "agents"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    email: str = Field(max_length=254, unique=True)
+    """Always lower-cased, so uniqueness holds whatever the case typed."""
+    display_name: str = Field(max_length=100)
+    role: str = Field(max_length=16)
+    """agent | supervisor | admin."""
+    password_hash: str = Field(max_length=255)
+    active: bool = True
+    brands: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    """Brand ids whose conversations this agent may see (admins see every brand)."""
+    created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    last_login_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+
+
+class AgentSession(SQLModel, table=True):
+    """A signed-in console session; only a hash of the cookie's token is stored."""
+
+    __tablename__ = "agent_sessions"
+    __table_args__ = (Index("ix_agent_sessions_agent", "agent_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    agent_id: uuid.UUID = Field(foreign_key="agents.id")
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    ip: str | None = Field(default=None, max_length=64)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One thing an agent (or someone trying to be one) did; rows are never changed."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_action_at", "action", "at"),
+        Index("ix_audit_log_agent", "agent_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    agent_id: uuid.UUID | None = Field(default=None, foreign_key="agents.id")
+    action: str = Field(max_length=48)
+    target: str | None = Field(default=None, max_length=254)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    ip: str | None = Field(default=None, max_length=64)

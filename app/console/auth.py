@@ -1,0 +1,94 @@
+"""Console sessions (random tokens, stored hashed) and the sign-in rate limit."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, delete, select
+
+from app.storage.messages import now
+from app.storage.tables import Agent, AgentSession, AuditEntry
+
+SESSION_COOKIE = "smsdesk_console"
+SESSION_TTL = timedelta(hours=12)
+CSRF_HEADER = "X-CSRF-Token"
+
+# Failed sign-ins in a sliding window: per address (guessing one agent's password) and per
+# client address (spraying many agents; looser, because an office shares one NAT address).
+FAILURE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_EMAIL = 5
+MAX_FAILURES_PER_IP = 20
+LOGIN_FAILED = "login.failed"
+
+
+@dataclass(frozen=True)
+class StartedSession:
+    """What the browser gets: the cookie's token (never stored) and the CSRF token."""
+
+    token: str
+    csrf_token: str
+    expires_at: datetime
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a session token (a leaked table yields no usable cookie)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(session: Session, *, agent: Agent, ip: str | None) -> StartedSession:
+    """Open a session for the agent (in the caller's transaction) and record the sign-in."""
+    token = secrets.token_urlsafe(32)
+    started = StartedSession(
+        token=token, csrf_token=secrets.token_urlsafe(32), expires_at=now() + SESSION_TTL
+    )
+    session.add(
+        AgentSession(
+            token_hash=hash_token(token),
+            agent_id=agent.id,
+            csrf_token=started.csrf_token,
+            created_at=now(),
+            expires_at=started.expires_at,
+            ip=ip,
+        )
+    )
+    agent.last_login_at = now()
+    session.add(agent)
+    return started
+
+
+def find_session(session: Session, *, token: str) -> tuple[AgentSession, Agent] | None:
+    """The unexpired session of an active agent that this token opens, or None."""
+    row = session.exec(
+        select(AgentSession, Agent)
+        .join(Agent, col(Agent.id) == col(AgentSession.agent_id))
+        .where(AgentSession.token_hash == hash_token(token))
+        .where(col(AgentSession.expires_at) > now())
+        .where(col(Agent.active).is_(True))
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def end_session(session: Session, *, session_id: int) -> None:
+    """Delete the session (in the caller's transaction): its cookie opens nothing any more."""
+    session.exec(delete(AgentSession).where(col(AgentSession.id) == session_id))
+
+
+def login_retry_after(session: Session, *, email: str, ip: str | None) -> int | None:
+    """Seconds until this address (or client) may try again, or None when it may try now."""
+    since = now() - FAILURE_WINDOW
+    recent = select(AuditEntry.at).where(
+        AuditEntry.action == LOGIN_FAILED, col(AuditEntry.at) > since
+    )
+    checks = [(recent.where(AuditEntry.target == email), MAX_FAILURES_PER_EMAIL)]
+    if ip is not None:
+        checks.append((recent.where(AuditEntry.ip == ip), MAX_FAILURES_PER_IP))
+    waits: list[int] = []
+    for query, limit in checks:
+        # Blocked until the limit-th most recent failure leaves the window.
+        times = session.exec(query.order_by(col(AuditEntry.at).desc()).limit(limit)).all()
+        if len(times) >= limit:
+            waits.append(max(1, int((times[-1] + FAILURE_WINDOW - now()).total_seconds()) + 1))
+    return max(waits) if waits else None

@@ -1,0 +1,65 @@
+"""Console dependencies as `Annotated` aliases: the database session, the signed-in agent, CSRF."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlmodel import Session
+
+from app.api.deps import RuntimeDep
+from app.console.auth import CSRF_HEADER, SESSION_COOKIE, find_session
+from app.storage.tables import Agent, AgentSession
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _db(runtime: RuntimeDep) -> Iterator[Session]:
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        yield session
+
+
+DbSession = Annotated[Session, Depends(_db)]
+
+
+@dataclass(frozen=True)
+class ConsoleContext:
+    """The signed-in agent, their session and where the request came from."""
+
+    agent: Agent
+    session: AgentSession
+    ip: str | None
+
+
+def client_ip(request: Request) -> str | None:
+    """The client's address as the server sees it (set a trusted proxy's headers upstream)."""
+    return request.client.host if request.client else None
+
+
+def _console_context(request: Request, db: DbSession) -> ConsoleContext:
+    """A valid session cookie (else 401) and, for a state-changing request, its CSRF token
+    in the X-CSRF-Token header (else 403)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    found = find_session(db, token=token) if token else None
+    if found is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="sign in to the console first")
+    agent_session, agent = found
+    if request.method not in _SAFE_METHODS:
+        given = request.headers.get(CSRF_HEADER, "").encode()
+        if not given or not hmac.compare_digest(given, agent_session.csrf_token.encode()):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, detail=f"missing or wrong {CSRF_HEADER} header"
+            )
+    return ConsoleContext(agent=agent, session=agent_session, ip=client_ip(request))
+
+
+def _current_agent(context: Annotated[ConsoleContext, Depends(_console_context)]) -> Agent:
+    return context.agent
+
+
+ConsoleContextDep = Annotated[ConsoleContext, Depends(_console_context)]
+CurrentAgent = Annotated[Agent, Depends(_current_agent)]
+RequireSession = Depends(_console_context)

@@ -1,0 +1,89 @@
+"""What the console API returns (never table objects)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from app.handoff.claims import Outcome
+from app.storage.tables import Agent, Conversation, HandoffItem
+
+
+class AgentPublic(BaseModel):
+    """An agent as the console shows them."""
+
+    id: uuid.UUID
+    email: str
+    display_name: str
+    role: str
+    brands: list[str]
+
+    @classmethod
+    def of(cls, agent: Agent) -> AgentPublic:
+        """The public view of an agent row."""
+        return cls(
+            id=agent.id,
+            email=agent.email,
+            display_name=agent.display_name,
+            role=agent.role,
+            brands=list(agent.brands),
+        )
+
+
+class SessionPublic(BaseModel):
+    """The signed-in agent and the CSRF token every state-changing request must send."""
+
+    agent: AgentPublic
+    csrf_token: str
+    expires_at: datetime
+
+
+class QueueItemPublic(BaseModel):
+    """One conversation waiting for (or owned by) a person."""
+
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    brand: str
+    phone: str
+    reasons: list[str]
+    priority: int
+    status: str
+    created_at: datetime
+    wait_seconds: int
+    assigned_to: uuid.UUID | None
+    claimed_at: datetime | None
+
+    @classmethod
+    def of(cls, item: HandoffItem, conversation: Conversation, at: datetime) -> QueueItemPublic:
+        """The public view of a queue row and its conversation."""
+        return cls(
+            id=item.id,
+            conversation_id=item.conversation_id,
+            brand=conversation.brand,
+            phone=conversation.phone_e164,
+            reasons=list(item.reasons),
+            priority=item.priority,
+            status=item.status,
+            created_at=item.created_at,
+            wait_seconds=max(0, int((at - item.created_at).total_seconds())),
+            assigned_to=item.assigned_to,
+            claimed_at=item.claimed_at,
+        )
+
+
+class ResolveRequest(BaseModel):
+    """How the conversation ended; `return_to_bot` gives it back to the bot."""
+
+    outcome: Outcome
+    note: str | None = None
+
+
+class ActionPublic(BaseModel):
+    """The item after a claim, release or resolve."""
+
+    id: uuid.UUID
+    status: str
+    assigned_to: uuid.UUID | None
+    outcome: str | None

@@ -1,0 +1,192 @@
+"""Console routes: sign in and out under /console/, and the JSON queue API under /console/api/.
+
+Every /console/api route sits behind the session dependency (401 without a session, 403 for a
+state-changing request without its CSRF token); every action lands in the audit log.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Request, Response, status
+
+from app.api.deps import AppSettingsDep
+from app.config import Settings
+from app.console.auth import (
+    LOGIN_FAILED,
+    SESSION_COOKIE,
+    SESSION_TTL,
+    end_session,
+    login_retry_after,
+    start_session,
+)
+from app.console.deps import ConsoleContextDep, CurrentAgent, DbSession, RequireSession, client_ip
+from app.console.models import (
+    ActionPublic,
+    AgentPublic,
+    QueueItemPublic,
+    ResolveRequest,
+    SessionPublic,
+)
+from app.handoff import claims
+from app.handoff.agents import audit, authenticate, normalise_email
+from app.storage.messages import now
+from app.storage.tables import HandoffItem
+
+router = APIRouter(prefix="/console", tags=["console"])
+api = APIRouter(prefix="/api", dependencies=[RequireSession])
+
+_COOKIE_PATH = "/console"
+
+
+def _secure_cookie(request: Request, settings: Settings) -> bool:
+    # Plain http is only tolerated for local development and tests; anything else is https.
+    return not (settings.env in ("dev", "test") and request.url.scheme == "http")
+
+
+@router.post("/login", response_model=SessionPublic)
+def login(
+    request: Request,
+    response: Response,
+    email: Annotated[str, Form(max_length=254)],
+    password: Annotated[str, Form(max_length=1024)],
+    db: DbSession,
+    settings: AppSettingsDep,
+) -> SessionPublic:
+    """Sign in with email and password: sets the session cookie, returns the CSRF token."""
+    address, ip = normalise_email(email), client_ip(request)
+    wait = login_retry_after(db, email=address, ip=ip)
+    if wait is not None:
+        audit(db, action="login.rate_limited", target=address, ip=ip)
+        db.commit()
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail={"code": "rate_limited", "message": "too many failed sign-ins; wait a while"},
+            headers={"Retry-After": str(wait)},
+        )
+    agent = authenticate(db, email=address, password=password)
+    if agent is None:
+        audit(db, action=LOGIN_FAILED, target=address, ip=ip)
+        db.commit()
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="wrong email or password")
+    started = start_session(db, agent=agent, ip=ip)
+    audit(db, action="login", agent_id=agent.id, target=address, ip=ip)
+    db.commit()
+    response.set_cookie(
+        SESSION_COOKIE,
+        started.token,
+        max_age=int(SESSION_TTL.total_seconds()),
+        path=_COOKIE_PATH,
+        secure=_secure_cookie(request, settings),
+        httponly=True,
+        samesite="lax",
+    )
+    return SessionPublic(
+        agent=AgentPublic.of(agent), csrf_token=started.csrf_token, expires_at=started.expires_at
+    )
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+def logout(
+    request: Request, context: ConsoleContextDep, db: DbSession, settings: AppSettingsDep
+) -> Response:
+    """Sign out: the session ends on the server and the cookie is cleared."""
+    assert context.session.id is not None
+    end_session(db, session_id=context.session.id)
+    audit(db, action="logout", agent_id=context.agent.id, target=context.agent.email, ip=context.ip)
+    db.commit()
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    response.delete_cookie(
+        SESSION_COOKIE,
+        path=_COOKIE_PATH,
+        secure=_secure_cookie(request, settings),
+        httponly=True,
+        samesite="lax",
+    )
+    return response
+
+
+@api.get("/me", response_model=SessionPublic)
+def me(context: ConsoleContextDep) -> SessionPublic:
+    """The signed-in agent and their session's CSRF token."""
+    return SessionPublic(
+        agent=AgentPublic.of(context.agent),
+        csrf_token=context.session.csrf_token,
+        expires_at=context.session.expires_at,
+    )
+
+
+@api.get("/queue", response_model=list[QueueItemPublic])
+def list_queue(
+    agent: CurrentAgent, db: DbSession, view: claims.QueueView = "open"
+) -> list[QueueItemPublic]:
+    """Queue items of the agent's brands (`open`, `claimed` or `mine`), most urgent first."""
+    at = now()
+    return [
+        QueueItemPublic.of(item, conversation, at)
+        for item, conversation in claims.visible_items(db, agent=agent, view=view)
+    ]
+
+
+def _finish(
+    db: DbSession,
+    context: ConsoleContextDep,
+    *,
+    verb: str,
+    item_id: uuid.UUID,
+    result: claims.ActionResult,
+    detail: dict[str, str] | None = None,
+) -> ActionPublic:
+    audit(
+        db,
+        action=f"queue.{verb}" if result == "ok" else f"queue.{verb}_refused",
+        agent_id=context.agent.id,
+        target=str(item_id),
+        detail={"result": result, **(detail or {})},
+        ip=context.ip,
+    )
+    db.commit()
+    if result == "not_found":
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such queue item")
+    item = db.get(HandoffItem, item_id, populate_existing=True)
+    assert item is not None
+    if result == "conflict":
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail={
+                "code": "conflict",
+                "message": f"cannot {verb}: the item is {item.status}",
+                "status": item.status,
+            },
+        )
+    return ActionPublic(
+        id=item.id, status=item.status, assigned_to=item.assigned_to, outcome=item.outcome
+    )
+
+
+@api.post("/queue/{item_id}/claim", response_model=ActionPublic)
+def claim_item(item_id: uuid.UUID, context: ConsoleContextDep, db: DbSession) -> ActionPublic:
+    """Own the conversation; exactly one of several agents claiming at once wins (409 else)."""
+    result = claims.claim(db, agent=context.agent, item_id=item_id)
+    return _finish(db, context, verb="claim", item_id=item_id, result=result)
+
+
+@api.post("/queue/{item_id}/release", response_model=ActionPublic)
+def release_item(item_id: uuid.UUID, context: ConsoleContextDep, db: DbSession) -> ActionPublic:
+    """Give a claimed conversation back to the queue."""
+    result = claims.release(db, agent=context.agent, item_id=item_id)
+    return _finish(db, context, verb="release", item_id=item_id, result=result)
+
+
+@api.post("/queue/{item_id}/resolve", response_model=ActionPublic)
+def resolve_item(
+    item_id: uuid.UUID, body: ResolveRequest, context: ConsoleContextDep, db: DbSession
+) -> ActionPublic:
+    """Close the item with an outcome tag; `return_to_bot` hands the conversation back."""
+    result = claims.resolve(db, agent=context.agent, item_id=item_id, outcome=body.outcome)
+    detail = {"outcome": body.outcome} | ({"note": body.note} if body.note else {})
+    return _finish(db, context, verb="resolve", item_id=item_id, result=result, detail=detail)
+
+
+router.include_router(api)

@@ -1,0 +1,135 @@
+"""Agent accounts (argon2 password hashes) and the append-only audit log of what agents do."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from functools import cache
+from typing import Any, Literal, get_args
+
+from pwdlib import PasswordHash
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from app.errors import InvalidInput
+from app.storage.messages import now
+from app.storage.tables import Agent, AuditEntry
+
+Role = Literal["agent", "supervisor", "admin"]
+ROLES: tuple[str, ...] = get_args(Role)
+MIN_PASSWORD_LENGTH = 12
+
+_hasher = PasswordHash.recommended()
+
+
+@cache
+def _dummy_hash() -> str:
+    # Verified against when the email is unknown: a wrong email costs as long as a wrong password.
+    return _hasher.hash("smsdesk-no-such-agent-password")
+
+
+class AgentError(InvalidInput):
+    """An agent account cannot be created or changed as asked."""
+
+    code = "agent_error"
+
+
+def normalise_email(email: str) -> str:
+    """The stored form of an email address: trimmed and lower-cased."""
+    return email.strip().lower()
+
+
+def create_agent(
+    session: Session,
+    *,
+    email: str,
+    password: str,
+    role: str = "agent",
+    display_name: str | None = None,
+    brands: Sequence[str] = (),
+) -> Agent:
+    """Create and commit an agent account; AgentError for a duplicate, bad role or weak password."""
+    address = normalise_email(email)
+    if "@" not in address or len(address) > 254 or address.startswith("@"):
+        raise AgentError(f"not an email address: {email!r}")
+    if role not in ROLES:
+        raise AgentError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AgentError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters long")
+    if find_agent(session, email=address) is not None:
+        raise AgentError(f"an agent with email {address} already exists")
+    agent = Agent(
+        email=address,
+        display_name=(display_name or address.split("@")[0]).strip()[:100],
+        role=role,
+        password_hash=_hasher.hash(password),
+        brands=list(dict.fromkeys(brands)),
+        created_at=now(),
+    )
+    session.add(agent)
+    try:
+        session.commit()
+    except IntegrityError as exc:  # a concurrent `agents add` of the same address
+        session.rollback()
+        raise AgentError(f"an agent with email {address} already exists") from exc
+    session.refresh(agent)
+    return agent
+
+
+def find_agent(session: Session, *, email: str) -> Agent | None:
+    """The agent with this email (any case), or None."""
+    return session.exec(select(Agent).where(Agent.email == normalise_email(email))).first()
+
+
+def list_agents(session: Session) -> Sequence[Agent]:
+    """Every agent account, oldest first."""
+    return session.exec(select(Agent).order_by(col(Agent.created_at))).all()
+
+
+def disable_agent(session: Session, *, email: str) -> Agent:
+    """Mark the agent inactive (their sessions stop working at once) and commit."""
+    agent = find_agent(session, email=email)
+    if agent is None:
+        raise AgentError(f"no agent with email {normalise_email(email)}")
+    agent.active = False
+    session.add(agent)
+    session.commit()
+    session.refresh(agent)
+    return agent
+
+
+def authenticate(session: Session, *, email: str, password: str) -> Agent | None:
+    """The active agent whose password this is, or None (same cost for an unknown email)."""
+    agent = find_agent(session, email=email)
+    if agent is None:
+        _hasher.verify(password, _dummy_hash())
+        return None
+    valid, new_hash = _hasher.verify_and_update(password, agent.password_hash)
+    if not valid or not agent.active:
+        return None
+    if new_hash is not None:  # the recommended parameters changed since this hash was made
+        agent.password_hash = new_hash
+        session.add(agent)
+    return agent
+
+
+def can_see_brand(agent: Agent, brand: str) -> bool:
+    """Admins see every brand; everyone else only the brands they are assigned to."""
+    return agent.role == "admin" or brand in agent.brands
+
+
+def audit(
+    session: Session,
+    *,
+    action: str,
+    agent_id: uuid.UUID | None = None,
+    target: str | None = None,
+    detail: dict[str, Any] | None = None,
+    ip: str | None = None,
+) -> AuditEntry:
+    """Append one entry to the audit log (in the caller's transaction)."""
+    entry = AuditEntry(
+        at=now(), agent_id=agent_id, action=action, target=target, detail=detail or {}, ip=ip
+    )
+    session.add(entry)
+    return entry

@@ -1,0 +1,97 @@
+"""`smsdesk agents add|list|disable`: agent accounts for the console, made by an admin."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from typing import Annotated, NoReturn
+
+import typer
+from sqlmodel import Session
+
+from app.config import get_settings
+from app.handoff.agents import AgentError, audit, create_agent, disable_agent, list_agents
+from app.storage import open_database
+
+agents_app = typer.Typer(help="Console agent accounts: add, list, disable.", no_args_is_help=True)
+
+
+class RoleOption(StrEnum):
+    agent = "agent"
+    supervisor = "supervisor"
+    admin = "admin"
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=2)
+
+
+def _session() -> Session:
+    return Session(open_database(get_settings().db_url), expire_on_commit=False)
+
+
+@agents_app.command("add")
+def add_command(
+    email: Annotated[str, typer.Argument(help="The agent's email address (their login).")],
+    role: Annotated[RoleOption, typer.Option(help="What the agent may do.")] = RoleOption.agent,
+    name: Annotated[str | None, typer.Option(help="Display name (default: from email).")] = None,
+    brand: Annotated[
+        list[str] | None,
+        typer.Option(help="A brand the agent may see; repeat for more (default SMSDESK_BRAND_ID)."),
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Create an agent account; the password is read from standard input, never an argument."""
+    if not password_stdin:
+        _fail("pass the password on standard input with --password-stdin")
+    password = sys.stdin.readline().rstrip("\r\n")
+    with _session() as session:
+        try:
+            agent = create_agent(
+                session,
+                email=email,
+                password=password,
+                role=role.value,
+                display_name=name,
+                brands=brand or [get_settings().brand_id],
+            )
+        except AgentError as exc:
+            _fail(str(exc))
+        audit(session, action="agent.created", target=agent.email, detail={"by": "cli"})
+        session.commit()
+    typer.echo(f"added {agent.role} {agent.email} (brands: {', '.join(agent.brands)})")
+
+
+@agents_app.command("list")
+def list_command() -> None:
+    """List every agent account: email, role, active, brands, last login."""
+    with _session() as session:
+        agents = list_agents(session)
+    if not agents:
+        typer.echo("no agents yet: smsdesk agents add EMAIL --role admin --password-stdin")
+        return
+    for agent in agents:
+        last = agent.last_login_at.isoformat(timespec="seconds") if agent.last_login_at else "-"
+        state = "active" if agent.active else "disabled"
+        typer.echo(
+            f"{agent.email}\t{agent.role}\t{state}\t{','.join(agent.brands) or '-'}"
+            f"\t{agent.display_name}\tlast login {last}"
+        )
+
+
+@agents_app.command("disable")
+def disable_command(
+    email: Annotated[str, typer.Argument(help="The agent's email address.")],
+) -> None:
+    """Disable an agent account: they can no longer sign in and their sessions end."""
+    with _session() as session:
+        try:
+            agent = disable_agent(session, email=email)
+        except AgentError as exc:
+            _fail(str(exc))
+        audit(session, action="agent.disabled", agent_id=None, target=agent.email)
+        session.commit()
+    typer.echo(f"disabled {agent.email}")

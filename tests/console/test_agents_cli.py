@@ -1,0 +1,79 @@
+"""`smsdesk agents add|list|disable` as an admin uses it: output, errors and exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session
+from typer.testing import CliRunner
+
+from app.cli import app
+from app.config import get_settings
+from app.handoff.agents import authenticate
+from app.storage import open_database
+
+runner = CliRunner()
+PASSWORD = "a long enough password\n"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMSDESK_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SMSDESK_ENV", "test")
+    get_settings.cache_clear()
+
+
+def agents(*args: str, stdin: str | None = None) -> tuple[int, str]:
+    result = runner.invoke(app, ["agents", *args], input=stdin)
+    return result.exit_code, result.output
+
+
+def test_add_list_disable() -> None:
+    code, out = agents(
+        "add", "Ana@Example.com", "--role", "supervisor", "--name", "Ana", "--brand", "acme",
+        "--brand", "globex", "--password-stdin", stdin=PASSWORD,
+    )  # fmt: skip
+    assert code == 0, out
+    assert "added supervisor ana@example.com (brands: acme, globex)" in out
+    assert agents("add", "bob@example.com", "--password-stdin", stdin=PASSWORD)[0] == 0
+
+    code, out = agents("list")
+    assert code == 0
+    assert out.splitlines()[0].startswith("ana@example.com\tsupervisor\tactive\tacme,globex\tAna")
+    assert "bob@example.com\tagent\tactive\tdefault" in out  # SMSDESK_BRAND_ID by default
+
+    engine = open_database(get_settings().db_url)
+    with Session(engine) as session:
+        assert authenticate(session, email="ANA@example.com", password=PASSWORD.strip())
+    code, out = agents("disable", "ANA@example.com")
+    assert code == 0 and "disabled ana@example.com" in out
+    assert "ana@example.com\tsupervisor\tdisabled" in agents("list")[1]
+    with Session(engine) as session:
+        assert authenticate(session, email="ana@example.com", password=PASSWORD.strip()) is None
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["add", "x@example.com", "--password-stdin"], "short\n", "at least 12 characters"),
+        (["add", "x@example.com"], PASSWORD, "--password-stdin"),
+        (["add", "not-an-email", "--password-stdin"], PASSWORD, "not an email address"),
+        (["disable", "nobody@example.com"], None, "no agent with email nobody@example.com"),
+    ],
+)
+def test_clear_errors_exit_2(args: list[str], stdin: str | None, message: str) -> None:
+    code, out = agents(*args, stdin=stdin)
+    assert code == 2 and message in out
+
+
+def test_duplicate_email_exits_2() -> None:
+    assert agents("add", "ana@example.com", "--password-stdin", stdin=PASSWORD)[0] == 0
+    code, out = agents("add", "ANA@example.com", "--password-stdin", stdin=PASSWORD)
+    assert code == 2 and "already exists" in out
+
+
+def test_bad_role_is_refused() -> None:
+    code, _ = agents("add", "ana@example.com", "--role", "root", "--password-stdin", stdin=PASSWORD)
+    assert code == 2
