@@ -83,14 +83,14 @@ def test_claim_release_resolve_and_return_to_bot(client: TestClient, make_agent:
             .order_by(col(AuditEntry.id))
         ).all()
     assert audited == [
-        "claims.claim",
-        "claims.claim_refused",
-        "claims.release_refused",
-        "claims.resolve_refused",
-        "claims.release",
-        "claims.claim",
-        "claims.resolve",
-        "claims.claim_refused",
+        "queue.claim",
+        "queue.claim_refused",
+        "queue.release_refused",
+        "queue.resolve_refused",
+        "queue.release",
+        "queue.claim",
+        "queue.resolve",
+        "queue.claim_refused",
     ]
 
 
