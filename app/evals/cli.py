@@ -61,11 +61,18 @@ def intents_command(
     limit: Annotated[
         int | None, typer.Option(help="Use at most this many texts per split (quick runs).")
     ] = None,
+    finetune: Annotated[
+        bool,
+        typer.Option(
+            help="Also fine-tune the encoder's top layers and report both (minutes on a CPU; "
+            "the product serves the frozen encoder)."
+        ),
+    ] = False,
 ) -> None:
     """Train on the train split, tune on validation, report on test (intents, out-of-scope)."""
     from app.evals.intents import evaluate_intents
 
-    _run(lambda: evaluate_intents(dataset.value, limit=limit), json_path)
+    _run(lambda: evaluate_intents(dataset.value, limit=limit, finetune=finetune), json_path)
 
 
 @eval_app.command("sentiment")
