@@ -137,7 +137,8 @@ def import_command(
     force: Annotated[bool, typer.Option(help="Replace entry files that already exist.")] = False,
 ) -> None:
     """Turn a FAQ export into Markdown entries in the knowledge folder (then run `kb sync`)."""
-    from app.ai.knowledge import import_bitext, import_simple, load_knowledge, write_import
+    from app.ai.knowledge import load_knowledge
+    from app.ai.knowledge_import import import_bitext, import_simple, write_import
 
     root = get_settings().knowledge_dir
     try:

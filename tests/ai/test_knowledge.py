@@ -12,13 +12,11 @@ from app.ai.knowledge import (
     MAX_REPLY_CHARS,
     MIN_INTENT_EXAMPLES,
     KnowledgeError,
-    import_bitext,
-    import_simple,
     load_knowledge,
     parse_entry,
     render_entry,
-    write_import,
 )
+from app.ai.knowledge_import import import_bitext, import_simple, write_import
 from app.compliance.segments import count_segments
 
 REPO = Path(__file__).resolve().parents[2]
