@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +33,68 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     raise ConfigurationError(f"unsupported database URL {parsed.render_as_string()!r}")
 
 
+class _QueuedWriterConnection(sqlite3.Connection):
+    """A connection whose write transactions queue on a lock file before BEGIN IMMEDIATE.
+
+    SQLite's own wait for the write lock is polling (sleeps of 1, 2, 5 ... 100 ms), which a
+    busy process that takes the lock again and again wins: the server's webhook writes then
+    wait behind the worker's processing for hundreds of milliseconds. `flock` queues writers
+    in the kernel and wakes one the moment the lock is free, across threads and processes.
+    """
+
+    lock_path: str | None = None
+    _lock_file: Any = None
+    _holding = False
+
+    def take_write_lock(self) -> None:
+        if self.lock_path is None:
+            return
+        if self._lock_file is None:
+            self._lock_file = open(self.lock_path, "a+b")  # noqa: SIM115 - lives with the connection
+        fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
+        self._holding = True
+
+    def _release(self) -> None:
+        if self._holding:
+            self._holding = False
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._release()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._release()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._release()
+            if self._lock_file is not None:
+                self._lock_file.close()
+                self._lock_file = None
+
+
 def _sqlite_engine(url: str, database: str | None, *, echo: bool) -> Engine:
     in_memory = database in (None, "", ":memory:")
-    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    # A subclass per engine: the lock file belongs to this database.
+    factory: type[_QueuedWriterConnection] = type(
+        "QueuedWriterConnection", (_QueuedWriterConnection,), {}
+    )
+    kwargs: dict[str, Any] = {
+        "connect_args": {"check_same_thread": False, "timeout": 30, "factory": factory}
+    }
     if in_memory:
         kwargs["poolclass"] = StaticPool
     else:
         Path(str(database)).parent.mkdir(parents=True, exist_ok=True)
+        factory.lock_path = f"{database}.writer-lock"
     engine = create_engine(url, echo=echo, **kwargs)
 
     @event.listens_for(engine, "connect")
@@ -56,6 +113,7 @@ def _sqlite_engine(url: str, database: str | None, *, echo: bool) -> Engine:
     def _on_begin(connection: Any) -> None:
         # BEGIN IMMEDIATE takes the write lock up front: a read-then-append of the consent
         # ledger can never interleave with another writer (readers still proceed under WAL).
+        connection.connection.driver_connection.take_write_lock()
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
