@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -43,21 +44,24 @@ class _QueuedWriterConnection(sqlite3.Connection):
     """
 
     lock_path: str | None = None
-    _lock_file: Any = None
-    _holding = False
+    _lock_fd: int | None = None
+    """Open only while this connection holds the write lock: nothing lingers otherwise."""
 
     def take_write_lock(self) -> None:
-        if self.lock_path is None:
+        if self.lock_path is None or self._lock_fd is not None:
             return
-        if self._lock_file is None:
-            self._lock_file = open(self.lock_path, "a+b")  # noqa: SIM115 - lives with the connection
-        fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
-        self._holding = True
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._lock_fd = fd
 
     def _release(self) -> None:
-        if self._holding:
-            self._holding = False
-            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)  # closing the only descriptor releases the flock
 
     def commit(self) -> None:
         try:
@@ -76,9 +80,6 @@ class _QueuedWriterConnection(sqlite3.Connection):
             super().close()
         finally:
             self._release()
-            if self._lock_file is not None:
-                self._lock_file.close()
-                self._lock_file = None
 
 
 def _sqlite_engine(url: str, database: str | None, *, echo: bool) -> Engine:
