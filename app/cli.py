@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.ai.knowledge_cli import kb_app
+from app.cli_output import fail
 from app.config import get_settings
 from app.errors import SmsdeskError
 from app.evals.cli import eval_app
@@ -52,9 +53,8 @@ class CategoryOption(StrEnum):
 
 
 def _fail(message: str) -> NoReturn:
-    # Plain echo: a message quoting customer text must not be read as rich markup or wrapped.
-    typer.echo(f"error: {' '.join(message.split())}", err=True)
-    raise typer.Exit(code=2)
+    # One line: a message quoting customer text must not be wrapped.
+    fail(" ".join(message.split()))
 
 
 def _print_json(data: Any) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from app.cli_output import fail
 from app.config import get_settings
 from app.errors import SmsdeskError
 
@@ -25,12 +26,6 @@ class Layout(StrEnum):
     simple = "simple"
 
 
-def _fail(error: SmsdeskError | str) -> NoReturn:
-    # Plain echo: messages quote file contents, which must not be read as rich markup.
-    typer.echo(f"error: {error}", err=True)
-    raise typer.Exit(code=2)
-
-
 @kb_app.command("check")
 def check_command() -> None:
     """Validate the knowledge base (front matter, answers, intents) without indexing it."""
@@ -40,7 +35,7 @@ def check_command() -> None:
     try:
         kb = load_knowledge(settings.knowledge_dir)
     except SmsdeskError as exc:
-        _fail(exc)
+        fail(exc)
     _out.print(
         f"{settings.knowledge_dir}: {len(kb.entries)} entries, {len(kb.intents)} intents, "
         f"{len(kb.teams)} teams: valid"
@@ -73,7 +68,7 @@ def sync_command() -> None:
             report = index.sync(kb, progress=progress)
         documents = index.count()
     except SmsdeskError as exc:
-        _fail(exc)
+        fail(exc)
     _out.print(
         f"added {len(report.added)}, updated {len(report.updated)}, "
         f"removed {len(report.removed)}, unchanged {len(report.unchanged)} "
@@ -98,10 +93,10 @@ def search_command(
     try:
         index = KnowledgeIndex(settings)
         if index.count() == 0:
-            _fail("the index is empty: run `smsdesk kb sync` first")
+            fail("the index is empty: run `smsdesk kb sync` first")
         hits = index.search(text, k)
     except SmsdeskError as exc:
-        _fail(exc)
+        fail(exc)
     threshold = settings.retrieval_min_score
     f = index.fusion
     _out.print(
@@ -145,12 +140,12 @@ def import_command(
         result = import_bitext(file) if layout is Layout.bitext else import_simple(file)
         written = write_import(result, root, overwrite=force)
     except SmsdeskError as exc:
-        _fail(exc)
+        fail(exc)
     _out.print(f"wrote {len(written)} entries to {root / 'entries'}")
     for warning in result.warnings:
         _out.print(f"review: {warning}", markup=False)
     try:
         load_knowledge(root)
     except SmsdeskError as exc:
-        _fail(f"the knowledge base does not validate after the import: {exc}")
+        fail(f"the knowledge base does not validate after the import: {exc}")
     _out.print("the knowledge base validates; run `smsdesk kb sync` to index it")

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from app.cli_output import fail
 from app.errors import SmsdeskError
 from app.evals.report import EvalReport
 
@@ -42,8 +43,7 @@ def _run(evaluate: Callable[[], EvalReport], json_path: Path | None) -> None:
     try:
         report = evaluate()
     except SmsdeskError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
+        fail(exc)
     _finish(report, json_path)
 
 

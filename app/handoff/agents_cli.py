@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from sqlmodel import Session
 
+from app.cli_output import fail
 from app.config import get_settings
 from app.handoff.agents import AgentError, audit, create_agent, disable_agent, list_agents
 from app.storage import open_database
@@ -20,11 +21,6 @@ class RoleOption(StrEnum):
     agent = "agent"
     supervisor = "supervisor"
     admin = "admin"
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=2)
 
 
 def _session() -> Session:
@@ -46,7 +42,7 @@ def add_command(
 ) -> None:
     """Create an agent account; the password is read from standard input, never an argument."""
     if not password_stdin:
-        _fail("pass the password on standard input with --password-stdin")
+        fail("pass the password on standard input with --password-stdin")
     password = sys.stdin.readline().rstrip("\r\n")
     with _session() as session:
         try:
@@ -59,7 +55,7 @@ def add_command(
                 brands=brand or [get_settings().brand_id],
             )
         except AgentError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         audit(session, action="agent.created", target=agent.email, detail={"by": "cli"})
         session.commit()
     typer.echo(f"added {agent.role} {agent.email} (brands: {', '.join(agent.brands)})")
@@ -91,7 +87,7 @@ def disable_command(
         try:
             agent = disable_agent(session, email=email)
         except AgentError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         audit(session, action="agent.disabled", agent_id=None, target=agent.email)
         session.commit()
     typer.echo(f"disabled {agent.email}")
