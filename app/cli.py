@@ -69,12 +69,21 @@ def serve(
     """Start the smsdesk web service (FastAPI on uvicorn) with the configured settings."""
     import uvicorn
 
+    from app.demo import start_up
+
     settings = get_settings()
+    host, port = host or settings.host, port or settings.port
+    try:
+        lines = start_up(settings, host=host, port=port)  # seeds the demo when it is on
+    except SmsdeskError as exc:
+        _fail(str(exc))
+    for line in lines:
+        typer.echo(line)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host,
+        port=port,
         log_level=settings.log_level.lower(),
     )
 

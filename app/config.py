@@ -78,6 +78,21 @@ class Settings(BaseSettings):
     acknowledging texts never waits for processing them (default: on, except SMSDESK_ENV=test,
     where the workers run on the server's event loop)."""
 
+    # Human queue and console.
+    sla_first_response_minutes: int = Field(default=15, ge=1, le=10_080)
+    """First human response target for a handed-off conversation, in business minutes."""
+    business_hours: str = "mon-fri 09:00-18:00"
+    """When agents work, e.g. `mon-fri 09:00-18:00; sat 10:00-14:00` (the SLA clock runs then)."""
+    business_timezone: str = "America/New_York"
+    business_holidays: str | None = "US"
+    """Public holidays the SLA clock skips (a `holidays` country code; empty: none)."""
+    canned_responses_file: Path = Path("knowledge/canned_responses.yaml")
+    simulator: bool | None = None
+    """The phone simulator page at /simulator (default: on with the console SMS provider)."""
+    demo: bool | None = None
+    """Seed demo agents and conversations on first start (default: on in dev with the console
+    SMS provider)."""
+
     # AI layer (offline by default; an LLM only when llm_base_url is set).
     bot: Literal["ai", "off"] = "ai"
     """`ai` answers what the knowledge base can; `off` hands every passed text to a person."""
@@ -132,6 +147,10 @@ class Settings(BaseSettings):
     def _defaults_and_secrets(self) -> Settings:
         if self.worker_process is None:
             self.worker_process = self.env != "test"
+        if self.simulator is None:
+            self.simulator = self.sms_provider == "console"
+        if self.demo is None:
+            self.demo = self.env == "dev" and self.sms_provider == "console"
         if self.database_url is None:
             self.database_url = f"sqlite:///{(self.data_dir / 'smsdesk.db').as_posix()}"
         if self.env == "dev":

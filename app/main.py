@@ -16,7 +16,7 @@ from app import __version__, log
 from app.api import compliance, health, messages, webhooks
 from app.api.inflight import InFlight, InFlightMiddleware
 from app.config import Settings, get_settings
-from app.console.routes import router as console_router
+from app.console import install_console
 from app.errors import InvalidInput, SmsdeskError
 from app.runtime import build_runtime
 
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(compliance.router)
     app.include_router(messages.router)
     app.include_router(webhooks.router)
-    app.include_router(console_router)
+    install_console(app)
     _install_error_handlers(app)
     return app
 

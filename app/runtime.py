@@ -13,6 +13,7 @@ from app.channels.console import ConsoleSender
 from app.compliance.replies import Brand
 from app.compliance.service import Compliance
 from app.config import Settings
+from app.handoff.sla import FirstResponseSla
 from app.jobs import JobEngine
 from app.jobs.inprocess import InProcessEngine
 from app.outbound.send import SEND_OUTBOUND, OutboundSender, release_due
@@ -88,6 +89,7 @@ def build_runtime(
         brand=Brand.from_settings(settings),
         provider=sender.name,
         provider_handles_keywords=settings.provider_handles_keywords,
+        sla=FirstResponseSla.from_settings(settings),
     )
     outbound = OutboundSender(engine, compliance, sender, status_callback=status_callback)
     runner = InProcessEngine(

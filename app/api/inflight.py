@@ -5,6 +5,9 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 
+LONG_LIVED_SUFFIX = "/events"
+
+
 class InFlight:
     """How many requests are being answered right now (read from any thread)."""
 
@@ -24,7 +27,8 @@ class InFlightMiddleware:
         self.meter = meter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        # A long-lived stream (the console's live updates) is not a request being answered.
+        if scope["type"] != "http" or scope.get("path", "").endswith(LONG_LIVED_SUFFIX):
             await self.app(scope, receive, send)
             return
         # Only the event loop thread changes the count, so no lock is needed.

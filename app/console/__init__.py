@@ -1,1 +1,30 @@
-"""The agent console: sign-in, sessions with CSRF tokens, and the queue API under /console/."""
+"""The agent console: pages, their live updates and the JSON queue API, all under /console/."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from app.console.deps import LoginRequired
+from app.console.security import BrowserSecurityHeaders
+from app.console.templating import STATIC_DIR
+
+
+def install_console(app: FastAPI) -> None:
+    """Mount the console's routes, static files and browser hardening on the app."""
+    from app.console import actions, admin, dashboard, events, pages, routes, simulator
+
+    app.add_middleware(BrowserSecurityHeaders)
+    app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console_static")
+    for module in (routes, pages, actions, events, simulator, dashboard, admin):
+        app.include_router(module.router)
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired) -> Response:
+        if request.headers.get("HX-Request"):
+            # htmx follows HX-Redirect with a full page load; a plain 303 would be swapped in.
+            return Response(status_code=401, headers={"HX-Redirect": "/console/login"})
+        return RedirectResponse(f"/console/login?{urlencode({'next': exc.next_path})}", 303)

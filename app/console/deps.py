@@ -60,6 +60,25 @@ def _current_agent(context: Annotated[ConsoleContext, Depends(_console_context)]
     return context.agent
 
 
+class LoginRequired(Exception):
+    """A page was asked for without a session: the browser is sent to the sign-in page."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+def _page_context(request: Request, db: DbSession) -> ConsoleContext:
+    """`_console_context` for pages: no session redirects to sign-in instead of a 401."""
+    try:
+        return _console_context(request, db)
+    except HTTPException as exc:
+        if exc.status_code == status.HTTP_401_UNAUTHORIZED:
+            raise LoginRequired(request.url.path) from None
+        raise
+
+
 ConsoleContextDep = Annotated[ConsoleContext, Depends(_console_context)]
+PageContextDep = Annotated[ConsoleContext, Depends(_page_context)]
 CurrentAgent = Annotated[Agent, Depends(_current_agent)]
 RequireSession = Depends(_console_context)

@@ -10,6 +10,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request, Response, status
+from fastapi.responses import RedirectResponse
 
 from app.api.deps import AppSettingsDep
 from app.config import Settings
@@ -29,6 +30,8 @@ from app.console.models import (
     ResolveRequest,
     SessionPublic,
 )
+from app.console.pages import safe_next
+from app.console.templating import render
 from app.handoff import claims
 from app.handoff.agents import audit, authenticate, normalise_email
 from app.storage.messages import now
@@ -45,6 +48,18 @@ def _secure_cookie(request: Request, settings: Settings) -> bool:
     return not (settings.env in ("dev", "test") and request.url.scheme == "http")
 
 
+def _wants_html(request: Request) -> bool:
+    # The sign-in page's form (a browser navigation) rather than a script asking for JSON.
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _same_origin(request: Request) -> bool:
+    # Login CSRF: a sign-in form posted from another site would log the victim into the
+    # attacker's account. Browsers send Origin on every cross-site POST.
+    origin = request.headers.get("origin")
+    return origin is None or origin == f"{request.url.scheme}://{request.url.netloc}"
+
+
 @router.post("/login", response_model=SessionPublic)
 def login(
     request: Request,
@@ -53,26 +68,41 @@ def login(
     password: Annotated[str, Form(max_length=1024)],
     db: DbSession,
     settings: AppSettingsDep,
-) -> SessionPublic:
-    """Sign in with email and password: sets the session cookie, returns the CSRF token."""
+    next: Annotated[str | None, Form(max_length=500)] = None,
+) -> SessionPublic | Response:
+    """Sign in with email and password: sets the session cookie, returns the CSRF token.
+
+    A browser's form post (Accept: text/html) is redirected to the console instead, or shown
+    the sign-in page again with what went wrong.
+    """
+    if not _same_origin(request):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="sign in from the console's own page")
     address, ip = normalise_email(email), client_ip(request)
     wait = login_retry_after(db, email=address, ip=ip)
     if wait is not None:
         audit(db, action="login.rate_limited", target=address, ip=ip)
         db.commit()
+        message = "too many failed sign-ins; wait a while"
+        headers = {"Retry-After": str(wait)}
+        if _wants_html(request):
+            return _login_again(request, email, next, message, 429, headers)
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            detail={"code": "rate_limited", "message": "too many failed sign-ins; wait a while"},
-            headers={"Retry-After": str(wait)},
+            detail={"code": "rate_limited", "message": message},
+            headers=headers,
         )
     agent = authenticate(db, email=address, password=password)
     if agent is None:
         audit(db, action=LOGIN_FAILED, target=address, ip=ip)
         db.commit()
+        if _wants_html(request):
+            return _login_again(request, email, next, "Wrong email or password.", 401)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="wrong email or password")
     started = start_session(db, agent=agent, ip=ip)
     audit(db, action="login", agent_id=agent.id, target=address, ip=ip)
     db.commit()
+    if _wants_html(request):
+        response = RedirectResponse(safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
     response.set_cookie(
         SESSION_COOKIE,
         started.token,
@@ -82,9 +112,23 @@ def login(
         httponly=True,
         samesite="lax",
     )
+    if isinstance(response, RedirectResponse):
+        return response
     return SessionPublic(
         agent=AgentPublic.of(agent), csrf_token=started.csrf_token, expires_at=started.expires_at
     )
+
+
+def _login_again(
+    request: Request,
+    email: str,
+    next_path: str | None,
+    error: str,
+    status_code: int,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    context = {"error": error, "email": email, "next_path": safe_next(next_path)}
+    return render(request, "login.html", context, status_code=status_code, headers=headers)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
@@ -96,7 +140,10 @@ def logout(
     end_session(db, session_id=context.session.id)
     audit(db, action="logout", agent_id=context.agent.id, target=context.agent.email, ip=context.ip)
     db.commit()
-    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    # htmx (the console's sign-out button) follows HX-Redirect with a full page load.
+    response = Response(
+        status_code=status.HTTP_204_NO_CONTENT, headers={"HX-Redirect": "/console/login"}
+    )
     response.delete_cookie(
         SESSION_COOKIE,
         path=_COOKIE_PATH,

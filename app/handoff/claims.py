@@ -1,4 +1,5 @@
-"""What agents do to the human queue: list by brand, claim atomically, release, resolve.
+"""What agents do to the human queue: list, claim atomically, release, assign, transfer, snooze,
+resolve.
 
 Data functions in the caller's transaction; they return an outcome and never raise HTTP errors.
 """
@@ -7,9 +8,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Literal, get_args
 
-from sqlalchemy import func, update
+from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from app.handoff.agents import can_see_brand
@@ -17,33 +19,52 @@ from app.storage.messages import now
 from app.storage.tables import Agent, Conversation, HandoffItem
 
 ActionResult = Literal["ok", "not_found", "conflict"]
-QueueView = Literal["open", "claimed", "mine"]
+QueueView = Literal["open", "mine", "claimed", "snoozed"]
+QUEUE_VIEWS: tuple[QueueView, ...] = get_args(QueueView)
 Outcome = Literal["resolved", "return_to_bot", "no_reply_needed", "spam"]
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
 
 
-def _manages(agent: Agent) -> bool:
+def manages(agent: Agent) -> bool:
+    """Supervisors and admins act on any item of their brands, not only their own."""
     return agent.role in ("supervisor", "admin")
 
 
 def visible_items(
-    session: Session, *, agent: Agent, view: QueueView = "open"
+    session: Session, *, agent: Agent, view: QueueView = "open", limit: int = 500
 ) -> Sequence[tuple[HandoffItem, Conversation]]:
-    """Queue items of the agent's brands, most urgent then oldest first."""
+    """Queue items of the agent's brands, most urgent then oldest first.
+
+    `open` is what waits for someone (for an agent on a team: unrouted items and their
+    team's); `mine` what the agent owns; `claimed` what anyone owns; `snoozed` what is put
+    aside until later (and left out of the other three until then).
+    """
+    at = now()
     query = select(HandoffItem, Conversation).join(
         Conversation, col(Conversation.id) == col(HandoffItem.conversation_id)
     )
+    awake = or_(col(HandoffItem.snoozed_until).is_(None), col(HandoffItem.snoozed_until) <= at)
     if view == "mine":
-        query = query.where(HandoffItem.status == "claimed", HandoffItem.assigned_to == agent.id)
+        query = query.where(
+            HandoffItem.status == "claimed", HandoffItem.assigned_to == agent.id, awake
+        )
+    elif view == "claimed":
+        query = query.where(HandoffItem.status == "claimed", awake)
+    elif view == "snoozed":
+        query = query.where(col(HandoffItem.status).in_(("open", "claimed")), ~awake)
     else:
-        query = query.where(HandoffItem.status == view)
+        query = query.where(HandoffItem.status == "open", awake)
+        if agent.team and not manages(agent):
+            query = query.where(
+                or_(col(HandoffItem.team).is_(None), col(HandoffItem.team) == agent.team)
+            )
     if agent.role != "admin":
         query = query.where(col(Conversation.brand).in_(agent.brands))
-    query = query.order_by(col(HandoffItem.priority), col(HandoffItem.created_at))
+    query = query.order_by(col(HandoffItem.priority), col(HandoffItem.created_at)).limit(limit)
     return [(item, conversation) for item, conversation in session.exec(query).all()]
 
 
-def _visible(session: Session, *, agent: Agent, item_id: uuid.UUID) -> HandoffItem | None:
+def visible_item(session: Session, *, agent: Agent, item_id: uuid.UUID) -> HandoffItem | None:
     row = session.exec(
         select(HandoffItem, Conversation)
         .join(Conversation, col(Conversation.id) == col(HandoffItem.conversation_id))
@@ -56,7 +77,7 @@ def _visible(session: Session, *, agent: Agent, item_id: uuid.UUID) -> HandoffIt
 
 def claim(session: Session, *, agent: Agent, item_id: uuid.UUID) -> ActionResult:
     """Make the agent the item's owner if it is still open (one winner however many click)."""
-    if _visible(session, agent=agent, item_id=item_id) is None:
+    if visible_item(session, agent=agent, item_id=item_id) is None:
         return "not_found"
     # A conditional UPDATE, not read-then-write: the database decides who was first.
     result = session.connection().execute(
@@ -67,14 +88,88 @@ def claim(session: Session, *, agent: Agent, item_id: uuid.UUID) -> ActionResult
     return "ok" if result.rowcount == 1 else "conflict"
 
 
+def assign(session: Session, *, by: Agent, to: Agent, item_id: uuid.UUID) -> ActionResult:
+    """A supervisor or admin gives an unresolved item to an agent of its brand."""
+    item = visible_item(session, agent=by, item_id=item_id)
+    conversation = session.get(Conversation, item.conversation_id) if item else None
+    if item is None or conversation is None:
+        return "not_found"
+    if not manages(by) or not to.active or not can_see_brand(to, conversation.brand):
+        return "conflict"
+    result = session.connection().execute(
+        update(HandoffItem)
+        .where(col(HandoffItem.id) == item_id, col(HandoffItem.status).in_(("open", "claimed")))
+        .values(status="claimed", assigned_to=to.id, claimed_at=now(), snoozed_until=None)
+    )
+    return "ok" if result.rowcount == 1 else "conflict"
+
+
+def transfer(
+    session: Session,
+    *,
+    agent: Agent,
+    item_id: uuid.UUID,
+    to: Agent | None = None,
+    team: str | None = None,
+) -> ActionResult:
+    """Hand an owned item to another agent (who then owns it) or to a team's queue."""
+    item = visible_item(session, agent=agent, item_id=item_id)
+    conversation = session.get(Conversation, item.conversation_id) if item else None
+    if item is None or conversation is None:
+        return "not_found"
+    if (to is None) == (team is None):
+        return "conflict"
+    if to is not None and (not to.active or not can_see_brand(to, conversation.brand)):
+        return "conflict"
+    query = update(HandoffItem).where(
+        col(HandoffItem.id) == item_id, col(HandoffItem.status) == "claimed"
+    )
+    if not manages(agent):
+        query = query.where(col(HandoffItem.assigned_to) == agent.id)
+    if to is not None:
+        values: dict[str, object] = {"assigned_to": to.id, "claimed_at": now()}
+    else:
+        values = {"status": "open", "assigned_to": None, "claimed_at": None, "team": team}
+    result = session.connection().execute(query.values(**values))
+    return "ok" if result.rowcount == 1 else "conflict"
+
+
+def snooze(session: Session, *, agent: Agent, item_id: uuid.UUID, until: datetime) -> ActionResult:
+    """Put an item aside until `until` (its owner keeps it): it leaves the open queue and
+    the owner's list until then, or until the customer writes again."""
+    if visible_item(session, agent=agent, item_id=item_id) is None:
+        return "not_found"
+    query = update(HandoffItem).where(col(HandoffItem.id) == item_id)
+    if manages(agent):
+        query = query.where(col(HandoffItem.status).in_(("open", "claimed")))
+    else:
+        query = query.where(
+            or_(
+                col(HandoffItem.status) == "open",
+                (col(HandoffItem.status) == "claimed") & (col(HandoffItem.assigned_to) == agent.id),
+            )
+        )
+    result = session.connection().execute(query.values(snoozed_until=until))
+    return "ok" if result.rowcount == 1 else "conflict"
+
+
+def mark_first_response(session: Session, *, item_id: uuid.UUID) -> None:
+    """Stop the item's SLA clock (the first human reply went out); later replies change nothing."""
+    session.connection().execute(
+        update(HandoffItem)
+        .where(col(HandoffItem.id) == item_id, col(HandoffItem.first_response_at).is_(None))
+        .values(first_response_at=now())
+    )
+
+
 def release(session: Session, *, agent: Agent, item_id: uuid.UUID) -> ActionResult:
     """Put a claimed item back in the queue (its owner, or a supervisor/admin)."""
-    if _visible(session, agent=agent, item_id=item_id) is None:
+    if visible_item(session, agent=agent, item_id=item_id) is None:
         return "not_found"
     query = update(HandoffItem).where(
         col(HandoffItem.id) == item_id, col(HandoffItem.status) == "claimed"
     )
-    if not _manages(agent):
+    if not manages(agent):
         query = query.where(col(HandoffItem.assigned_to) == agent.id)
     result = session.connection().execute(
         query.values(status="open", assigned_to=None, claimed_at=None)
@@ -89,11 +184,11 @@ def resolve(
 
     An agent resolves what they own; a supervisor or admin may resolve any unresolved item.
     """
-    item = _visible(session, agent=agent, item_id=item_id)
+    item = visible_item(session, agent=agent, item_id=item_id)
     if item is None:
         return "not_found"
     query = update(HandoffItem).where(col(HandoffItem.id) == item_id)
-    if _manages(agent):
+    if manages(agent):
         query = query.where(col(HandoffItem.status).in_(("open", "claimed")))
     else:
         query = query.where(

@@ -1,4 +1,4 @@
-"""Putting a conversation in the human queue, with why and how urgently."""
+"""Putting a conversation in the human queue, with why, how urgently and by when."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from sqlmodel import Session, col, select
 
+from app.handoff.sla import FirstResponseSla
 from app.storage.messages import now
 from app.storage.tables import Conversation, HandoffItem
 
@@ -18,6 +19,23 @@ PRIORITY = {
     "compliance_handoff": 30,
 }
 DEFAULT_PRIORITY = 50
+UNRESOLVED = ("open", "claimed")
+
+
+def priority_of(reasons: Sequence[str]) -> int:
+    """The most urgent reason decides."""
+    return min((PRIORITY.get(r, DEFAULT_PRIORITY) for r in reasons), default=DEFAULT_PRIORITY)
+
+
+def unresolved_item(session: Session, *, conversation_id: uuid.UUID) -> HandoffItem | None:
+    """The conversation's open or claimed queue item, if it has one."""
+    return session.exec(
+        select(HandoffItem)
+        .where(
+            HandoffItem.conversation_id == conversation_id, col(HandoffItem.status).in_(UNRESOLVED)
+        )
+        .order_by(col(HandoffItem.created_at).desc())
+    ).first()
 
 
 def hand_off(
@@ -26,18 +44,30 @@ def hand_off(
     conversation: Conversation,
     reasons: Sequence[str],
     message_id: uuid.UUID | None = None,
+    sla: FirstResponseSla | None = None,
 ) -> HandoffItem:
-    """Queue the conversation for a person (in the caller's transaction); the bot stops sending."""
+    """Queue the conversation for a person (in the caller's transaction); the bot stops sending.
+
+    A conversation already waiting for (or owned by) a person keeps its one item: the new
+    reasons join it and may raise its priority, but its place and SLA clock stay.
+    """
     conversation.status = "human"
     session.add(conversation)
+    item = unresolved_item(session, conversation_id=conversation.id)
+    if item is not None:
+        item.reasons = list(dict.fromkeys([*item.reasons, *reasons]))
+        item.priority = min(item.priority, priority_of(reasons))
+        item.snoozed_until = None  # the customer wrote again: it needs eyes now
+        session.add(item)
+        return item
+    at = now()
     item = HandoffItem(
         conversation_id=conversation.id,
         message_id=message_id,
         reasons=list(dict.fromkeys(reasons)),
-        priority=min(
-            (PRIORITY.get(r, DEFAULT_PRIORITY) for r in reasons), default=DEFAULT_PRIORITY
-        ),
-        created_at=now(),
+        priority=priority_of(reasons),
+        created_at=at,
+        due_at=sla.due(at) if sla is not None else None,
     )
     session.add(item)
     return item

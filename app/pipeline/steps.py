@@ -20,6 +20,7 @@ from app.compliance.replies import Brand, reply_text
 from app.compliance.second_pass import opt_out_tool
 from app.compliance.service import Compliance
 from app.handoff.queue import hand_off
+from app.handoff.sla import FirstResponseSla
 from app.outbound.send import cancel_pending, queue_outbound
 from app.pipeline.responder import Responder, ResponderRequest, ResponderResult, Turn
 from app.storage.messages import add_status, now, recent_messages
@@ -39,6 +40,7 @@ class InboundProcessor:
     brand: Brand
     provider: str
     provider_handles_keywords: bool = False
+    sla: FirstResponseSla | None = None
 
     def __call__(self, payload: dict[str, str]) -> None:
         """The job handler."""
@@ -67,9 +69,10 @@ class InboundProcessor:
             conversation = session.get(Conversation, message.conversation_id) if message else None
             if message is None or conversation is None or message.status == "processed":
                 return
+            with_person = conversation.status == "human"
             self._apply(session, message, conversation, decision, result)
             if result is not None and result.record:
-                record_decision(session, message=message, result=result)
+                record_decision(session, message=message, result=result, draft_only=with_person)
             add_status(session, message, "processed", detail=f"{decision.action}/{decision.match}")
             session.commit()
         _logger.info("pipeline.processed", action=decision.action, match=decision.match)
@@ -78,8 +81,9 @@ class InboundProcessor:
         self, message: Message, conversation: Conversation, decision: InboundDecision
     ) -> ResponderResult | None:
         # The responder runs outside any transaction: it may be slow (an LLM), and it only
-        # sees texts the compliance layer passed, and only while the bot owns the thread.
-        if decision.action != "pass" or conversation.status == "human":
+        # sees texts the compliance layer passed. While a person owns the thread it still
+        # runs, but only to draft: `_apply` sends nothing it wrote.
+        if decision.action != "pass":
             return None
         with Session(self.engine) as session:
             earlier = recent_messages(
@@ -118,12 +122,15 @@ class InboundProcessor:
         result: ResponderResult | None,
     ) -> None:
         reasons: list[str] = []
+        with_person = conversation.status == "human"
         if decision.safety_escalation:
             reasons.append("safety_language")
         if decision.action == "opt_out":
             cancel_pending(session, conversation=conversation, reason="customer opted out (IN-2)")
             if decision.handoff:
                 reasons.append("compliance_handoff")
+            if with_person:
+                reasons.append("opted_out")  # the agent must see it before typing a reply
         if decision.reply is not None and not self._provider_replied(decision):
             text = reply_text(
                 decision.reply,
@@ -143,7 +150,7 @@ class InboundProcessor:
             )
         if result is not None and result.revocation is None:
             reasons.extend(result.handoff_reasons)
-            if result.reply and decision.reply_policy != "no_reply":
+            if result.reply and decision.reply_policy != "no_reply" and not with_person:
                 queue_outbound(
                     session,
                     conversation=conversation,
@@ -154,7 +161,13 @@ class InboundProcessor:
                     provider=self.provider,
                 )
         if reasons:
-            hand_off(session, conversation=conversation, reasons=reasons, message_id=message.id)
+            hand_off(
+                session,
+                conversation=conversation,
+                reasons=reasons,
+                message_id=message.id,
+                sla=self.sla,
+            )
 
     def _provider_replied(self, decision: InboundDecision) -> bool:
         # PROV-1 (b): the provider answers single-word STOP/START/HELP itself; phrases and
@@ -162,11 +175,18 @@ class InboundProcessor:
         return self.provider_handles_keywords and decision.match == "exact"
 
 
-def record_decision(session: Session, *, message: Message, result: ResponderResult) -> None:
-    """Store what the responder saw and decided, in the caller's transaction."""
+def record_decision(
+    session: Session, *, message: Message, result: ResponderResult, draft_only: bool = False
+) -> None:
+    """Store what the responder saw and decided, in the caller's transaction.
+
+    `draft_only`: a person owns the conversation, so a reply is kept as the agent's draft.
+    """
     record = dict(result.record)
     if result.revocation is not None:
         action = "opt_out"
+    elif draft_only and result.reply:
+        action = "draft"
     elif result.handoff_reasons:
         action = "handoff"
     else:

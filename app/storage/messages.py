@@ -122,6 +122,11 @@ def find_message(session: Session, *, provider: str, provider_message_id: str) -
     ).first()
 
 
+def find_by_idempotency_key(session: Session, *, key: str) -> Message | None:
+    """An outbound message by the idempotency key it was queued with."""
+    return session.exec(select(Message).where(Message.idempotency_key == key)).first()
+
+
 def pending_outbound(
     session: Session, *, conversation_id: uuid.UUID, lock: bool = False
 ) -> Sequence[Message]:

@@ -173,7 +173,10 @@ class HandoffItem(SQLModel, table=True):
     """A conversation waiting for a person, with why (the console issue builds on this)."""
 
     __tablename__ = "handoff_queue"
-    __table_args__ = (Index("ix_handoff_open", "status", "priority", "created_at"),)
+    __table_args__ = (
+        Index("ix_handoff_open", "status", "priority", "created_at"),
+        Index("ix_handoff_conversation", "conversation_id", "status"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     conversation_id: uuid.UUID = Field(foreign_key="conversations.id")
@@ -187,6 +190,12 @@ class HandoffItem(SQLModel, table=True):
     claimed_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     resolved_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     outcome: str | None = Field(default=None, max_length=32)
+    team: str | None = Field(default=None, max_length=64)
+    """The team whose agents should take it (None: anyone on the brand)."""
+    due_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    """When the first human response is due (the SLA, counted in business hours)."""
+    first_response_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    snoozed_until: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
 
 
 class OutboxEntry(SQLModel, table=True):
@@ -236,6 +245,7 @@ class Agent(SQLModel, table=True):
     active: bool = True
     brands: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     """Brand ids whose conversations this agent may see (admins see every brand)."""
+    team: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     last_login_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
 
@@ -271,3 +281,16 @@ class AuditEntry(SQLModel, table=True):
     target: str | None = Field(default=None, max_length=254)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     ip: str | None = Field(default=None, max_length=64)
+
+
+class ConversationNote(SQLModel, table=True):
+    """An internal note an agent left on a conversation; never sent, never changed."""
+
+    __tablename__ = "conversation_notes"
+    __table_args__ = (Index("ix_conversation_notes_conversation", "conversation_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: uuid.UUID = Field(foreign_key="conversations.id")
+    agent_id: uuid.UUID = Field(foreign_key="agents.id")
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))

@@ -1,0 +1,339 @@
+"""What agents do from the console's pages (htmx posts): queue actions, replies, notes.
+
+Every action is audited. A refused action answers 200 with a message swapped into the page's
+flash area (htmx does not swap error statuses); a done action asks the page to refresh the
+regions it changed (`HX-Trigger: refresh`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Query, Request, status
+from fastapi.responses import Response
+from sqlmodel import Session
+
+from app.api.deps import RuntimeDep
+from app.console.canned import VARIABLES, fill, load_canned
+from app.console.deps import ConsoleContext, DbSession, PageContextDep
+from app.console.templating import render
+from app.console.views import visible_conversation
+from app.handoff import claims
+from app.handoff.agents import audit
+from app.handoff.queue import unresolved_item
+from app.outbound.agent import send_agent_reply
+from app.storage.messages import now
+from app.storage.tables import Agent, ConversationNote
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+MAX_REPLY_CHARS = 1600  # ten segments: past that a text is a letter, not an SMS
+MAX_NOTE_CHARS = 4000
+MAX_SNOOZE_MINUTES = 7 * 24 * 60
+
+_REFUSED = {
+    "not_found": "That conversation is not in your queue any more.",
+    "conflict": "Someone else got there first: the page now shows who owns it.",
+}
+
+
+def flash(request: Request, message: str, *, kind: str = "error") -> Response:
+    """A message for the page's flash area (and a refresh, since the page is likely stale)."""
+    return render(
+        request,
+        "partials/flash.html",
+        {"message": message, "kind": kind},
+        headers={"HX-Retarget": "#flash", "HX-Reswap": "outerHTML", "HX-Trigger": "refresh"},
+    )
+
+
+def _record(db: Session, console: ConsoleContext, action: str, target: str, **detail: str) -> None:
+    audit(db, action=action, agent_id=console.agent.id, target=target, detail=detail, ip=console.ip)
+    db.commit()
+
+
+def _queue_action(
+    request: Request,
+    db: DbSession,
+    console: ConsoleContext,
+    *,
+    verb: str,
+    item_id: uuid.UUID,
+    result: claims.ActionResult,
+    **detail: str,
+) -> Response:
+    _record(
+        db,
+        console,
+        f"queue.{verb}" if result == "ok" else f"queue.{verb}_refused",
+        str(item_id),
+        result=result,
+        **detail,
+    )
+    if result != "ok":
+        return flash(request, _REFUSED[result])
+    return Response(
+        status_code=status.HTTP_204_NO_CONTENT, headers={"HX-Trigger": "refresh, owner-changed"}
+    )
+
+
+@router.post("/items/{item_id}/claim")
+def claim(request: Request, item_id: uuid.UUID, console: PageContextDep, db: DbSession) -> Response:
+    """Own the conversation (exactly one of several agents clicking at once wins)."""
+    result = claims.claim(db, agent=console.agent, item_id=item_id)
+    return _queue_action(request, db, console, verb="claim", item_id=item_id, result=result)
+
+
+@router.post("/items/{item_id}/release")
+def release(
+    request: Request, item_id: uuid.UUID, console: PageContextDep, db: DbSession
+) -> Response:
+    """Give the conversation back to the queue."""
+    result = claims.release(db, agent=console.agent, item_id=item_id)
+    return _queue_action(request, db, console, verb="release", item_id=item_id, result=result)
+
+
+@router.post("/items/{item_id}/resolve")
+def resolve(
+    request: Request,
+    item_id: uuid.UUID,
+    outcome: Annotated[str, Form()],
+    console: PageContextDep,
+    db: DbSession,
+) -> Response:
+    """Close the item with an outcome tag (`return_to_bot` hands the thread back to the bot)."""
+    if outcome not in claims.OUTCOMES:
+        return flash(request, f"Unknown outcome {outcome!r}.")
+    result = claims.resolve(db, agent=console.agent, item_id=item_id, outcome=outcome)  # type: ignore[arg-type]
+    return _queue_action(
+        request, db, console, verb="resolve", item_id=item_id, result=result, outcome=outcome
+    )
+
+
+def _agent_by_id(db: Session, value: str) -> Agent | None:
+    try:
+        return db.get(Agent, uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+@router.post("/items/{item_id}/assign")
+def assign(
+    request: Request,
+    item_id: uuid.UUID,
+    agent_id: Annotated[str, Form()],
+    console: PageContextDep,
+    db: DbSession,
+) -> Response:
+    """A supervisor gives the conversation to an agent."""
+    to = _agent_by_id(db, agent_id)
+    if to is None:
+        return flash(request, "No such agent.")
+    if not claims.manages(console.agent):
+        return flash(request, "Only supervisors and admins assign conversations.")
+    result = claims.assign(db, by=console.agent, to=to, item_id=item_id)
+    return _queue_action(
+        request, db, console, verb="assign", item_id=item_id, result=result, to=to.email
+    )
+
+
+@router.post("/items/{item_id}/transfer")
+def transfer(
+    request: Request,
+    item_id: uuid.UUID,
+    console: PageContextDep,
+    db: DbSession,
+    target: Annotated[str, Form(max_length=100)],
+) -> Response:
+    """Hand the conversation to another agent (`agent:<id>`) or a team's queue (`team:<name>`)."""
+    kind, _, value = target.partition(":")
+    if kind == "agent":
+        to = _agent_by_id(db, value)
+        if to is None:
+            return flash(request, "No such agent.")
+        result = claims.transfer(db, agent=console.agent, item_id=item_id, to=to)
+    elif kind == "team" and value:
+        result = claims.transfer(db, agent=console.agent, item_id=item_id, team=value)
+    else:
+        return flash(request, "Choose an agent or a team to transfer to.")
+    return _queue_action(
+        request, db, console, verb="transfer", item_id=item_id, result=result, to=target
+    )
+
+
+@router.post("/items/{item_id}/snooze")
+def snooze(
+    request: Request,
+    item_id: uuid.UUID,
+    minutes: Annotated[int, Form(ge=1, le=MAX_SNOOZE_MINUTES)],
+    console: PageContextDep,
+    db: DbSession,
+) -> Response:
+    """Put the conversation aside until later (or until the customer writes again)."""
+    until = now() + timedelta(minutes=minutes)
+    result = claims.snooze(db, agent=console.agent, item_id=item_id, until=until)
+    return _queue_action(
+        request, db, console, verb="snooze", item_id=item_id, result=result, until=until.isoformat()
+    )
+
+
+@router.post("/conversations/{conversation_id}/send")
+def send(
+    request: Request,
+    conversation_id: uuid.UUID,
+    runtime: RuntimeDep,
+    console: PageContextDep,
+    db: DbSession,
+    body: Annotated[str, Form(max_length=MAX_REPLY_CHARS)],
+    send_key: Annotated[str, Form(min_length=8, max_length=64)],
+    schedule: Annotated[bool, Form()] = False,
+) -> Response:
+    """Send the agent's reply through the outbound gate; say why when it cannot go now."""
+    conversation = visible_conversation(db, agent=console.agent, conversation_id=conversation_id)
+    if conversation is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such conversation")
+    text = body.strip()
+    if not text:
+        return flash(request, "Write something to send.")
+    item = unresolved_item(db, conversation_id=conversation.id)
+    if item is None or item.status != "claimed" or item.assigned_to != console.agent.id:
+        return flash(request, "Claim the conversation before you reply.")
+    # End this request's transaction first: on SQLite it holds the one write lock, which the
+    # gate's and the queue's own sessions are about to ask for. (Commit, not rollback: that
+    # would expire `conversation`, and reloading it would take the lock straight back.)
+    db.commit()
+    outcome = send_agent_reply(
+        runtime.engine,
+        runtime.compliance,
+        conversation=conversation,
+        body=text,
+        key=send_key,
+        provider=runtime.sender.name,
+        schedule=schedule,
+    )
+    decision = outcome.decision
+    if outcome.status == "blocked":
+        assert decision is not None
+        _record(db, console, "reply.blocked", str(conversation.id), rule=decision.rule)
+        return flash(request, _blocked_message(decision.rule, decision.reasons))
+    if outcome.status == "needs_schedule":
+        assert decision is not None
+        return render(
+            request,
+            "partials/schedule_offer.html",
+            {
+                "console": console,
+                "conversation": conversation,
+                "decision": decision,
+                "send_at": outcome.send_at,
+                "body": text,
+                "send_key": send_key,
+            },
+            headers={"HX-Retarget": "#flash", "HX-Reswap": "outerHTML"},
+        )
+    if outcome.status != "duplicate":
+        claims.mark_first_response(db, item_id=item.id)
+        assert outcome.message is not None
+        _record(
+            db,
+            console,
+            "reply.scheduled" if outcome.status == "scheduled" else "reply.queued",
+            str(conversation.id),
+            message_id=str(outcome.message.id),
+        )
+        runtime.jobs.notify()
+    note = (
+        f"Scheduled for {outcome.send_at:%Y-%m-%d %H:%M} UTC ({decision.next_allowed_local})."
+        if outcome.status == "scheduled" and outcome.send_at and decision
+        else None
+    )
+    return render(
+        request,
+        "partials/sent.html",
+        {"message": note},
+        headers={"HX-Retarget": "#flash", "HX-Reswap": "outerHTML", "HX-Trigger": "refresh, sent"},
+    )
+
+
+def _blocked_message(rule: str, reasons: list[str]) -> str:
+    why = {
+        "opted_out": "the customer has opted out (STOP); nothing may be texted to them",
+        "content_blocked": "the text breaks a content rule",
+        "unknown_location": "the customer's location is unknown, so quiet hours cannot be checked",
+    }.get(rule, rule.replace("_", " "))
+    detail = f" ({'; '.join(reasons)})" if reasons else ""
+    return f"Not sent: {why}{detail}."
+
+
+@router.post("/conversations/{conversation_id}/notes")
+def add_note(
+    request: Request,
+    conversation_id: uuid.UUID,
+    console: PageContextDep,
+    db: DbSession,
+    body: Annotated[str, Form(max_length=MAX_NOTE_CHARS)],
+) -> Response:
+    """Leave an internal note (never sent to the customer)."""
+    conversation = visible_conversation(db, agent=console.agent, conversation_id=conversation_id)
+    if conversation is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such conversation")
+    if not body.strip():
+        return flash(request, "An empty note says nothing.")
+    db.add(
+        ConversationNote(
+            conversation_id=conversation.id,
+            agent_id=console.agent.id,
+            body=body.strip(),
+            created_at=now(),
+        )
+    )
+    _record(db, console, "note.added", str(conversation.id))
+    return render(
+        request,
+        "partials/note_form.html",
+        {"v": {"conversation": conversation}},
+        headers={"HX-Trigger": "refresh"},
+    )
+
+
+@router.post("/segments")
+def segments(
+    request: Request, console: PageContextDep, body: Annotated[str, Form()] = ""
+) -> Response:
+    """The composer's live counter: characters, encoding and segments of the text so far."""
+    return render(request, "partials/counter.html", {"text": body})
+
+
+@router.get("/conversations/{conversation_id}/canned")
+def canned(
+    request: Request,
+    conversation_id: uuid.UUID,
+    name: Annotated[str, Query(alias="canned", max_length=100)],
+    runtime: RuntimeDep,
+    console: PageContextDep,
+    db: DbSession,
+) -> Response:
+    """A canned response with its variables filled in, as the composer's text."""
+    conversation = visible_conversation(db, agent=console.agent, conversation_id=conversation_id)
+    if conversation is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such conversation")
+    settings = runtime.settings
+    values = dict(
+        zip(
+            VARIABLES,
+            (
+                console.agent.display_name,
+                settings.brand_name,
+                conversation.phone_e164,
+                settings.support_phone,
+                settings.support_url,
+            ),
+            strict=True,
+        )
+    )
+    for entry in load_canned(settings.canned_responses_file):
+        if entry.name == name:
+            return render(request, "partials/draft.html", {"text": fill(entry.text, values)})
+    raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such canned response")

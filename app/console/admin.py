@@ -1,0 +1,174 @@
+"""Admin pages: agent accounts (list, add, disable), every change audited.
+
+The form and the disable buttons post with htmx (the CSRF header rides along); the answer is
+the re-rendered panel, with what happened or why not (200 either way: htmx does not swap error
+statuses, and the refused attempt is in the audit log).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Request, status
+from fastapi.responses import Response
+from sqlmodel import Session
+
+from app.api.deps import RuntimeDep
+from app.console.deps import ConsoleContext, DbSession, PageContextDep
+from app.console.templating import render
+from app.handoff.agents import (
+    MIN_PASSWORD_LENGTH,
+    ROLES,
+    AgentError,
+    audit,
+    create_agent,
+    disable_agent,
+    list_agents,
+)
+from app.storage.tables import Agent
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+MAX_BRAND_LENGTH = 64
+MAX_TEAM_LENGTH = 64
+
+
+def require_admin(agent: Agent) -> None:
+    """Admins only (403 for everyone else)."""
+    if agent.role != "admin":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="admins only")
+
+
+@dataclass(frozen=True)
+class AgentForm:
+    """What was typed into the add-agent form (never the password), to show it again."""
+
+    email: str = ""
+    display_name: str = ""
+    role: str = "agent"
+    brands: str = ""
+    team: str = ""
+
+
+def parse_brands(text: str) -> list[str]:
+    """`acme, beta,,acme` -> `["acme", "beta"]`."""
+    return list(dict.fromkeys(b.strip() for b in text.split(",") if b.strip()))
+
+
+def _panel(
+    request: Request,
+    console: ConsoleContext,
+    db: Session,
+    *,
+    form: AgentForm | None = None,
+    error: str | None = None,
+    notice: str | None = None,
+    template: str = "partials/agents_panel.html",
+) -> Response:
+    return render(
+        request,
+        template,
+        {
+            "console": console,
+            "section": "agents",
+            "agents": list_agents(db),
+            "roles": ROLES,
+            "form": form or AgentForm(),
+            "error": error,
+            "notice": notice,
+            "min_password": MIN_PASSWORD_LENGTH,
+        },
+    )
+
+
+def _audit(
+    db: Session, console: ConsoleContext, action: str, target: str, **detail: object
+) -> None:
+    audit(
+        db,
+        action=action,
+        agent_id=console.agent.id,
+        target=target[:254],
+        detail={"by": "console", **detail},
+        ip=console.ip,
+    )
+    db.commit()
+
+
+@router.get("/agents")
+def agents_page(request: Request, console: PageContextDep, db: DbSession) -> Response:
+    """Every agent account, a form to add one and a button to disable each."""
+    require_admin(console.agent)
+    return _panel(request, console, db, template="agents.html")
+
+
+@router.post("/agents")
+def add_agent(
+    request: Request,
+    runtime: RuntimeDep,
+    console: PageContextDep,
+    db: DbSession,
+    email: Annotated[str, Form()] = "",
+    display_name: Annotated[str, Form()] = "",
+    role: Annotated[str, Form()] = "agent",
+    brands: Annotated[str, Form()] = "",
+    team: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+) -> Response:
+    """Create an agent account (brands default to this deployment's brand, like the CLI)."""
+    require_admin(console.agent)
+    form = AgentForm(email, display_name, role, brands, team)
+    chosen = parse_brands(brands) or [runtime.settings.brand_id]
+    team_name = team.strip() or None
+    try:
+        if any(len(b) > MAX_BRAND_LENGTH for b in chosen):
+            raise AgentError(f"a brand id must be at most {MAX_BRAND_LENGTH} characters long")
+        if team_name is not None and len(team_name) > MAX_TEAM_LENGTH:
+            raise AgentError(f"a team name must be at most {MAX_TEAM_LENGTH} characters long")
+        agent = create_agent(
+            db,
+            email=email,
+            password=password,
+            role=role,
+            display_name=display_name.strip() or None,
+            brands=chosen,
+        )
+    except AgentError as exc:
+        _audit(db, console, "agent.create_refused", email.strip().lower(), error=str(exc))
+        reason = str(exc)
+        return _panel(request, console, db, form=form, error=reason[:1].upper() + reason[1:] + ".")
+    if team_name is not None:
+        agent.team = team_name
+        db.add(agent)
+    _audit(
+        db,
+        console,
+        "agent.created",
+        agent.email,
+        role=agent.role,
+        brands=agent.brands,
+        team=agent.team,
+    )
+    return _panel(request, console, db, notice=f"Added {agent.role} {agent.email}.")
+
+
+@router.post("/agents/{agent_id}/disable")
+def disable_agent_action(
+    request: Request, agent_id: uuid.UUID, console: PageContextDep, db: DbSession
+) -> Response:
+    """Disable an agent: they cannot sign in any more and their sessions stop working."""
+    require_admin(console.agent)
+    target = db.get(Agent, agent_id)
+    if target is None:
+        _audit(db, console, "agent.disable_refused", str(agent_id), error="no such agent")
+        return _panel(request, console, db, error="There is no such agent.")
+    if target.id == console.agent.id:
+        _audit(db, console, "agent.disable_refused", target.email, error="own account")
+        return _panel(request, console, db, error="You cannot disable your own account.")
+    if not target.active:
+        return _panel(request, console, db, notice=f"{target.email} is already disabled.")
+    disabled = disable_agent(db, email=target.email)
+    _audit(db, console, "agent.disabled", disabled.email)
+    return _panel(request, console, db, notice=f"Disabled {disabled.email}: signed out at once.")

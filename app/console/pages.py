@@ -1,0 +1,151 @@
+"""Console pages (server-rendered) and the partials htmx swaps into them."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import RedirectResponse, Response
+
+from app.api.deps import RuntimeDep
+from app.console.auth import SESSION_COOKIE, find_session
+from app.console.canned import load_canned
+from app.console.deps import DbSession, PageContextDep
+from app.console.templating import render
+from app.console.views import (
+    ConversationView,
+    conversation_view,
+    queue_counts,
+    queue_rows,
+    teams,
+    visible_conversation,
+)
+from app.handoff.claims import OUTCOMES, QUEUE_VIEWS, QueueView
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+SNOOZE_CHOICES = (("30", "30 min"), ("60", "1 hour"), ("240", "4 hours"), ("1440", "1 day"))
+
+
+def safe_next(path: str | None) -> str:
+    """Only a path inside the console may be the target after signing in (no open redirect)."""
+    if path and path.startswith("/console/") and not path.startswith("/console//"):
+        return path
+    return "/console/"
+
+
+@router.get("/login")
+def login_page(request: Request, db: DbSession, next: str | None = None) -> Response:
+    """The sign-in form (an agent already signed in goes straight on)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token and find_session(db, token=token):
+        return RedirectResponse(safe_next(next), status_code=303)
+    return render(request, "login.html", {"next_path": safe_next(next)})
+
+
+@router.get("/")
+def queue_page(
+    request: Request, console: PageContextDep, db: DbSession, view: str = "open"
+) -> Response:
+    """The human queue, most urgent first, live."""
+    chosen: QueueView = view if view in QUEUE_VIEWS else "open"
+    return render(
+        request,
+        "queue.html",
+        {"console": console, "section": "queue", **_queue_context(db, console.agent, chosen)},
+    )
+
+
+@router.get("/partials/queue")
+def queue_partial(
+    request: Request, console: PageContextDep, db: DbSession, view: str = "open"
+) -> Response:
+    """The queue's tabs and table (swapped in on every queue change)."""
+    chosen: QueueView = view if view in QUEUE_VIEWS else "open"
+    return render(
+        request,
+        "partials/queue.html",
+        {"console": console, **_queue_context(db, console.agent, chosen)},
+    )
+
+
+def _queue_context(db: DbSession, agent: object, view: QueueView) -> dict[str, object]:
+    return {
+        "view": view,
+        "views": QUEUE_VIEWS,
+        "rows": queue_rows(db, agent=agent, view=view),  # type: ignore[arg-type]
+        "counts": queue_counts(db, agent=agent),  # type: ignore[arg-type]
+    }
+
+
+def load_view(
+    runtime: RuntimeDep, console: PageContextDep, db: DbSession, conversation_id: uuid.UUID
+) -> ConversationView:
+    """The conversation as the page shows it; 404 when it is not one of the agent's brands."""
+    conversation = visible_conversation(db, agent=console.agent, conversation_id=conversation_id)
+    if conversation is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such conversation")
+    return conversation_view(db, conversation=conversation, ledger=runtime.compliance.ledger)
+
+
+def conversation_context(
+    request: Request,
+    runtime: RuntimeDep,
+    console: PageContextDep,
+    db: DbSession,
+    view: ConversationView,
+) -> dict[str, object]:
+    """What the conversation templates need besides the view itself."""
+    canned = load_canned(runtime.settings.canned_responses_file)
+    return {
+        "console": console,
+        "section": "queue",
+        "v": view,
+        "mine": view.owned_by(console.agent),
+        "manages": console.agent.role in ("supervisor", "admin"),
+        "outcomes": OUTCOMES,
+        "snooze_choices": SNOOZE_CHOICES,
+        "teams": teams(db),
+        "canned": canned,
+        "send_key": uuid.uuid4().hex,
+    }
+
+
+@router.get("/conversations/{conversation_id}")
+def conversation_page(
+    request: Request,
+    conversation_id: uuid.UUID,
+    runtime: RuntimeDep,
+    console: PageContextDep,
+    db: DbSession,
+) -> Response:
+    """One conversation: the thread with the AI's view, consent, notes and the composer."""
+    view = load_view(runtime, console, db, conversation_id)
+    return render(
+        request, "conversation.html", conversation_context(request, runtime, console, db, view)
+    )
+
+
+_PARTS = {
+    "head": "partials/conv_head.html",
+    "thread": "partials/thread.html",
+    "side": "partials/side.html",
+    "composer": "partials/composer.html",
+}
+
+
+@router.get("/partials/conversations/{conversation_id}/{part}")
+def conversation_partial(
+    request: Request,
+    conversation_id: uuid.UUID,
+    part: str,
+    runtime: RuntimeDep,
+    console: PageContextDep,
+    db: DbSession,
+) -> Response:
+    """One region of the conversation page, re-rendered after a change."""
+    template = _PARTS.get(part)
+    if template is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such part")
+    view = load_view(runtime, console, db, conversation_id)
+    return render(request, template, conversation_context(request, runtime, console, db, view))

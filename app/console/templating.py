@@ -1,0 +1,103 @@
+"""Jinja2 for the console: autoescaping on, and the filters its templates share."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from starlette.responses import Response
+
+from app.compliance.segments import count_segments
+from app.storage.messages import now
+
+STATIC_DIR = Path(__file__).parent / "static"
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+def duration(value: timedelta | float | None) -> str:
+    """`3 h 05 min`, `4 min`, `12 s`: a wait or a response time as people read it."""
+    if value is None:
+        return "–"
+    seconds = int(value.total_seconds() if isinstance(value, timedelta) else value)
+    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
+    if seconds < 60:
+        return f"{sign}{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{sign}{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{sign}{hours} h {minutes:02d} min"
+    return f"{sign}{hours // 24} d {hours % 24} h"
+
+
+def since(value: datetime | None) -> str:
+    """How long ago, e.g. `4 min`."""
+    return duration(now() - value) if value is not None else "–"
+
+
+def clock(value: datetime | None) -> str:
+    """An instant in UTC, compact: `2026-11-24 17:05 UTC`."""
+    return f"{value:%Y-%m-%d %H:%M} UTC" if value is not None else "–"
+
+
+def iso(value: datetime | None) -> str:
+    """An instant for a `<time datetime>` attribute."""
+    return value.isoformat() if value is not None else ""
+
+
+def segment_label(text: str) -> str:
+    """`42 chars · GSM-7 · 1 segment`: what the text will cost, as the composer shows it."""
+    size = count_segments(text)
+    unit = "segment" if size.segments == 1 else "segments"
+    left = size.per_segment * size.segments - size.units
+    return f"{len(text)} chars · {size.encoding} · {size.segments} {unit} · {left} left"
+
+
+def segment_count(text: str) -> int:
+    """How many SMS segments `text` is sent as."""
+    return count_segments(text).segments
+
+
+def reason_label(reason: str) -> str:
+    """`negative_sentiment` -> `negative sentiment`."""
+    return reason.replace("_", " ")
+
+
+_FILTERS: dict[str, Any] = {
+    "duration": duration,
+    "since": since,
+    "clock": clock,
+    "iso": iso,
+    "segments": segment_label,
+    "segment_count": segment_count,
+    "reason": reason_label,
+}
+templates.env.filters.update(_FILTERS)
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A console template with what every page needs: the agent, the CSRF token, settings.
+
+    Callers put the signed-in `ConsoleContext` in `context["console"]` (None on public pages).
+    """
+    values = dict(context or {})
+    console = values.get("console")
+    settings = request.app.state.runtime.settings
+    values.setdefault("agent", console.agent if console else None)
+    values.setdefault("csrf_token", console.session.csrf_token if console else None)
+    values.setdefault("simulator_enabled", bool(settings.simulator))
+    values.setdefault("settings", settings)
+    return templates.TemplateResponse(
+        request, name, values, status_code=status_code, headers=headers
+    )

@@ -1,0 +1,278 @@
+"""What the console's pages show, read from the tables in one place (no page queries by itself)."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from app.compliance.ledger import ConsentLedger, ContactConsent
+from app.handoff import claims
+from app.handoff.agents import can_see_brand
+from app.handoff.queue import unresolved_item
+from app.storage.messages import now, thread
+from app.storage.tables import (
+    Agent,
+    AiDecision,
+    ConsentEvent,
+    Conversation,
+    ConversationNote,
+    HandoffItem,
+    Message,
+    MessageStatus,
+)
+
+SLA_WARNING = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One line of the queue."""
+
+    item: HandoffItem
+    conversation: Conversation
+    owner: Agent | None
+    last_text: str | None
+    at: datetime
+
+    @property
+    def sla_state(self) -> str:
+        """`met`, `breached`, `soon` or `running` (or `none` without a target)."""
+        if self.item.due_at is None:
+            return "none"
+        if self.item.first_response_at is not None:
+            return "met" if self.item.first_response_at <= self.item.due_at else "breached"
+        if self.at > self.item.due_at:
+            return "breached"
+        return "soon" if self.item.due_at - self.at <= SLA_WARNING else "running"
+
+
+def _agents(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, Agent]:
+    if not ids:
+        return {}
+    return {a.id: a for a in session.exec(select(Agent).where(col(Agent.id).in_(ids))).all()}
+
+
+def queue_rows(session: Session, *, agent: Agent, view: claims.QueueView) -> list[QueueRow]:
+    """The queue as the agent sees it, with owners and each customer's latest text."""
+    items = claims.visible_items(session, agent=agent, view=view)
+    owners = _agents(session, {i.assigned_to for i, _ in items if i.assigned_to})
+    ids = [c.id for _, c in items]
+    latest: dict[uuid.UUID, str] = {}
+    if ids:
+        texts = session.exec(
+            select(Message.conversation_id, Message.body)
+            .where(col(Message.conversation_id).in_(ids), Message.direction == "inbound")
+            .order_by(col(Message.created_at).desc())
+        ).all()
+        for conversation_id, body in texts:
+            latest.setdefault(conversation_id, body)
+    at = now()
+    return [
+        QueueRow(
+            item,
+            conversation,
+            owners.get(item.assigned_to) if item.assigned_to else None,
+            latest.get(conversation.id),
+            at,
+        )
+        for item, conversation in items
+    ]
+
+
+def queue_counts(session: Session, *, agent: Agent) -> dict[str, int]:
+    """How many items each queue tab holds."""
+    return {
+        view: len(claims.visible_items(session, agent=agent, view=view))
+        for view in claims.QUEUE_VIEWS
+    }
+
+
+@dataclass(frozen=True)
+class ThreadEntry:
+    """One text with its delivery history and, for an inbound text, the AI's view of it."""
+
+    message: Message
+    steps: list[MessageStatus]
+    ai: AiDecision | None
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """The AI record (empty when the AI layer did not see the text)."""
+        return self.ai.record if self.ai is not None else {}
+
+
+@dataclass(frozen=True)
+class ConversationView:
+    """Everything the conversation page shows."""
+
+    conversation: Conversation
+    item: HandoffItem | None
+    owner: Agent | None
+    entries: list[ThreadEntry]
+    consent: ContactConsent
+    ledger: Sequence[ConsentEvent]
+    notes: list[tuple[ConversationNote, str]]
+    draft: str | None
+    agents: list[Agent] = field(default_factory=list)
+    """Who the item can be assigned or transferred to."""
+    at: datetime = field(default_factory=now)
+
+    def owned_by(self, agent: Agent) -> bool:
+        """The agent owns the conversation's open item."""
+        return (
+            self.item is not None
+            and self.item.status == "claimed"
+            and self.item.assigned_to == agent.id
+        )
+
+
+def visible_conversation(
+    session: Session, *, agent: Agent, conversation_id: uuid.UUID
+) -> Conversation | None:
+    """The conversation if it exists and is of one of the agent's brands."""
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None or not can_see_brand(agent, conversation.brand):
+        return None
+    return conversation
+
+
+def conversation_view(
+    session: Session, *, conversation: Conversation, ledger: ConsentLedger
+) -> ConversationView:
+    """The thread, the AI's view of each text, consent, notes and the latest AI draft."""
+    stored = thread(session, conversation_id=conversation.id)
+    messages = list(stored.messages) if stored is not None else []
+    decisions: dict[uuid.UUID, AiDecision] = {}
+    if messages:
+        for decision in session.exec(
+            select(AiDecision).where(col(AiDecision.conversation_id) == conversation.id)
+        ).all():
+            decisions[decision.message_id] = decision
+    steps = stored.history if stored is not None else {}
+    entries = [ThreadEntry(m, steps.get(m.id, []), decisions.get(m.id)) for m in messages]
+    item = unresolved_item(session, conversation_id=conversation.id)
+    events = ledger.events(session, brand=conversation.brand, phone=conversation.phone_e164)
+    notes = session.exec(
+        select(ConversationNote, Agent.display_name)
+        .join(Agent, col(Agent.id) == col(ConversationNote.agent_id))
+        .where(ConversationNote.conversation_id == conversation.id)
+        .order_by(col(ConversationNote.id))
+    ).all()
+    agents = session.exec(
+        select(Agent).where(col(Agent.active).is_(True)).order_by(col(Agent.display_name))
+    ).all()
+    return ConversationView(
+        conversation=conversation,
+        item=item,
+        owner=session.get(Agent, item.assigned_to) if item and item.assigned_to else None,
+        entries=entries,
+        consent=ledger.consent(session, brand=conversation.brand, phone=conversation.phone_e164),
+        ledger=events,
+        notes=[(note, name) for note, name in notes],
+        draft=_latest_draft(entries),
+        agents=[a for a in agents if can_see_brand(a, conversation.brand)],
+    )
+
+
+def _latest_draft(entries: list[ThreadEntry]) -> str | None:
+    # The AI's draft for the newest inbound text, if nothing has gone out since it.
+    for entry in reversed(entries):
+        if entry.message.direction == "outbound" and entry.message.status != "cancelled":
+            return None
+        if entry.message.direction == "inbound":
+            draft = entry.record.get("draft")
+            return draft if isinstance(draft, str) and draft else None
+    return None
+
+
+def teams(session: Session) -> list[str]:
+    """The teams agents belong to (targets for a transfer)."""
+    rows = session.exec(select(Agent.team).where(col(Agent.team).is_not(None)).distinct()).all()
+    return sorted(t for t in rows if t)
+
+
+def latest_item(session: Session, *, conversation_id: uuid.UUID) -> HandoffItem | None:
+    """The conversation's most recent queue item, resolved or not."""
+    return session.exec(
+        select(HandoffItem)
+        .where(HandoffItem.conversation_id == conversation_id)
+        .order_by(col(HandoffItem.created_at).desc())
+    ).first()
+
+
+def fingerprints(session: Session, *, conversation_id: uuid.UUID | None) -> dict[str, str]:
+    """Cheap digests of what the open pages show: when one changes, the page refreshes it.
+
+    `queue` covers every unresolved item and the newest inbound text; `conversation` the
+    thread, its delivery steps, the item, notes and the customer's consent events.
+    """
+    unresolved = session.execute(
+        sa_select(
+            *(
+                col(c)
+                for c in (
+                    HandoffItem.id,
+                    HandoffItem.status,
+                    HandoffItem.assigned_to,
+                    HandoffItem.priority,
+                    HandoffItem.snoozed_until,
+                    HandoffItem.team,
+                )
+            )
+        )
+        .where(col(HandoffItem.status).in_(("open", "claimed")))
+        .order_by(col(HandoffItem.id))
+    ).all()
+    newest = session.exec(
+        select(func.max(Message.created_at)).where(Message.direction == "inbound")
+    ).one()
+    digests = {"queue": _digest(unresolved, newest)}
+    if conversation_id is not None:
+        conversation = session.get(Conversation, conversation_id)
+        if conversation is not None:
+            digests["conversation"] = _digest(
+                session.exec(
+                    select(func.count(), func.max(Message.updated_at)).where(
+                        Message.conversation_id == conversation_id
+                    )
+                ).one(),
+                session.exec(
+                    select(func.count(), func.max(MessageStatus.id))
+                    .join(Message, col(Message.id) == col(MessageStatus.message_id))
+                    .where(Message.conversation_id == conversation_id)
+                ).one(),
+                session.exec(
+                    select(func.max(ConversationNote.id)).where(
+                        ConversationNote.conversation_id == conversation_id
+                    )
+                ).one(),
+                session.exec(
+                    select(func.max(ConsentEvent.seq)).where(
+                        ConsentEvent.brand == conversation.brand,
+                        ConsentEvent.phone_e164 == conversation.phone_e164,
+                    )
+                ).one(),
+                session.exec(
+                    select(func.count()).where(AiDecision.conversation_id == conversation_id)
+                ).one(),
+                [row for row in unresolved if row[0] == _item_id(session, conversation_id)],
+                conversation.status,
+            )
+    return digests
+
+
+def _item_id(session: Session, conversation_id: uuid.UUID) -> uuid.UUID | None:
+    item = unresolved_item(session, conversation_id=conversation_id)
+    return item.id if item is not None else None
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
