@@ -13,7 +13,7 @@ export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE ?= 1
 export ANONYMIZED_TELEMETRY ?= False
 
-.PHONY: help install run test test-fast lint format bench eval clean
+.PHONY: help install browser-deps run test test-fast lint format bench eval clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,10 +28,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+browser-deps: ## Debian's Chromium (console browser tests) and libfaketime, where missing
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="chromium"; \
+	ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || missing="$$missing faketime"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; \
+	  else echo "browser tests will skip: apt-get install$$missing"; exit 0; fi; \
+	  echo "installing Debian packages:$$missing"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
 run: install ## Start smsdesk on the embedded defaults (SQLite, console SMS provider)
 	$(BIN)/smsdesk serve
 
-test: install ## Run the whole test suite (PostgreSQL tests skip with a reason when none is found)
+test: install browser-deps ## Run the whole test suite (PostgreSQL and browser tests skip with a reason when their server or browser is missing)
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 test-fast: install ## The test suite without the slow marker

@@ -25,7 +25,7 @@ from app.handoff.agents import audit
 from app.handoff.queue import unresolved_item
 from app.outbound.agent import send_agent_reply
 from app.storage.messages import now
-from app.storage.tables import Agent, ConversationNote
+from app.storage.tables import Agent, ConversationNote, HandoffItem
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -83,7 +83,13 @@ def _queue_action(
 def claim(request: Request, item_id: uuid.UUID, console: PageContextDep, db: DbSession) -> Response:
     """Own the conversation (exactly one of several agents clicking at once wins)."""
     result = claims.claim(db, agent=console.agent, item_id=item_id)
-    return _queue_action(request, db, console, verb="claim", item_id=item_id, result=result)
+    response = _queue_action(request, db, console, verb="claim", item_id=item_id, result=result)
+    item = db.get(HandoffItem, item_id)
+    here = request.headers.get("HX-Current-URL", "")
+    if result == "ok" and item is not None and "/console/conversations/" not in here:
+        # Claimed from the queue: open the conversation, which is what the agent wants next.
+        response.headers["HX-Location"] = f"/console/conversations/{item.conversation_id}"
+    return response
 
 
 @router.post("/items/{item_id}/release")

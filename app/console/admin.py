@@ -31,9 +31,6 @@ from app.storage.tables import Agent
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
-MAX_BRAND_LENGTH = 64
-MAX_TEAM_LENGTH = 64
-
 
 def require_admin(agent: Agent) -> None:
     """Admins only (403 for everyone else)."""
@@ -123,10 +120,6 @@ def add_agent(
     chosen = parse_brands(brands) or [runtime.settings.brand_id]
     team_name = team.strip() or None
     try:
-        if any(len(b) > MAX_BRAND_LENGTH for b in chosen):
-            raise AgentError(f"a brand id must be at most {MAX_BRAND_LENGTH} characters long")
-        if team_name is not None and len(team_name) > MAX_TEAM_LENGTH:
-            raise AgentError(f"a team name must be at most {MAX_TEAM_LENGTH} characters long")
         agent = create_agent(
             db,
             email=email,
@@ -134,14 +127,12 @@ def add_agent(
             role=role,
             display_name=display_name.strip() or None,
             brands=chosen,
+            team=team_name,
         )
     except AgentError as exc:
         _audit(db, console, "agent.create_refused", email.strip().lower(), error=str(exc))
         reason = str(exc)
         return _panel(request, console, db, form=form, error=reason[:1].upper() + reason[1:] + ".")
-    if team_name is not None:
-        agent.team = team_name
-        db.add(agent)
     _audit(
         db,
         console,

@@ -105,7 +105,7 @@ def conversation_context(
         "manages": console.agent.role in ("supervisor", "admin"),
         "outcomes": OUTCOMES,
         "snooze_choices": SNOOZE_CHOICES,
-        "teams": teams(db),
+        "teams": teams(db, knowledge_dir=runtime.settings.knowledge_dir),
         "canned": canned,
         "send_key": uuid.uuid4().hex,
     }

@@ -7,12 +7,15 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from app.ai.knowledge import INTENTS_FILE, KnowledgeError, load_intents
 from app.compliance.ledger import ConsentLedger, ContactConsent
 from app.handoff import claims
 from app.handoff.agents import can_see_brand
@@ -193,10 +196,26 @@ def _latest_draft(entries: list[ThreadEntry]) -> str | None:
     return None
 
 
-def teams(session: Session) -> list[str]:
-    """The teams agents belong to (targets for a transfer)."""
+def teams(session: Session, *, knowledge_dir: Path) -> list[str]:
+    """Transfer targets: the teams of the knowledge base's catalogue and of the agents."""
     rows = session.exec(select(Agent.team).where(col(Agent.team).is_not(None)).distinct()).all()
-    return sorted(t for t in rows if t)
+    return sorted({t for t in rows if t} | set(_catalogue_teams(knowledge_dir / INTENTS_FILE)))
+
+
+def _catalogue_teams(path: Path) -> tuple[str, ...]:
+    try:
+        stat = path.stat()
+    except OSError:
+        return ()
+    return _teams_of(path, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=4)
+def _teams_of(path: Path, _mtime: int) -> tuple[str, ...]:
+    try:
+        return tuple(load_intents(path)[1])
+    except KnowledgeError:
+        return ()  # `smsdesk kb check` reports a broken catalogue; the console carries on
 
 
 def latest_item(session: Session, *, conversation_id: uuid.UUID) -> HandoffItem | None:

@@ -17,6 +17,8 @@ from app.storage.tables import Agent, AuditEntry
 
 Role = Literal["agent", "supervisor", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
+MAX_BRAND_LENGTH = 64  # the brand column's width
+MAX_TEAM_LENGTH = 64
 MIN_PASSWORD_LENGTH = 12
 
 _hasher = PasswordHash.recommended()
@@ -47,6 +49,7 @@ def create_agent(
     role: str = "agent",
     display_name: str | None = None,
     brands: Sequence[str] = (),
+    team: str | None = None,
 ) -> Agent:
     """Create and commit an agent account; AgentError for a duplicate, bad role or weak password."""
     address = normalise_email(email)
@@ -56,6 +59,10 @@ def create_agent(
         raise AgentError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AgentError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters long")
+    if any(not b or len(b) > MAX_BRAND_LENGTH for b in brands):
+        raise AgentError(f"a brand id must be 1 to {MAX_BRAND_LENGTH} characters long")
+    if team is not None and not 0 < len(team) <= MAX_TEAM_LENGTH:
+        raise AgentError(f"a team name must be 1 to {MAX_TEAM_LENGTH} characters long")
     if find_agent(session, email=address) is not None:
         raise AgentError(f"an agent with email {address} already exists")
     agent = Agent(
@@ -64,6 +71,7 @@ def create_agent(
         role=role,
         password_hash=_hasher.hash(password),
         brands=list(dict.fromkeys(brands)),
+        team=team,
         created_at=now(),
     )
     session.add(agent)

@@ -36,6 +36,9 @@ def add_command(
         list[str] | None,
         typer.Option(help="A brand the agent may see; repeat for more (default SMSDESK_BRAND_ID)."),
     ] = None,
+    team: Annotated[
+        str | None, typer.Option(help="The team whose queue the agent works (e.g. billing).")
+    ] = None,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
@@ -53,6 +56,7 @@ def add_command(
                 role=role.value,
                 display_name=name,
                 brands=brand or [get_settings().brand_id],
+                team=team,
             )
         except AgentError as exc:
             fail(str(exc))

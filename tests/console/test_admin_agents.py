@@ -134,7 +134,7 @@ def test_refused_additions_say_why_and_are_audited(
         (form(password="short pass"), "the password must be at least 12 characters long"),
         (form(role="root"), "role must be one of agent, supervisor, admin, not 'root'"),
         (form(email="not-an-email"), "not an email address: 'not-an-email'"),
-        (form(team="t" * 65), "a team name must be at most 64 characters long"),
+        (form(team="t" * 65), "a team name must be 1 to 64 characters long"),
     ]
     for data, error in cases:
         response = client.post("/console/agents", data=data)

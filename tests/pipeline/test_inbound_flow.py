@@ -16,7 +16,7 @@ from app.config import Settings
 from app.pipeline.ingress import URGENT, accept_inbound
 from app.pipeline.responder import ResponderRequest, ResponderResult
 from app.runtime import Runtime, build_runtime
-from app.storage.tables import HandoffItem, Job, Message, OutboxEntry
+from app.storage.tables import AiDecision, HandoffItem, Job, Message, OutboxEntry
 
 PHONE = "+12125550123"
 _ids = itertools.count(1)
@@ -151,3 +151,44 @@ def test_texts_the_compliance_layer_acts_on_are_queued_as_urgent(
     with Session(engine) as session:
         priorities = session.exec(select(Job.priority).order_by(col(Job.id))).all()
     assert priorities == [0, URGENT, URGENT, URGENT, 0]
+
+
+class DraftingResponder:
+    """Answers every text, records what it drafted, and asks for a person on "person"."""
+
+    def respond(self, request: ResponderRequest) -> ResponderResult:
+        draft = f"Acme: about {request.body!r}. Reply STOP to opt out"
+        if "person" in request.body:
+            return ResponderResult(handoff_reasons=("asked_for_person",), record={"draft": draft})
+        return ResponderResult(reply=draft, record={"draft": draft, "intent": "other"})
+
+
+def test_while_a_person_owns_the_thread_the_bot_drafts_but_never_sends(
+    engine: Engine, settings: Settings
+) -> None:
+    runtime = build_runtime(settings, engine=engine, responder=DraftingResponder())
+    accept_inbound(engine, sms("I want a person"), brand="default")
+    runtime.jobs.drain()
+    accept_inbound(engine, sms("my order is AC123"), brand="default")
+    runtime.jobs.drain()
+    assert outbox(engine) == []  # neither text was answered by the bot
+    with Session(engine) as session:
+        decisions = session.exec(select(AiDecision).order_by(col(AiDecision.id))).all()
+        items = session.exec(select(HandoffItem)).all()
+    assert [d.action for d in decisions] == ["handoff", "draft"]
+    assert decisions[1].record["draft"] == "Acme: about 'my order is AC123'. Reply STOP to opt out"
+    assert len(items) == 1 and items[0].due_at is not None  # one item, with its SLA clock
+
+
+def test_a_stop_during_a_handoff_is_honoured_and_shown_on_the_item(
+    engine: Engine, settings: Settings
+) -> None:
+    runtime = build_runtime(settings, engine=engine, responder=DraftingResponder())
+    accept_inbound(engine, sms("I want a person"), brand="default")
+    accept_inbound(engine, sms("STOP"), brand="default")
+    runtime.jobs.drain()
+    (confirmation,) = outbox(engine)
+    assert "unsubscribed" in confirmation
+    with Session(engine) as session:
+        (item,) = session.exec(select(HandoffItem)).all()
+    assert item.reasons == ["asked_for_person", "opted_out"] and item.priority == 20
