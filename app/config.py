@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.errors import InvalidInput
+
 # Development placeholders: `make run` and `smsdesk chat` work with no configuration at all,
 # and a production start refuses them (they are public, in this file).
 DEV_TWILIO_AUTH_TOKEN = "smsdesk-dev-auth-token"
@@ -160,6 +162,17 @@ class Settings(BaseSettings):
                 self.api_keys = [SecretStr(DEV_API_KEY)]
         elif self.env == "prod":
             self._refuse_placeholders()
+        return self
+
+    @model_validator(mode="after")
+    def _usable_business_hours(self) -> Settings:
+        from app.handoff.sla import BusinessClock  # the parser lives with the SLA clock
+
+        clock = BusinessClock(self.business_hours, self.business_timezone, self.business_holidays)
+        try:
+            clock.validate()
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
         return self
 
     def _refuse_placeholders(self) -> None:

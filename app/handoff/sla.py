@@ -10,12 +10,15 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 
-from app.config import Settings
 from app.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _RULE = re.compile(
