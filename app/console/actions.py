@@ -21,7 +21,6 @@ from app.console.deps import ConsoleContext, DbSession, PageContextDep
 from app.console.templating import render
 from app.console.views import visible_conversation
 from app.handoff import claims
-from app.handoff.agents import audit
 from app.handoff.queue import unresolved_item
 from app.outbound.agent import send_agent_reply
 from app.storage.messages import now
@@ -49,11 +48,6 @@ def flash(request: Request, message: str, *, kind: str = "error") -> Response:
     )
 
 
-def _record(db: Session, console: ConsoleContext, action: str, target: str, **detail: str) -> None:
-    audit(db, action=action, agent_id=console.agent.id, target=target, detail=detail, ip=console.ip)
-    db.commit()
-
-
 def _queue_action(
     request: Request,
     db: DbSession,
@@ -64,14 +58,7 @@ def _queue_action(
     result: claims.ActionResult,
     **detail: str,
 ) -> Response:
-    _record(
-        db,
-        console,
-        f"queue.{verb}" if result == "ok" else f"queue.{verb}_refused",
-        str(item_id),
-        result=result,
-        **detail,
-    )
+    console.audit_queue(db, verb, item_id, result, **detail)
     if result != "ok":
         return flash(request, _REFUSED[result])
     return Response(
@@ -222,7 +209,7 @@ def send(
     decision = outcome.decision
     if outcome.status == "blocked":
         assert decision is not None
-        _record(db, console, "reply.blocked", str(conversation.id), rule=decision.rule)
+        console.audit(db, "reply.blocked", str(conversation.id), rule=decision.rule)
         return flash(request, _blocked_message(decision.rule, decision.reasons))
     if outcome.status == "needs_schedule":
         assert decision is not None
@@ -242,9 +229,8 @@ def send(
     if outcome.status != "duplicate":
         claims.mark_first_response(db, item_id=item.id)
         assert outcome.message is not None
-        _record(
+        console.audit(
             db,
-            console,
             "reply.scheduled" if outcome.status == "scheduled" else "reply.queued",
             str(conversation.id),
             message_id=str(outcome.message.id),
@@ -295,7 +281,7 @@ def add_note(
             created_at=now(),
         )
     )
-    _record(db, console, "note.added", str(conversation.id))
+    console.audit(db, "note.added", str(conversation.id))
     return render(
         request,
         "partials/note_form.html",

@@ -22,7 +22,6 @@ from app.handoff.agents import (
     MIN_PASSWORD_LENGTH,
     ROLES,
     AgentError,
-    audit,
     create_agent,
     disable_agent,
     list_agents,
@@ -80,20 +79,6 @@ def _panel(
     )
 
 
-def _audit(
-    db: Session, console: ConsoleContext, action: str, target: str, **detail: object
-) -> None:
-    audit(
-        db,
-        action=action,
-        agent_id=console.agent.id,
-        target=target[:254],
-        detail={"by": "console", **detail},
-        ip=console.ip,
-    )
-    db.commit()
-
-
 @router.get("/agents")
 def agents_page(request: Request, console: PageContextDep, db: DbSession) -> Response:
     """Every agent account, a form to add one and a button to disable each."""
@@ -130,12 +115,11 @@ def add_agent(
             team=team_name,
         )
     except AgentError as exc:
-        _audit(db, console, "agent.create_refused", email.strip().lower(), error=str(exc))
+        console.audit(db, "agent.create_refused", email.strip().lower(), error=str(exc))
         reason = str(exc)
         return _panel(request, console, db, form=form, error=reason[:1].upper() + reason[1:] + ".")
-    _audit(
+    console.audit(
         db,
-        console,
         "agent.created",
         agent.email,
         role=agent.role,
@@ -153,13 +137,13 @@ def disable_agent_action(
     require_admin(console.agent)
     target = db.get(Agent, agent_id)
     if target is None:
-        _audit(db, console, "agent.disable_refused", str(agent_id), error="no such agent")
+        console.audit(db, "agent.disable_refused", str(agent_id), error="no such agent")
         return _panel(request, console, db, error="There is no such agent.")
     if target.id == console.agent.id:
-        _audit(db, console, "agent.disable_refused", target.email, error="own account")
+        console.audit(db, "agent.disable_refused", target.email, error="own account")
         return _panel(request, console, db, error="You cannot disable your own account.")
     if not target.active:
         return _panel(request, console, db, notice=f"{target.email} is already disabled.")
     disabled = disable_agent(db, email=target.email)
-    _audit(db, console, "agent.disabled", disabled.email)
+    console.audit(db, "agent.disabled", disabled.email)
     return _panel(request, console, db, notice=f"Disabled {disabled.email}: signed out at once.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -12,6 +13,7 @@ from sqlmodel import Session
 
 from app.api.deps import RuntimeDep
 from app.console.auth import CSRF_HEADER, SESSION_COOKIE, find_session
+from app.handoff.agents import audit
 from app.storage.tables import Agent, AgentSession
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -32,6 +34,25 @@ class ConsoleContext:
     agent: Agent
     session: AgentSession
     ip: str | None
+
+    def audit(self, db: Session, action: str, target: str, **detail: object) -> None:
+        """Write what this agent did to the audit log, and commit with it."""
+        audit(
+            db,
+            action=action,
+            agent_id=self.agent.id,
+            target=target[:254],
+            detail=detail,
+            ip=self.ip,
+        )
+        db.commit()
+
+    def audit_queue(
+        self, db: Session, verb: str, item_id: uuid.UUID, result: str, **detail: object
+    ) -> None:
+        """Audit a queue action, refused ones as `queue.<verb>_refused`."""
+        action = f"queue.{verb}" if result == "ok" else f"queue.{verb}_refused"
+        self.audit(db, action, str(item_id), result=result, **detail)
 
 
 def client_ip(request: Request) -> str | None:

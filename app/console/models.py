@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.handoff.claims import Outcome
 from app.storage.tables import Agent, Conversation, HandoffItem
@@ -78,6 +78,25 @@ class ResolveRequest(BaseModel):
 
     outcome: Outcome
     note: str | None = None
+
+
+class AssignRequest(BaseModel):
+    """Who should own the conversation (supervisors and admins)."""
+
+    agent_id: uuid.UUID
+
+
+class TransferRequest(BaseModel):
+    """Another agent, or a team's queue: exactly one of the two."""
+
+    agent_id: uuid.UUID | None = None
+    team: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class SnoozeRequest(BaseModel):
+    """How long to put the conversation aside (it wakes early if the customer writes)."""
+
+    minutes: int = Field(ge=1, le=7 * 24 * 60)
 
 
 class ActionPublic(BaseModel):

@@ -7,6 +7,7 @@ state-changing request without its CSRF token); every action lands in the audit 
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request, Response, status
@@ -26,16 +27,19 @@ from app.console.deps import ConsoleContextDep, CurrentAgent, DbSession, Require
 from app.console.models import (
     ActionPublic,
     AgentPublic,
+    AssignRequest,
     QueueItemPublic,
     ResolveRequest,
     SessionPublic,
+    SnoozeRequest,
+    TransferRequest,
 )
 from app.console.pages import safe_next
 from app.console.templating import render
 from app.handoff import claims
 from app.handoff.agents import audit, authenticate, normalise_email
 from app.storage.messages import now
-from app.storage.tables import HandoffItem
+from app.storage.tables import Agent, HandoffItem
 
 router = APIRouter(prefix="/console", tags=["console"])
 api = APIRouter(prefix="/api", dependencies=[RequireSession])
@@ -185,15 +189,7 @@ def _finish(
     result: claims.ActionResult,
     detail: dict[str, str] | None = None,
 ) -> ActionPublic:
-    audit(
-        db,
-        action=f"queue.{verb}" if result == "ok" else f"queue.{verb}_refused",
-        agent_id=context.agent.id,
-        target=str(item_id),
-        detail={"result": result, **(detail or {})},
-        ip=context.ip,
-    )
-    db.commit()
+    context.audit_queue(db, verb, item_id, result, **(detail or {}))
     if result == "not_found":
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such queue item")
     item = db.get(HandoffItem, item_id, populate_existing=True)
@@ -236,4 +232,44 @@ def resolve_item(
     return _finish(db, context, verb="resolve", item_id=item_id, result=result, detail=detail)
 
 
-router.include_router(api)
+@api.post("/queue/{item_id}/assign", response_model=ActionPublic)
+def assign_item(
+    item_id: uuid.UUID, body: AssignRequest, context: ConsoleContextDep, db: DbSession
+) -> ActionPublic:
+    """A supervisor or admin makes an agent of the item's brand its owner."""
+    to = db.get(Agent, body.agent_id)
+    if to is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such agent")
+    if not claims.manages(context.agent):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="supervisors and admins assign")
+    result = claims.assign(db, by=context.agent, to=to, item_id=item_id)
+    return _finish(db, context, verb="assign", item_id=item_id, result=result)
+
+
+@api.post("/queue/{item_id}/transfer", response_model=ActionPublic)
+def transfer_item(
+    item_id: uuid.UUID, body: TransferRequest, context: ConsoleContextDep, db: DbSession
+) -> ActionPublic:
+    """Hand an owned item to another agent or back to a team's queue."""
+    if (body.agent_id is None) == (body.team is None):
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, detail="give exactly one of agent_id and team"
+        )
+    to = db.get(Agent, body.agent_id) if body.agent_id is not None else None
+    if body.agent_id is not None and to is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such agent")
+    result = claims.transfer(db, agent=context.agent, item_id=item_id, to=to, team=body.team)
+    return _finish(db, context, verb="transfer", item_id=item_id, result=result)
+
+
+@api.post("/queue/{item_id}/snooze", response_model=ActionPublic)
+def snooze_item(
+    item_id: uuid.UUID, body: SnoozeRequest, context: ConsoleContextDep, db: DbSession
+) -> ActionPublic:
+    """Put the item aside for `minutes` (its owner keeps it)."""
+    until = now() + timedelta(minutes=body.minutes)
+    result = claims.snooze(db, agent=context.agent, item_id=item_id, until=until)
+    return _finish(db, context, verb="snooze", item_id=item_id, result=result)
+
+
+router.include_router(api)  # after every route of `api` is declared

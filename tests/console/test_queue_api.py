@@ -156,3 +156,52 @@ def test_concurrent_claims_have_exactly_one_winner(engine: Engine) -> None:
         with Session(engine) as session:
             row = session.get(HandoffItem, item)
             assert row is not None and row.assigned_to == winner and row.status == "claimed"
+
+
+def test_transfer_snooze_and_assign_through_the_api(
+    client: TestClient, make_agent: MakeAgent
+) -> None:
+    ana = make_agent("ana@example.com")
+    bo = make_agent("bo@example.com")
+    make_agent("sue@example.com", role="supervisor")
+    item_id = queue_item(app_engine(client))
+    csrf = login(client, "ana@example.com")
+    headers = {"X-CSRF-Token": csrf}
+    assert client.post(f"/console/api/queue/{item_id}/claim", headers=headers).status_code == 200
+    both = client.post(
+        f"/console/api/queue/{item_id}/transfer",
+        json={"agent_id": str(bo.id), "team": "billing"},
+        headers=headers,
+    )
+    assert both.status_code == 422
+    moved = client.post(
+        f"/console/api/queue/{item_id}/transfer", json={"agent_id": str(bo.id)}, headers=headers
+    )
+    assert moved.status_code == 200 and moved.json()["assigned_to"] == str(bo.id)
+    # No longer Ana's: she can neither transfer nor snooze it.
+    again = client.post(
+        f"/console/api/queue/{item_id}/transfer", json={"team": "billing"}, headers=headers
+    )
+    assert again.status_code == 409
+    assert (
+        client.post(
+            f"/console/api/queue/{item_id}/assign", json={"agent_id": str(ana.id)}, headers=headers
+        ).status_code
+        == 403
+    )
+
+    csrf = login(client, "sue@example.com")
+    headers = {"X-CSRF-Token": csrf}
+    assigned = client.post(
+        f"/console/api/queue/{item_id}/assign", json={"agent_id": str(ana.id)}, headers=headers
+    )
+    assert assigned.status_code == 200 and assigned.json()["assigned_to"] == str(ana.id)
+    snoozed = client.post(
+        f"/console/api/queue/{item_id}/snooze", json={"minutes": 60}, headers=headers
+    )
+    assert snoozed.status_code == 200
+    views = {
+        view: [row["id"] for row in client.get(f"/console/api/queue?view={view}").json()]
+        for view in ("claimed", "snoozed")
+    }
+    assert views == {"claimed": [], "snoozed": [str(item_id)]}
