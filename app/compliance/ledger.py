@@ -111,6 +111,18 @@ class ConsentLedger:
         return event
 
     @staticmethod
+    def has_event(
+        session: Session, *, brand: str, event_type: str, provider_message_id: str
+    ) -> bool:
+        """Whether an event of this type was already recorded for this provider message."""
+        query = select(ConsentEvent.seq).where(
+            ConsentEvent.brand == brand,
+            ConsentEvent.event_type == event_type,
+            ConsentEvent.provider_message_id == provider_message_id,
+        )
+        return session.exec(query.limit(1)).first() is not None
+
+    @staticmethod
     def sends(
         session: Session, *, brand: str, phone: str, category: str, since: datetime
     ) -> list[datetime]:

@@ -328,20 +328,27 @@ class Compliance:
         with self.ledger.session() as session:
             _lock_contact(session, brand, parse_e164(phone))
             before = self.ledger.consent(session, brand=brand, phone=parse_e164(phone)).state
-            self.ledger.append(
+            # A job re-run after a crash asks again for the same text: one event per text.
+            if provider_message_id is None or not self.ledger.has_event(
                 session,
-                ruleset_version=ruleset_version(),
                 brand=brand,
-                phone_e164=parse_e164(phone),
                 event_type="ai_detected_revocation",
-                scope="all",
-                channel="sms",
-                source="ai:second_pass",
                 provider_message_id=provider_message_id,
-                received_at=received_at,
-                actor="ai",
-                evidence={"reason": storable(reason), "evidence": storable(evidence)},
-            )
+            ):
+                self.ledger.append(
+                    session,
+                    ruleset_version=ruleset_version(),
+                    brand=brand,
+                    phone_e164=parse_e164(phone),
+                    event_type="ai_detected_revocation",
+                    scope="all",
+                    channel="sms",
+                    source="ai:second_pass",
+                    provider_message_id=provider_message_id,
+                    received_at=received_at,
+                    actor="ai",
+                    evidence={"reason": storable(reason), "evidence": storable(evidence)},
+                )
             session.commit()
         return InboundDecision(
             action="opt_out",

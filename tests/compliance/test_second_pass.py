@@ -39,3 +39,17 @@ def test_ai_revocation_is_enforced_at_the_gate(sqlite_engine: Engine, settings: 
     assert event.evidence == {"reason": "Russian for 'stop'", "evidence": "стоп"}
     gate = compliance.check_outbound(GateRequest(PHONE, AT + timedelta(hours=1), "transactional"))
     assert (gate.allowed, gate.rule) == (False, "opted_out")
+
+
+def test_asking_twice_for_one_text_records_one_event(
+    sqlite_engine: Engine, settings: Settings
+) -> None:
+    compliance = Compliance(sqlite_engine, settings)
+    for _ in range(2):  # a job re-run after a crash between the tool call and its commit
+        tool = opt_out_tool(compliance, phone=PHONE, received_at=AT, provider_message_id="SM9")
+        assert tool("Russian for 'stop'", "стоп").action == "opt_out"
+    with Session(sqlite_engine) as session:
+        events = session.exec(
+            select(ConsentEvent).where(ConsentEvent.event_type == "ai_detected_revocation")
+        ).all()
+    assert len(events) == 1
