@@ -76,12 +76,12 @@ def test_a_text_is_stored_processed_and_answered_in_the_thread(client: TestClien
     assert message.provider_message_id and message.provider_message_id.startswith("SIM")
 
     def confirmed() -> bool:
-        return 'class="bubble outbound"' in thread(client)
+        return re.search(r'class="status (sent|delivered)"', thread(client)) is not None
 
     eventually(confirmed)  # the compliance layer's confirmation, sent by the console provider
     html = thread(client)
     assert html.index("STOP") < html.index('class="bubble outbound"')
-    assert re.search(r'class="status (sent|delivered)"', html)
+    assert "You are unsubscribed" in html
 
 
 def test_a_question_goes_to_a_person_and_the_phone_says_so(client: TestClient) -> None:
