@@ -85,6 +85,8 @@ def serve(
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
+        # Open console pages hold event streams: give them a moment, then stop anyway.
+        timeout_graceful_shutdown=5,
     )
 
 
