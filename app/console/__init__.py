@@ -27,4 +27,6 @@ def install_console(app: FastAPI) -> None:
         if request.headers.get("HX-Request"):
             # htmx follows HX-Redirect with a full page load; a plain 303 would be swapped in.
             return Response(status_code=401, headers={"HX-Redirect": "/console/login"})
-        return RedirectResponse(f"/console/login?{urlencode({'next': exc.next_path})}", 303)
+        # After signing in, only a page can be returned to (not the action that was posted).
+        target = exc.next_path if request.method == "GET" else "/console/"
+        return RedirectResponse(f"/console/login?{urlencode({'next': target})}", 303)

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from app.api.deps import RuntimeDep
 from app.console.canned import VARIABLES, fill, load_canned
 from app.console.deps import ConsoleContext, DbSession, PageContextDep
-from app.console.templating import render
+from app.console.templating import local_time, render
 from app.console.views import visible_conversation
 from app.handoff import claims
 from app.handoff.queue import unresolved_item
@@ -237,7 +237,8 @@ def send(
         )
         runtime.jobs.notify()
     note = (
-        f"Scheduled for {outcome.send_at:%Y-%m-%d %H:%M} UTC ({decision.next_allowed_local})."
+        f"Scheduled: it goes out {local_time(decision.next_allowed_local)} for the customer"
+        f" ({outcome.send_at:%Y-%m-%d %H:%M} UTC)."
         if outcome.status == "scheduled" and outcome.send_at and decision
         else None
     )

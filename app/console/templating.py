@@ -44,6 +44,19 @@ def clock(value: datetime | None) -> str:
     return f"{value:%Y-%m-%d %H:%M} UTC" if value is not None else "–"
 
 
+def local_time(value: str | None) -> str:
+    """`2026-07-15T08:00:00-04:00` -> `Wed 15 Jul, 08:00 (UTC-04:00)`: the customer's clock."""
+    if not value:
+        return "–"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    offset = moment.strftime("%z")
+    zone = f" (UTC{offset[:3]}:{offset[3:]})" if offset else ""
+    return f"{moment:%a %d %b, %H:%M}{zone}"
+
+
 def iso(value: datetime | None) -> str:
     """An instant for a `<time datetime>` attribute."""
     return value.isoformat() if value is not None else ""
@@ -72,6 +85,7 @@ _FILTERS: dict[str, Any] = {
     "since": since,
     "clock": clock,
     "iso": iso,
+    "local_time": local_time,
     "segments": segment_label,
     "segment_count": segment_count,
     "reason": reason_label,

@@ -9,3 +9,14 @@ document.addEventListener("DOMContentLoaded", function () {
     el.scrollTop = el.scrollHeight;
   });
 });
+// The flash area is at the top of the page, but an agent sending a reply is scrolled down to
+// the composer: bring a refusal or the quiet-hours offer into view, else nothing seems to happen.
+var shownFlash = null;
+document.addEventListener("htmx:afterSettle", function () {
+  var flash = document.getElementById("flash");
+  if (!flash || flash === shownFlash) { return; }
+  shownFlash = flash;  // a new element: the response swapped a message in
+  if (flash.classList.contains("error") || flash.classList.contains("warn")) {
+    flash.scrollIntoView({ block: "nearest" });
+  }
+});
