@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, and_, case, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from app.handoff.queue import UNRESOLVED
 from app.storage.messages import now
 from app.storage.tables import Agent, ConsentEvent, Conversation, HandoffItem, Message
 
@@ -33,7 +34,6 @@ OPT_OUT_EVENTS = ("opt_out", "revocation_phrase", "ai_detected_revocation")
 """Consent events that end a customer's consent (a STOP keyword, a phrase, or the AI's catch)."""
 NOT_SENT = ("blocked", "cancelled")
 """Outbound texts that were never going to leave: left out of the traffic counts."""
-UNRESOLVED = ("open", "claimed")
 
 BrandScope = tuple[str, ...] | None
 """The brands a viewer may see; None means every brand."""

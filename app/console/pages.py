@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from app.api.deps import RuntimeDep
 from app.console.auth import SESSION_COOKIE, find_session
 from app.console.canned import load_canned
-from app.console.deps import DbSession, PageContextDep
+from app.console.deps import ConsoleContext, DbSession, PageContextDep
 from app.console.templating import render
 from app.console.views import (
     ConversationView,
@@ -48,12 +48,7 @@ def queue_page(
     request: Request, console: PageContextDep, db: DbSession, view: str = "open"
 ) -> Response:
     """The human queue, most urgent first, live."""
-    chosen: QueueView = view if view in QUEUE_VIEWS else "open"
-    return render(
-        request,
-        "queue.html",
-        {"console": console, "section": "queue", **_queue_context(db, console.agent, chosen)},
-    )
+    return _queue(request, console, db, view, "queue.html")
 
 
 @router.get("/partials/queue")
@@ -61,21 +56,25 @@ def queue_partial(
     request: Request, console: PageContextDep, db: DbSession, view: str = "open"
 ) -> Response:
     """The queue's tabs and table (swapped in on every queue change)."""
+    return _queue(request, console, db, view, "partials/queue.html")
+
+
+def _queue(
+    request: Request, console: ConsoleContext, db: DbSession, view: str, template: str
+) -> Response:
     chosen: QueueView = view if view in QUEUE_VIEWS else "open"
     return render(
         request,
-        "partials/queue.html",
-        {"console": console, **_queue_context(db, console.agent, chosen)},
+        template,
+        {
+            "console": console,
+            "section": "queue",
+            "view": chosen,
+            "views": QUEUE_VIEWS,
+            "rows": queue_rows(db, agent=console.agent, view=chosen),
+            "counts": queue_counts(db, agent=console.agent),
+        },
     )
-
-
-def _queue_context(db: DbSession, agent: object, view: QueueView) -> dict[str, object]:
-    return {
-        "view": view,
-        "views": QUEUE_VIEWS,
-        "rows": queue_rows(db, agent=agent, view=view),  # type: ignore[arg-type]
-        "counts": queue_counts(db, agent=agent),  # type: ignore[arg-type]
-    }
 
 
 def load_view(

@@ -19,7 +19,7 @@ from app.ai.knowledge import INTENTS_FILE, KnowledgeError, load_intents
 from app.compliance.ledger import ConsentLedger, ContactConsent
 from app.handoff import claims
 from app.handoff.agents import can_see_brand
-from app.handoff.queue import unresolved_item
+from app.handoff.queue import UNRESOLVED, unresolved_item
 from app.storage.messages import now, thread
 from app.storage.tables import (
     Agent,
@@ -247,7 +247,7 @@ def fingerprints(session: Session, *, conversation_id: uuid.UUID | None) -> dict
                 )
             )
         )
-        .where(col(HandoffItem.status).in_(("open", "claimed")))
+        .where(col(HandoffItem.status).in_(UNRESOLVED))
         .order_by(col(HandoffItem.id))
     ).all()
     newest = session.exec(

@@ -15,6 +15,7 @@ from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from app.handoff.agents import can_see_brand
+from app.handoff.queue import UNRESOLVED
 from app.storage.messages import now
 from app.storage.tables import Agent, Conversation, HandoffItem
 
@@ -51,7 +52,7 @@ def visible_items(
     elif view == "claimed":
         query = query.where(HandoffItem.status == "claimed", awake)
     elif view == "snoozed":
-        query = query.where(col(HandoffItem.status).in_(("open", "claimed")), ~awake)
+        query = query.where(col(HandoffItem.status).in_(UNRESOLVED), ~awake)
     else:
         query = query.where(HandoffItem.status == "open", awake)
         if agent.team and not manages(agent):
@@ -98,7 +99,7 @@ def assign(session: Session, *, by: Agent, to: Agent, item_id: uuid.UUID) -> Act
         return "conflict"
     result = session.connection().execute(
         update(HandoffItem)
-        .where(col(HandoffItem.id) == item_id, col(HandoffItem.status).in_(("open", "claimed")))
+        .where(col(HandoffItem.id) == item_id, col(HandoffItem.status).in_(UNRESOLVED))
         .values(status="claimed", assigned_to=to.id, claimed_at=now(), snoozed_until=None)
     )
     return "ok" if result.rowcount == 1 else "conflict"
@@ -141,7 +142,7 @@ def snooze(session: Session, *, agent: Agent, item_id: uuid.UUID, until: datetim
         return "not_found"
     query = update(HandoffItem).where(col(HandoffItem.id) == item_id)
     if manages(agent):
-        query = query.where(col(HandoffItem.status).in_(("open", "claimed")))
+        query = query.where(col(HandoffItem.status).in_(UNRESOLVED))
     else:
         query = query.where(
             or_(
@@ -189,7 +190,7 @@ def resolve(
         return "not_found"
     query = update(HandoffItem).where(col(HandoffItem.id) == item_id)
     if manages(agent):
-        query = query.where(col(HandoffItem.status).in_(("open", "claimed")))
+        query = query.where(col(HandoffItem.status).in_(UNRESOLVED))
     else:
         query = query.where(
             col(HandoffItem.status) == "claimed", col(HandoffItem.assigned_to) == agent.id
