@@ -63,6 +63,7 @@ bench: install ## Run the benchmarks; results go to bench/results/*.json
 	$(BIN)/python bench/webhook_ingress.py
 	$(BIN)/python bench/procrastinate_workers.py
 	$(BIN)/python bench/ai_latency.py
+	$(BIN)/python bench/console_pages.py
 
 eval: install ## Run the public compliance case file
 	$(BIN)/smsdesk compliance eval tests/compliance/data/cases_public.jsonl

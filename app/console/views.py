@@ -93,8 +93,7 @@ def queue_rows(session: Session, *, agent: Agent, view: claims.QueueView) -> lis
 def queue_counts(session: Session, *, agent: Agent) -> dict[str, int]:
     """How many items each queue tab holds."""
     return {
-        view: len(claims.visible_items(session, agent=agent, view=view))
-        for view in claims.QUEUE_VIEWS
+        view: claims.count_items(session, agent=agent, view=view) for view in claims.QUEUE_VIEWS
     }
 
 
@@ -257,6 +256,8 @@ def fingerprints(session: Session, *, conversation_id: uuid.UUID | None) -> dict
     if conversation_id is not None:
         conversation = session.get(Conversation, conversation_id)
         if conversation is not None:
+            item = unresolved_item(session, conversation_id=conversation_id)
+            item_id = item.id if item is not None else None
             digests["conversation"] = _digest(
                 session.exec(
                     select(func.count(), func.max(Message.updated_at)).where(
@@ -282,15 +283,10 @@ def fingerprints(session: Session, *, conversation_id: uuid.UUID | None) -> dict
                 session.exec(
                     select(func.count()).where(AiDecision.conversation_id == conversation_id)
                 ).one(),
-                [row for row in unresolved if row[0] == _item_id(session, conversation_id)],
+                [row for row in unresolved if row[0] == item_id],
                 conversation.status,
             )
     return digests
-
-
-def _item_id(session: Session, conversation_id: uuid.UUID) -> uuid.UUID | None:
-    item = unresolved_item(session, conversation_id=conversation_id)
-    return item.id if item is not None else None
 
 
 def _digest(*parts: object) -> str:

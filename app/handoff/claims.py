@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal, get_args
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import ColumnElement, func, or_, update
 from sqlmodel import Session, col, select
 
 from app.handoff.agents import can_see_brand
@@ -31,38 +31,60 @@ def manages(agent: Agent) -> bool:
     return agent.role in ("supervisor", "admin")
 
 
-def visible_items(
-    session: Session, *, agent: Agent, view: QueueView = "open", limit: int = 500
-) -> Sequence[tuple[HandoffItem, Conversation]]:
-    """Queue items of the agent's brands, most urgent then oldest first.
+def _in_view(agent: Agent, view: QueueView) -> list[ColumnElement[bool]]:
+    """The conditions that put an item (joined with its conversation) in the agent's view.
 
     `open` is what waits for someone (for an agent on a team: unrouted items and their
     team's); `mine` what the agent owns; `claimed` what anyone owns; `snoozed` what is put
     aside until later (and left out of the other three until then).
     """
     at = now()
-    query = select(HandoffItem, Conversation).join(
-        Conversation, col(Conversation.id) == col(HandoffItem.conversation_id)
-    )
     awake = or_(col(HandoffItem.snoozed_until).is_(None), col(HandoffItem.snoozed_until) <= at)
+    conditions: list[ColumnElement[bool]]
     if view == "mine":
-        query = query.where(
-            HandoffItem.status == "claimed", HandoffItem.assigned_to == agent.id, awake
-        )
+        conditions = [
+            col(HandoffItem.status) == "claimed",
+            col(HandoffItem.assigned_to) == agent.id,
+            awake,
+        ]
     elif view == "claimed":
-        query = query.where(HandoffItem.status == "claimed", awake)
+        conditions = [col(HandoffItem.status) == "claimed", awake]
     elif view == "snoozed":
-        query = query.where(col(HandoffItem.status).in_(UNRESOLVED), ~awake)
+        conditions = [col(HandoffItem.status).in_(UNRESOLVED), ~awake]
     else:
-        query = query.where(HandoffItem.status == "open", awake)
+        conditions = [col(HandoffItem.status) == "open", awake]
         if agent.team and not manages(agent):
-            query = query.where(
+            conditions.append(
                 or_(col(HandoffItem.team).is_(None), col(HandoffItem.team) == agent.team)
             )
     if agent.role != "admin":
-        query = query.where(col(Conversation.brand).in_(agent.brands))
-    query = query.order_by(col(HandoffItem.priority), col(HandoffItem.created_at)).limit(limit)
+        conditions.append(col(Conversation.brand).in_(agent.brands))
+    return conditions
+
+
+def visible_items(
+    session: Session, *, agent: Agent, view: QueueView = "open", limit: int = 500
+) -> Sequence[tuple[HandoffItem, Conversation]]:
+    """Queue items in one of the agent's views (see `_in_view`), most urgent then oldest first."""
+    query = (
+        select(HandoffItem, Conversation)
+        .join(Conversation, col(Conversation.id) == col(HandoffItem.conversation_id))
+        .where(*_in_view(agent, view))
+        .order_by(col(HandoffItem.priority), col(HandoffItem.created_at))
+        .limit(limit)
+    )
     return [(item, conversation) for item, conversation in session.exec(query).all()]
+
+
+def count_items(session: Session, *, agent: Agent, view: QueueView) -> int:
+    """How many items one of the agent's views holds."""
+    query = (
+        select(func.count())
+        .select_from(HandoffItem)
+        .join(Conversation, col(Conversation.id) == col(HandoffItem.conversation_id))
+        .where(*_in_view(agent, view))
+    )
+    return session.exec(query).one()
 
 
 def visible_item(session: Session, *, agent: Agent, item_id: uuid.UUID) -> HandoffItem | None:
