@@ -215,7 +215,7 @@ def main() -> None:
             }
             results = {name: timed(call, args.repeats) for name, call in cases.items()}
     base = results["baseline_healthz"]["p50_ms"]
-    for name, figures in results.items():
+    for figures in results.values():
         figures["p50_vs_baseline"] = round(figures["p50_ms"] / base, 1) if base else 0.0
     report = {
         "benchmark": "console_pages",
