@@ -15,12 +15,11 @@ from app.console.templating import render
 from app.console.views import (
     ConversationView,
     conversation_view,
-    queue_counts,
     queue_rows,
     teams,
     visible_conversation,
 )
-from app.handoff.claims import OUTCOMES, QUEUE_VIEWS, QueueView
+from app.handoff.claims import OUTCOMES, QUEUE_VIEWS, QueueView, count_views
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -72,7 +71,7 @@ def _queue(
             "view": chosen,
             "views": QUEUE_VIEWS,
             "rows": queue_rows(db, agent=console.agent, view=chosen),
-            "counts": queue_counts(db, agent=console.agent),
+            "counts": count_views(db, agent=console.agent),
         },
     )
 

@@ -33,6 +33,8 @@ from app.storage.tables import (
 )
 
 SLA_WARNING = timedelta(minutes=5)
+QUEUE_PAGE = 100
+"""Rows the queue page shows: the most urgent first, and an agent works from the top."""
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,12 @@ def _agents(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, Agent]:
     return {a.id: a for a in session.exec(select(Agent).where(col(Agent.id).in_(ids))).all()}
 
 
-def queue_rows(session: Session, *, agent: Agent, view: claims.QueueView) -> list[QueueRow]:
-    """The queue as the agent sees it, with owners and each customer's latest text."""
-    items = claims.visible_items(session, agent=agent, view=view)
+def queue_rows(
+    session: Session, *, agent: Agent, view: claims.QueueView, limit: int = QUEUE_PAGE
+) -> list[QueueRow]:
+    """The most urgent `limit` items of a queue view, with owners and each customer's latest
+    text (the tab counts say how many there are in all)."""
+    items = claims.visible_items(session, agent=agent, view=view, limit=limit)
     owners = _agents(session, {i.assigned_to for i, _ in items if i.assigned_to})
     ids = [c.id for _, c in items]
     latest: dict[uuid.UUID, str] = {}
@@ -88,13 +93,6 @@ def queue_rows(session: Session, *, agent: Agent, view: claims.QueueView) -> lis
         )
         for item, conversation in items
     ]
-
-
-def queue_counts(session: Session, *, agent: Agent) -> dict[str, int]:
-    """How many items each queue tab holds."""
-    return {
-        view: claims.count_items(session, agent=agent, view=view) for view in claims.QUEUE_VIEWS
-    }
 
 
 @dataclass(frozen=True)
