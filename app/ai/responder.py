@@ -19,6 +19,7 @@ import numpy as np
 from app import log
 from app.ai.escalation import Signals, Thresholds, asks_for_person, escalation_reasons
 from app.ai.guardrails import check_draft, passed
+from app.ai.knowledge import Intent
 from app.ai.llm import LlmClient, LlmUnavailable
 from app.ai.models import AiModels
 from app.config import Settings
@@ -77,6 +78,10 @@ class AiResponder:
             "intent": understanding.intent,
             "confidence": round(understanding.confidence, 4),
             "out_of_scope": understanding.out_of_scope,
+            # Who owns this kind of question: a hand-off goes to that team's queue.
+            "team": None
+            if understanding.out_of_scope
+            else _team_of(models.kb.intents.get(understanding.intent or "")),
             "revocation_similarity": round(revocation, 4),
             "models": models.versions,
         }
@@ -230,3 +235,7 @@ def _previous_question(request: ResponderRequest) -> str | None:
     ):
         return history[-2].body
     return None
+
+
+def _team_of(intent: Intent | None) -> str | None:
+    return intent.team if intent is not None else None

@@ -45,11 +45,14 @@ def hand_off(
     reasons: Sequence[str],
     message_id: uuid.UUID | None = None,
     sla: FirstResponseSla | None = None,
+    team: str | None = None,
 ) -> HandoffItem:
     """Queue the conversation for a person (in the caller's transaction); the bot stops sending.
 
-    A conversation already waiting for (or owned by) a person keeps its one item: the new
-    reasons join it and may raise its priority, but its place and SLA clock stay.
+    `team` routes a new item to the team that owns the question (the AI's intent); agents on
+    another team do not see it in their open queue. A conversation already waiting for (or
+    owned by) a person keeps its one item: the new reasons join it and may raise its
+    priority, but its place, team and SLA clock stay.
     """
     conversation.status = "human"
     session.add(conversation)
@@ -68,6 +71,7 @@ def hand_off(
         priority=priority_of(reasons),
         created_at=at,
         due_at=sla.due(at) if sla is not None else None,
+        team=team,
     )
     session.add(item)
     return item

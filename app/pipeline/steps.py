@@ -161,12 +161,14 @@ class InboundProcessor:
                     provider=self.provider,
                 )
         if reasons:
+            team = result.record.get("team") if result is not None else None
             hand_off(
                 session,
                 conversation=conversation,
                 reasons=reasons,
                 message_id=message.id,
                 sla=self.sla,
+                team=team if isinstance(team, str) else None,
             )
 
     def _provider_replied(self, decision: InboundDecision) -> bool:

@@ -73,6 +73,7 @@ def test_a_known_question_gets_the_grounded_answer_naming_the_brand(runtime: Run
     assert reply.endswith("Reply STOP to opt out.")  # MSG-2: the first text to this customer
     (decision,) = decisions(runtime.engine)
     assert (decision.action, decision.intent) == ("reply", "store_hours")
+    assert decision.record["team"] == "stores"  # the catalogue's owner of store_hours
     assert decision.record["retrieved"][0]["entry_id"] == "store-hours"
     assert all(check["passed"] for check in decision.record["guardrails"])
     assert queue(runtime.engine) == []

@@ -205,3 +205,40 @@ def test_transfer_snooze_and_assign_through_the_api(
         for view in ("claimed", "snoozed")
     }
     assert views == {"claimed": [], "snoozed": [str(item_id)]}
+
+
+def test_an_item_routed_to_a_team_waits_for_that_team(
+    client: TestClient, make_agent: MakeAgent
+) -> None:
+    engine = app_engine(client)
+    routed = queue_item(engine, phone="+12125550101")
+    unrouted = queue_item(engine, phone="+12125550102")
+    with Session(engine) as session:
+        item = session.get(HandoffItem, routed)
+        assert item is not None
+        item.team = "billing"
+        session.add(item)
+        session.commit()
+    seen: dict[str, set[str]] = {}
+    for email, role, team in (
+        ("bill@example.com", "agent", "billing"),
+        ("stu@example.com", "agent", "stores"),
+        ("any@example.com", "agent", None),
+        ("sue@example.com", "supervisor", "stores"),
+    ):
+        agent = make_agent(email, role=role)
+        with Session(engine) as session:
+            stored = session.get(Agent, agent.id)
+            assert stored is not None
+            stored.team = team
+            session.add(stored)
+            session.commit()
+        login(client, email)
+        seen[email] = {row["id"] for row in client.get("/console/api/queue").json()}
+    both, only_unrouted = {str(routed), str(unrouted)}, {str(unrouted)}
+    assert seen == {
+        "bill@example.com": both,
+        "stu@example.com": only_unrouted,
+        "any@example.com": both,
+        "sue@example.com": both,
+    }

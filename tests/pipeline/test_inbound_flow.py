@@ -159,7 +159,8 @@ class DraftingResponder:
     def respond(self, request: ResponderRequest) -> ResponderResult:
         draft = f"Acme: about {request.body!r}. Reply STOP to opt out"
         if "person" in request.body:
-            return ResponderResult(handoff_reasons=("asked_for_person",), record={"draft": draft})
+            record = {"draft": draft, "team": "billing"}
+            return ResponderResult(handoff_reasons=("asked_for_person",), record=record)
         return ResponderResult(reply=draft, record={"draft": draft, "intent": "other"})
 
 
@@ -178,6 +179,7 @@ def test_while_a_person_owns_the_thread_the_bot_drafts_but_never_sends(
     assert [d.action for d in decisions] == ["handoff", "draft"]
     assert decisions[1].record["draft"] == "Acme: about 'my order is AC123'. Reply STOP to opt out"
     assert len(items) == 1 and items[0].due_at is not None  # one item, with its SLA clock
+    assert items[0].team == "billing"  # routed to the team that owns the question
 
 
 def test_a_stop_during_a_handoff_is_honoured_and_shown_on_the_item(
