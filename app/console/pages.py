@@ -87,7 +87,6 @@ def load_view(
 
 
 def conversation_context(
-    request: Request,
     runtime: RuntimeDep,
     console: PageContextDep,
     db: DbSession,
@@ -119,9 +118,7 @@ def conversation_page(
 ) -> Response:
     """One conversation: the thread with the AI's view, consent, notes and the composer."""
     view = load_view(runtime, console, db, conversation_id)
-    return render(
-        request, "conversation.html", conversation_context(request, runtime, console, db, view)
-    )
+    return render(request, "conversation.html", conversation_context(runtime, console, db, view))
 
 
 _PARTS = {
@@ -146,4 +143,4 @@ def conversation_partial(
     if template is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such part")
     view = load_view(runtime, console, db, conversation_id)
-    return render(request, template, conversation_context(request, runtime, console, db, view))
+    return render(request, template, conversation_context(runtime, console, db, view))

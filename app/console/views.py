@@ -215,15 +215,6 @@ def _teams_of(path: Path, _mtime: int) -> tuple[str, ...]:
         return ()  # `smsdesk kb check` reports a broken catalogue; the console carries on
 
 
-def latest_item(session: Session, *, conversation_id: uuid.UUID) -> HandoffItem | None:
-    """The conversation's most recent queue item, resolved or not."""
-    return session.exec(
-        select(HandoffItem)
-        .where(HandoffItem.conversation_id == conversation_id)
-        .order_by(col(HandoffItem.created_at).desc())
-    ).first()
-
-
 def fingerprints(session: Session, *, conversation_id: uuid.UUID | None) -> dict[str, str]:
     """Cheap digests of what the open pages show: when one changes, the page refreshes it.
 

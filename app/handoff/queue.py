@@ -75,12 +75,3 @@ def hand_off(
     )
     session.add(item)
     return item
-
-
-def open_items(session: Session) -> Sequence[HandoffItem]:
-    """Open queue items, most urgent and oldest first."""
-    return session.exec(
-        select(HandoffItem)
-        .where(HandoffItem.status == "open")
-        .order_by(col(HandoffItem.priority), col(HandoffItem.created_at))
-    ).all()
