@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     canned_responses_file: Path = Path("knowledge/canned_responses.yaml")
     simulator: bool | None = None
     """The phone simulator page at /simulator (default: on with the console SMS provider)."""
+    simulator_rate_limit: str = "10/minute;100/hour"
+    """How many texts the public simulator takes from one client address, and for one phone
+    number (`limits` notation: `N/second|minute|hour|day`, several separated by `;`)."""
     demo: bool | None = None
     """Seed demo agents and conversations on first start (default: on in dev with the console
     SMS provider)."""
@@ -137,6 +140,19 @@ class Settings(BaseSettings):
         if any(ch in value for ch in "\n\r"):
             raise ValueError("brand_name must be a single line")
         return value.strip()
+
+    @field_validator("simulator_rate_limit")
+    @classmethod
+    def _rate_limit_parses(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(
+                f"simulator_rate_limit {value!r} is not a rate limit such as '10/minute;100/hour'"
+            ) from None
+        return value
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(compliance.router)
     app.include_router(messages.router)
     app.include_router(webhooks.router)
-    install_console(app)
+    install_console(app, settings)
     _install_error_handlers(app)
     return app
 

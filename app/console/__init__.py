@@ -8,14 +8,17 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from app.config import Settings
 from app.console.deps import LoginRequired
 from app.console.security import BrowserSecurityHeaders
 from app.console.templating import STATIC_DIR
 
 
-def install_console(app: FastAPI) -> None:
+def install_console(app: FastAPI, settings: Settings) -> None:
     """Mount the console's routes, static files and browser hardening on the app."""
     from app.console import actions, admin, dashboard, events, pages, routes, simulator
+
+    app.state.simulator_limits = simulator.SendLimits(settings.simulator_rate_limit)
 
     app.add_middleware(BrowserSecurityHeaders)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console_static")

@@ -8,13 +8,17 @@ thread polls every second for the bot's and the agents' answers with their deliv
 Its one state-changing route is guarded against cross-site posting without a session: it
 needs htmx's `HX-Request: true` header (a cross-site HTML form cannot send one, and a
 cross-site script cannot without a CORS preflight nobody answers) and a same-origin `Origin`.
+Being public, it takes only so many texts per client address and per number
+(`settings.simulator_rate_limit`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +28,9 @@ from urllib.parse import urlencode, urlsplit
 import phonenumbers
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import RedirectResponse, Response
+from limits import parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from sqlmodel import Session, col, select
 
 from app.api.deps import RuntimeDep
@@ -31,7 +38,7 @@ from app.channels.base import InboundSms
 from app.chat import BUSINESS_NUMBER
 from app.compliance.parsing import parse_e164
 from app.config import Settings
-from app.console.deps import DbSession
+from app.console.deps import DbSession, client_ip
 from app.console.templating import render
 from app.errors import InvalidPhoneNumber
 from app.pipeline.ingress import accept_inbound
@@ -92,6 +99,31 @@ def display_phone(phone: str) -> str:
     except phonenumbers.NumberParseException:
         return phone
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+class SendLimits:
+    """Texts taken per key (a client address, a phone number) in moving windows.
+
+    Counted in this process's memory: the simulator is a demo door, and a restart forgetting
+    the counts costs nothing. (Behind several server processes each counts on its own.)
+    """
+
+    def __init__(self, spec: str) -> None:
+        self._items = parse_many(spec)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def take(self, *keys: str) -> int | None:
+        """Count one text for every key and return None; or, when a key is at its limit,
+        count nothing and return the seconds until that key may text again."""
+        for item in self._items:
+            for key in keys:
+                if not self._limiter.test(item, key):
+                    reset_at = self._limiter.get_window_stats(item, key).reset_time
+                    return max(1, math.ceil(reset_at - time.time()))
+        for item in self._items:
+            for key in keys:
+                self._limiter.hit(item, key)
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +190,12 @@ def thread_view(session: Session, *, brand: str, phone: str) -> ThreadView:
     state = [conversation.status] + [f"{b.id}:{b.status}:{b.note}" for b in bubbles]
     digest = hashlib.blake2s("|".join(state).encode(), digest_size=8).hexdigest()
     return ThreadView(bubbles, with_person=conversation.status == "human", fingerprint=digest)
+
+
+def _wait_text(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} s"
+    return f"{math.ceil(seconds / 60)} min"
 
 
 def _enabled(runtime: RuntimeDep) -> Settings:
@@ -280,6 +318,11 @@ def simulator_send(
         error = "Type a message first: an empty text is not sent."
     elif len(body) > MAX_BODY:
         error = f"A text can be at most {MAX_BODY} characters; this one has {len(body)}."
+    if error is None:
+        limits: SendLimits = request.app.state.simulator_limits
+        wait = limits.take(f"address:{client_ip(request)}", f"phone:{number}")
+        if wait is not None:
+            error = f"Too many texts from here for now: try again in {_wait_text(wait)}."
     if error is not None:
         context = _screen_context(settings, db, number, body=body, send_error=error)
         return render(request, "partials/simulator_screen.html", context)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
+from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
 from app.config import Settings
@@ -197,3 +199,33 @@ def test_with_a_real_provider_only_fictional_numbers_are_taken(settings: Setting
     assert simulator_phone(settings, " 12125550142") == "+12125550142"  # `?phone=+1...` by hand
     assert is_fictional("+14155550199") and not is_fictional("+14155550200")
     assert not is_fictional("+441632960000")
+
+
+def test_texts_past_the_rate_limit_are_refused_with_the_wait(settings: Settings) -> None:
+    limited = settings.model_copy(update={"simulator_rate_limit": "2/hour"})
+    with TestClient(create_app(limited)) as client:
+        for body in ("one", "two"):
+            assert 'id="sim-send-error"' not in send(client, body).text
+        refused = send(client, "three")
+        assert refused.status_code == 200  # htmx swaps it into the phone's form
+        assert re.search(r"Too many texts from here for now: try again in \d+ min", refused.text)
+        assert "three" in refused.text  # kept in the form, to send later
+        # The limit is per client address as well as per number: a new number does not help.
+        assert 'id="sim-send-error"' in send(client, "four", phone="+12125550143").text
+        assert sorted(m.body for m in inbound(client)) == ["one", "two"]
+
+
+def test_a_number_has_its_own_limit_whatever_the_address(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"simulator_rate_limit": "1/minute"}))
+    with TestClient(app) as here:
+        elsewhere = TestClient(app, client=("203.0.113.9", 50000))
+        assert 'id="sim-send-error"' not in send(here, "hi").text
+        assert "try again in" in send(elsewhere, "hi").text  # same number, another address
+        assert 'id="sim-send-error"' not in send(elsewhere, "hi", phone="+12125550143").text
+        assert [m.body for m in inbound(here)] == ["hi", "hi"]
+
+
+@pytest.mark.parametrize("spec", ["", "ten per fortnight", "10/minute;"])
+def test_a_malformed_rate_limit_is_refused_at_start_up(tmp_path: Path, spec: str) -> None:
+    with pytest.raises(ValidationError, match="simulator_rate_limit"):
+        Settings(data_dir=tmp_path, env="test", simulator_rate_limit=spec)
