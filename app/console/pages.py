@@ -13,6 +13,7 @@ from app.console.canned import load_canned
 from app.console.deps import ConsoleContext, DbSession, PageContextDep
 from app.console.templating import render
 from app.console.views import (
+    ComposerWatch,
     ConversationView,
     conversation_view,
     queue_rows,
@@ -105,6 +106,7 @@ def conversation_context(
         "teams": teams(db, knowledge_dir=runtime.settings.knowledge_dir),
         "canned": canned,
         "send_key": uuid.uuid4().hex,
+        "watch": ComposerWatch.of(view),
     }
 
 
@@ -127,6 +129,44 @@ _PARTS = {
     "side": "partials/side.html",
     "composer": "partials/composer.html",
 }
+
+
+@router.get("/partials/conversations/{conversation_id}/composer-watch")
+def composer_watch(
+    request: Request,
+    conversation_id: uuid.UUID,
+    runtime: RuntimeDep,
+    console: PageContextDep,
+    db: DbSession,
+    owner: str = "",
+    shown: str = "",
+    state: str = "",
+) -> Response:
+    """Asked on every live update: 204 while nothing the composer cares about changed; when
+    the owner changed, `owner-changed` (the composer re-renders); otherwise the watcher anew
+    (offering a newer AI draft, dropping the first-text reminder)."""
+    view = load_view(runtime, console, db, conversation_id)
+    watch = ComposerWatch.of(view, shown=shown)
+    if watch.owner != owner:
+        return Response(headers={"HX-Trigger": "owner-changed", "HX-Reswap": "none"})
+    if watch.state == state:
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    context = conversation_context(runtime, console, db, view) | {"watch": watch}
+    return render(request, "partials/composer_watch.html", context)
+
+
+@router.get("/partials/conversations/{conversation_id}/draft")
+def latest_draft(
+    request: Request,
+    conversation_id: uuid.UUID,
+    runtime: RuntimeDep,
+    console: PageContextDep,
+    db: DbSession,
+) -> Response:
+    """The latest AI draft as the composer's text, and a watcher that knows it is shown."""
+    view = load_view(runtime, console, db, conversation_id)
+    context = conversation_context(runtime, console, db, view) | {"text": view.draft or ""}
+    return render(request, "partials/draft_and_watch.html", context)
 
 
 @router.get("/partials/conversations/{conversation_id}/{part}")

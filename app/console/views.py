@@ -134,6 +134,48 @@ class ConversationView:
         )
 
 
+@dataclass(frozen=True)
+class ComposerWatch:
+    """What the composer's watcher compares on every live update of the conversation.
+
+    The composer is never re-rendered under an agent's typing just because the thread
+    moved: only when who owns the conversation changes. A newer AI draft is offered
+    beside the text instead, and the first-text reminder goes once a text has gone out.
+    """
+
+    owner: str
+    """Digest of the unresolved item's id, status and owner ("none" without one)."""
+    shown: str
+    """Digest of the AI draft the composer was filled with ("" for none)."""
+    draft: str
+    """Digest of the latest AI draft now."""
+    first_text: bool
+    """Nothing has been sent to the customer yet."""
+
+    @classmethod
+    def of(cls, view: ConversationView, *, shown: str | None = None) -> ComposerWatch:
+        """The watch of `view`; `shown` defaults to its current draft (a fresh composer)."""
+        item = view.item
+        owner = _digest(item.id, item.status, item.assigned_to) if item is not None else "none"
+        draft = _digest(view.draft) if view.draft else ""
+        return cls(
+            owner=owner,
+            shown=draft if shown is None else shown,
+            draft=draft,
+            first_text=view.conversation.last_outbound_at is None,
+        )
+
+    @property
+    def newer_draft(self) -> bool:
+        """The AI has drafted a reply the composer does not hold."""
+        return self.draft != "" and self.draft != self.shown
+
+    @property
+    def state(self) -> str:
+        """Digest of everything the watcher shows."""
+        return _digest(self.owner, self.shown, self.draft, self.first_text)
+
+
 def visible_conversation(
     session: Session, *, agent: Agent, conversation_id: uuid.UUID
 ) -> Conversation | None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
 from sqlmodel import Session
 
-from app.storage.tables import AiDecision
+from app.storage.tables import AiDecision, Message
 from tests.browser.conftest import (
     WAIT_MS,
     Browsing,
@@ -22,6 +23,24 @@ from tests.browser.conftest import (
 from tests.reliability.conftest import eventually
 
 pytestmark = pytest.mark.xdist_group("browser")
+
+
+def _ai_drafted(
+    desk: Desk, message: Message, draft: str, *, record: dict[str, Any] | None = None, **fields: Any
+) -> None:
+    """What the AI layer records when it hands a text over with a draft (the bot is off here)."""
+    with Session(desk.probe.writer) as session:
+        session.add(
+            AiDecision(
+                message_id=message.id,
+                conversation_id=message.conversation_id,
+                action="handoff",
+                record={"draft": draft, **(record or {})},
+                created_at=datetime.now(UTC),
+                **fields,
+            )
+        )
+        session.commit()
 
 
 def _row(page: Page, phone: str) -> Locator:
@@ -101,29 +120,22 @@ def test_claim_compose_with_counter_and_canned_text_send_and_see_it_sent(
     phone = new_phone()
     conversation, item = desk.escalated(phone, "Where is my refund? Order AC1234")
     inbound = desk.messages(phone, "inbound")[0]
-    # What the AI layer records when it hands a text over with a draft (the bot is off here).
     draft = "Acme: refunds reach your card 5 to 10 business days after we get the return."
-    with Session(desk.probe.writer) as session:
-        session.add(
-            AiDecision(
-                message_id=inbound.id,
-                conversation_id=conversation.id,
-                action="handoff",
-                intent="refund_status",
-                confidence=0.41,
-                reasons=["low_confidence"],
-                record={
-                    "mode": "local",
-                    "draft_mode": "local",
-                    "draft": draft,
-                    "reasons": ["low_confidence"],
-                    "sentiment": {"label": "neutral", "negative": 0.08},
-                    "retrieved": [{"entry_id": "refund-timing", "score": 0.62, "link": None}],
-                },
-                created_at=datetime.now(UTC),
-            )
-        )
-        session.commit()
+    _ai_drafted(
+        desk,
+        inbound,
+        draft,
+        intent="refund_status",
+        confidence=0.41,
+        reasons=["low_confidence"],
+        record={
+            "mode": "local",
+            "draft_mode": "local",
+            "reasons": ["low_confidence"],
+            "sentiment": {"label": "neutral", "negative": 0.08},
+            "retrieved": [{"entry_id": "refund-timing", "score": 0.62, "link": None}],
+        },
+    )
 
     page = sign_in(browsing.new_page(), agent)
     row = _row(page, phone)
@@ -224,6 +236,42 @@ def test_two_agents_claiming_at_once_one_wins(browsing: Browsing, desk: Desk) ->
     expect(pages[loser.name].locator("#owner")).to_have_text(f"Owned by {winner.name}")
     expect(pages[loser.name].locator("#claim")).to_have_count(0)
     expect(pages[loser.name].locator("#reply-form")).to_have_count(0)
+
+
+def test_the_composer_follows_other_agents_and_new_drafts_live(
+    browsing: Browsing, desk: Desk
+) -> None:
+    ann, bob = desk.agent(name="Ann Watcher"), desk.agent(name="Bob Taker")
+    phone = new_phone()
+    conversation, _ = desk.escalated(phone, "Do you deliver on Sundays?")
+    url = f"/console/conversations/{conversation.id}"
+    page = sign_in(browsing.new_page(), ann)
+    page.goto(url)
+    expect(page.locator("#composer")).to_contain_text("Claim this conversation to reply")
+
+    other = sign_in(browsing.new_page(), bob)
+    other.goto(url)
+    other.click("#claim")
+    expect(page.locator("#composer")).to_contain_text("Bob Taker owns this conversation")
+    other.click("#release")
+    expect(page.locator("#composer")).to_contain_text("Claim this conversation to reply")
+
+    page.click("#claim")
+    typed = "Acme: let me check the Sunday schedule for you."
+    page.fill("#reply-body", typed)
+    desk.customer_texts(phone, "It's for Sunday the 30th")
+    newest = desk.messages(phone, "inbound")[-1]
+    draft = "Acme: yes, we deliver on Sundays 10:00-16:00. Reply STOP to opt out."
+    _ai_drafted(desk, newest, draft)
+
+    expect(page.locator("#draft-offer")).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator("#reply-body")).to_have_value(typed)  # never replaced under the agent
+    screenshot(page, "composer-newer-draft")
+    page.click("#use-draft")
+    expect(page.locator("#reply-body")).to_have_value(draft)
+    expect(page.locator("#counter")).to_contain_text(f"{len(draft)} chars · GSM-7 · 1 segment")
+    expect(page.locator("#draft-offer")).to_have_count(0)
+    assert browsing.log.errors == []
 
 
 def test_a_stop_during_a_handoff_shows_live_and_blocks_the_reply(

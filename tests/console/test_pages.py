@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from app.channels.base import InboundSms
 from app.pipeline.ingress import accept_inbound
-from app.storage.tables import AuditEntry, ConversationNote, HandoffItem, Message
+from app.storage.tables import AiDecision, AuditEntry, ConversationNote, HandoffItem, Message
 from tests.console.conftest import MakeAgent, app_engine, login
 from tests.helpers import eventually
 
@@ -248,3 +248,98 @@ def test_an_agent_cannot_open_another_brands_conversation(
     item = open_item(client)
     assert client.get(f"/console/conversations/{item.conversation_id}").status_code == 404
     assert PHONE not in client.get("/console/").text
+
+
+def _record_draft(client: TestClient, message_id: uuid.UUID, draft: str) -> None:
+    """What the AI layer writes for a text it drafted an answer to (here the bot is off)."""
+    with Session(app_engine(client)) as session:
+        message = session.get(Message, message_id)
+        assert message is not None
+        session.add(
+            AiDecision(
+                message_id=message_id,
+                conversation_id=message.conversation_id,
+                action="draft",
+                record={"draft": draft},
+                created_at=datetime.now(UTC),
+            )
+        )
+        session.commit()
+
+
+def _watcher(html: str) -> str:
+    found = re.search(r'id="composer-watch" hx-get="([^"]+)"', html)
+    assert found is not None, html
+    return found[1].replace("&amp;", "&")
+
+
+def test_the_composer_offers_a_newer_draft_without_touching_the_text(
+    client: TestClient, agent_csrf: str
+) -> None:
+    first = text_in(client, "Where is my order?")
+    _record_draft(client, first, "Acme: your order ships today. Reply STOP to opt out.")
+    item = open_item(client)
+    client.post(f"/console/items/{item.id}/claim", headers=htmx(agent_csrf))
+    base = f"/console/partials/conversations/{item.conversation_id}"
+    composer = client.get(f"{base}/composer").text
+    assert "your order ships today" in composer and 'id="draft-offer"' not in composer
+    watch = _watcher(composer)
+    assert client.get(watch).status_code == 204  # nothing changed: the agent's text stays
+
+    second = text_in(client, "Actually, can I change the address?")
+    _record_draft(client, second, "Acme: yes, reply with the new address.")
+    offered = client.get(watch)
+    assert offered.status_code == 200 and 'id="draft-offer"' in offered.text
+    assert 'id="reply-body"' not in offered.text  # offered beside the text, not swapped in
+    assert client.get(_watcher(offered.text)).status_code == 204  # offered once
+
+    used = client.get(f"{base}/draft").text
+    assert "reply with the new address" in used and 'id="reply-body"' in used
+    assert 'hx-swap-oob="true"' in used and 'id="draft-offer"' not in used
+    assert client.get(_watcher(used)).status_code == 204
+
+
+def test_the_composer_follows_ownership_changes_made_elsewhere(
+    client: TestClient, agent_csrf: str, make_agent: MakeAgent
+) -> None:
+    text_in(client, "I want to talk to someone")
+    item = open_item(client)
+    base = f"/console/partials/conversations/{item.conversation_id}"
+    composer = client.get(f"{base}/composer").text
+    assert "Claim this conversation to reply" in composer
+    watch = _watcher(composer)
+    assert client.get(watch).status_code == 204
+
+    make_agent("bo@example.com", brands=(BRAND,))
+    other = TestClient(client.app)  # a second browser on the running app (no second lifespan)
+    bo_csrf = login(other, "bo@example.com")
+    claimed = other.post(f"/console/items/{item.id}/claim", headers=htmx(bo_csrf))
+    assert claimed.status_code == 204
+    changed = client.get(watch)
+    assert changed.status_code == 200 and changed.headers["HX-Trigger"] == "owner-changed"
+    assert changed.headers["HX-Reswap"] == "none"
+    assert "owns this conversation" in client.get(f"{base}/composer").text
+
+
+def test_the_first_text_reminder_goes_once_a_text_went_out(
+    client: TestClient, agent_csrf: str
+) -> None:
+    text_in(client, "Hello?")
+    item = open_item(client)
+    client.post(f"/console/items/{item.id}/claim", headers=htmx(agent_csrf))
+    base = f"/console/partials/conversations/{item.conversation_id}"
+    composer = client.get(f"{base}/composer").text
+    assert 'id="first-text-hint"' in composer
+    send_key = re.search(r'name="send_key" value="([0-9a-f]+)"', composer)
+    assert send_key is not None
+    body = "Acme: Hi, this is Ana. Reply STOP to opt out."
+    page = f"/console/conversations/{item.conversation_id}"
+    client.post(
+        f"{page}/send", data={"body": body, "send_key": send_key[1]}, headers=htmx(agent_csrf)
+    )
+
+    def hint_gone() -> bool:
+        response = client.get(_watcher(composer))
+        return response.status_code == 200 and 'id="first-text-hint"' not in response.text
+
+    eventually(hint_gone)
