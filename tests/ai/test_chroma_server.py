@@ -49,8 +49,22 @@ def chroma_port(tmp_path: Path) -> Iterator[int]:
                 time.sleep(0.2)
         yield port
     finally:
+        _close_http_clients()
         server.terminate()
         server.wait(timeout=10)
+
+
+def _close_http_clients() -> None:
+    # chromadb keeps every HttpClient's connection pool in a process-wide cache and offers no
+    # way to close one: without this its sockets outlive the server, unclosed at exit.
+    from chromadb.api.fastapi import FastAPI
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    systems = SharedSystemClient._identifier_to_system
+    for identifier, system in list(systems.items()):
+        if system.settings.chroma_api_impl == "chromadb.api.fastapi.FastAPI":
+            system.instance(FastAPI)._session.close()
+            del systems[identifier]
 
 
 def test_replicas_share_the_index_on_a_chroma_server(tmp_path: Path, chroma_port: int) -> None:
