@@ -8,7 +8,7 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Browsing, Desk, new_phone, screenshot, sign_in
+from tests.browser.conftest import WAIT_MS, Browsing, Desk, new_phone, screenshot, sign_in
 
 pytestmark = pytest.mark.xdist_group("browser")
 
@@ -32,6 +32,15 @@ def test_dashboard_for_supervisors_only(browsing: Browsing, desk: Desk) -> None:
     expect(page.locator("#dash-scope")).to_contain_text("Last 24 hours")
     expect(page.locator("#period-24h")).to_have_attribute("aria-current", "page")
     assert int(page.locator("#m-escalations").inner_text()) >= 1
+
+    # Live: a new escalation shows without reloading.
+    size = int(page.locator("#m-queue-size").inner_text())
+    escalations = int(page.locator("#m-escalations").inner_text())
+    desk.escalated(new_phone(), "Nobody answers the phone")
+    expect(page.locator("#m-queue-size")).to_have_text(str(size + 1), timeout=WAIT_MS)
+    expect(page.locator("#m-escalations")).to_have_text(str(escalations + 1))
+    expect(page.locator("#period-24h")).to_have_attribute("aria-current", "page")
+    assert browsing.log.errors == []
 
     agent = desk.agent()
     other = sign_in(browsing.new_page(), agent)
