@@ -13,6 +13,7 @@ from app.console.canned import load_canned
 from app.console.deps import ConsoleContext, DbSession, PageContextDep
 from app.console.templating import render
 from app.console.views import (
+    THREAD_WINDOW,
     ComposerWatch,
     ConversationView,
     conversation_view,
@@ -78,13 +79,22 @@ def _queue(
 
 
 def load_view(
-    runtime: RuntimeDep, console: PageContextDep, db: DbSession, conversation_id: uuid.UUID
+    runtime: RuntimeDep,
+    console: PageContextDep,
+    db: DbSession,
+    conversation_id: uuid.UUID,
+    *,
+    history: str | None = None,
 ) -> ConversationView:
-    """The conversation as the page shows it; 404 when it is not one of the agent's brands."""
+    """The conversation as the page shows it (`history="all"`: every text, not only the
+    newest); 404 when it is not one of the agent's brands."""
     conversation = visible_conversation(db, agent=console.agent, conversation_id=conversation_id)
     if conversation is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such conversation")
-    return conversation_view(db, conversation=conversation, ledger=runtime.compliance.ledger)
+    newest = None if history == "all" else THREAD_WINDOW
+    return conversation_view(
+        db, conversation=conversation, ledger=runtime.compliance.ledger, newest=newest
+    )
 
 
 def conversation_context(
@@ -117,10 +127,13 @@ def conversation_page(
     runtime: RuntimeDep,
     console: PageContextDep,
     db: DbSession,
+    history: str | None = None,
 ) -> Response:
     """One conversation: the thread with the AI's view, consent, notes and the composer."""
-    view = load_view(runtime, console, db, conversation_id)
-    return render(request, "conversation.html", conversation_context(runtime, console, db, view))
+    view = load_view(runtime, console, db, conversation_id, history=history)
+    context = conversation_context(runtime, console, db, view)
+    context["history"] = "all" if history == "all" else None
+    return render(request, "conversation.html", context)
 
 
 _PARTS = {
@@ -177,10 +190,13 @@ def conversation_partial(
     runtime: RuntimeDep,
     console: PageContextDep,
     db: DbSession,
+    history: str | None = None,
 ) -> Response:
     """One region of the conversation page, re-rendered after a change."""
     template = _PARTS.get(part)
     if template is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such part")
-    view = load_view(runtime, console, db, conversation_id)
-    return render(request, template, conversation_context(runtime, console, db, view))
+    view = load_view(runtime, console, db, conversation_id, history=history)
+    context = conversation_context(runtime, console, db, view)
+    context["history"] = "all" if history == "all" else None
+    return render(request, template, context)

@@ -34,6 +34,9 @@ from app.storage.tables import (
 
 SLA_WARNING = timedelta(minutes=5)
 QUEUE_PAGE = 100
+THREAD_WINDOW = 150
+"""The newest texts a conversation page shows (and re-renders on every live update);
+the rest are one link away."""
 """Rows the queue page shows: the most urgent first, and an agent works from the top."""
 
 
@@ -121,6 +124,8 @@ class ConversationView:
     ledger: Sequence[ConsentEvent]
     notes: list[tuple[ConversationNote, str]]
     draft: str | None
+    earlier: int = 0
+    """Older texts of the conversation the thread leaves out."""
     agents: list[Agent] = field(default_factory=list)
     """Who the item can be assigned or transferred to."""
     at: datetime = field(default_factory=now)
@@ -187,17 +192,28 @@ def visible_conversation(
 
 
 def conversation_view(
-    session: Session, *, conversation: Conversation, ledger: ConsentLedger
+    session: Session,
+    *,
+    conversation: Conversation,
+    ledger: ConsentLedger,
+    newest: int | None = THREAD_WINDOW,
 ) -> ConversationView:
-    """The thread, the AI's view of each text, consent, notes and the latest AI draft."""
-    stored = thread(session, conversation_id=conversation.id)
+    """The thread (its `newest` texts; None: all), the AI's view of each text, consent,
+    notes and the latest AI draft."""
+    stored = thread(session, conversation_id=conversation.id, newest=newest)
     messages = list(stored.messages) if stored is not None else []
     decisions: dict[uuid.UUID, AiDecision] = {}
+    earlier = 0
     if messages:
         for decision in session.exec(
-            select(AiDecision).where(col(AiDecision.conversation_id) == conversation.id)
+            select(AiDecision).where(col(AiDecision.message_id).in_([m.id for m in messages]))
         ).all():
             decisions[decision.message_id] = decision
+        if newest is not None and len(messages) == newest:
+            total = session.exec(
+                select(func.count()).where(Message.conversation_id == conversation.id)
+            ).one()
+            earlier = total - len(messages)
     steps = stored.history if stored is not None else {}
     entries = [ThreadEntry(m, steps.get(m.id, []), decisions.get(m.id)) for m in messages]
     item = unresolved_item(session, conversation_id=conversation.id)
@@ -220,6 +236,7 @@ def conversation_view(
         ledger=events,
         notes=[(note, name) for note, name in notes],
         draft=_latest_draft(entries),
+        earlier=earlier,
         agents=[a for a in agents if can_see_brand(a, conversation.brand)],
     )
 

@@ -148,16 +148,20 @@ def conversations_of(session: Session, *, phone: str | None = None) -> Sequence[
     return session.exec(query.limit(200)).all()
 
 
-def thread(session: Session, *, conversation_id: uuid.UUID) -> Thread | None:
-    """One conversation with every message and status step, oldest first."""
+def thread(
+    session: Session, *, conversation_id: uuid.UUID, newest: int | None = None
+) -> Thread | None:
+    """One conversation with its messages and their status steps, oldest first: every
+    message, or only the `newest` ones."""
     conversation = session.get(Conversation, conversation_id)
     if conversation is None:
         return None
-    messages = session.exec(
-        select(Message)
-        .where(Message.conversation_id == conversation_id)
-        .order_by(col(Message.created_at), col(Message.id))
-    ).all()
+    query = select(Message).where(Message.conversation_id == conversation_id)
+    if newest is None:
+        messages = list(session.exec(query.order_by(col(Message.created_at), col(Message.id))))
+    else:
+        latest = query.order_by(col(Message.created_at).desc(), col(Message.id).desc())
+        messages = list(reversed(session.exec(latest.limit(newest)).all()))
     history: dict[uuid.UUID, list[MessageStatus]] = {m.id: [] for m in messages}
     if messages:
         steps = session.exec(

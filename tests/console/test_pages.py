@@ -343,3 +343,25 @@ def test_the_first_text_reminder_goes_once_a_text_went_out(
         return response.status_code == 200 and 'id="first-text-hint"' not in response.text
 
     eventually(hint_gone)
+
+
+def test_a_long_thread_shows_its_newest_texts_and_links_to_the_rest(
+    client: TestClient, agent_csrf: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("app.console.pages.THREAD_WINDOW", 3)
+    for n in range(1, 6):
+        text_in(client, f"text number {n}")
+    item = open_item(client)
+    page = client.get(f"/console/conversations/{item.conversation_id}").text
+    assert "2 earlier texts not shown" in page
+    assert [n for n in range(1, 6) if f"text number {n}<" in page] == [3, 4, 5]
+    thread = client.get(f"/console/partials/conversations/{item.conversation_id}/thread").text
+    assert "2 earlier texts not shown" in thread and "text number 2<" not in thread
+
+    whole = client.get(f"/console/conversations/{item.conversation_id}?history=all").text
+    assert "earlier text" not in whole
+    assert [n for n in range(1, 6) if f"text number {n}<" in whole] == [1, 2, 3, 4, 5]
+    # Live updates of the whole thread keep it whole.
+    assert f"/console/partials/conversations/{item.conversation_id}/thread?history=all" in whole
+    url = f"/console/partials/conversations/{item.conversation_id}/thread?history=all"
+    assert "text number 1<" in client.get(url).text
