@@ -6,8 +6,10 @@ conversation with a customer text and its AI record, plus one long conversation 
 an agent through the real app (TestClient: the server's own work, no network), times:
 
 - the queue page and the queue partial that SSE refreshes swap in,
-- the long conversation page and its thread partial,
+- the long conversation page (its newest texts) and its thread partial,
+- the same page with the whole thread (`?history=all`),
 - one poll of the live-update digests (what each open page does every second),
+- the composer's watcher (asked on every live update; 204 when nothing changed),
 - the composer's segment counter (every keystroke, debounced),
 
 against `GET /healthz` as the baseline (routing, middleware, one small query).
@@ -18,9 +20,11 @@ against `GET /healthz` as the baseline (routing, middleware, one small query).
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import os
 import platform
+import re
 import statistics
 import sys
 import tempfile
@@ -173,12 +177,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--json", type=Path, default=REPO / "bench/results/console_pages.json")
     args = parser.parse_args()
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
-
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), env="test", bot="off", worker_process=False)
         with TestClient(create_app(settings)) as client:
             engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
+            # After the app configured logging: one line per request otherwise.
+            for name in ("httpx", "httpx2"):  # the test client's HTTP library, by either name
+                logging.getLogger(name).setLevel(logging.WARNING)
             long_id = seed(settings, engine, items=args.items, thread=args.thread)
             signed_in = client.post(
                 "/console/login", data={"email": "bench@example.com", "password": PASSWORD}
@@ -204,12 +209,22 @@ def main() -> None:
                 )
                 assert response.status_code == 200
 
+            composer = client.get(f"/console/partials/conversations/{long_id}/composer").text
+            watch = re.search(r'id="composer-watch" hx-get="([^"]+)"', composer)
+            assert watch is not None
+            watch_url = html.unescape(watch[1])
+
+            def watch_composer() -> None:
+                assert client.get(watch_url).status_code == 204  # nothing changed
+
             cases = {
                 "baseline_healthz": get("/healthz"),
                 "queue_page": get("/console/"),
                 "queue_partial": get("/console/partials/queue?view=open"),
                 "conversation_page": get(f"/console/conversations/{long_id}"),
                 "thread_partial": get(f"/console/partials/conversations/{long_id}/thread"),
+                "whole_thread_page": get(f"/console/conversations/{long_id}?history=all"),
+                "composer_watch": watch_composer,
                 "live_update_poll": poll,
                 "segment_counter": count,
             }

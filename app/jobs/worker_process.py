@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import gc
 import multiprocessing
 import os
 import signal
@@ -139,6 +140,7 @@ def _child_main(  # pragma: no cover - runs in the child
     log.configure(settings.log_level)
     runtime = build_runtime(settings.model_copy(update={"worker_process": False}))
     runtime.warm_up()  # the models load before the server reports the workers ready
+    gc.freeze()  # the models' objects live as long as the process: keep them out of collections
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

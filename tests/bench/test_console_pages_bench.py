@@ -24,6 +24,7 @@ def test_console_benchmark_times_every_screen(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     assert set(report["results"]) == {
         "baseline_healthz", "queue_page", "queue_partial", "conversation_page",
-        "thread_partial", "live_update_poll", "segment_counter",
+        "thread_partial", "whole_thread_page", "composer_watch", "live_update_poll",
+        "segment_counter",
     }  # fmt: skip
     assert all(r["p50_ms"] > 0 for r in report["results"].values())
