@@ -1,4 +1,4 @@
-"""Admin pages: agent accounts (list, add, disable), every change audited.
+"""Admin pages: agent accounts (list, add, disable, enable, set a password), every change audited.
 
 The form and the disable buttons post with htmx (the CSRF header rides along); the answer is
 the re-rendered panel, with what happened or why not (200 either way: htmx does not swap error
@@ -24,7 +24,9 @@ from app.handoff.agents import (
     AgentError,
     create_agent,
     disable_agent,
+    enable_agent,
     list_agents,
+    set_password,
 )
 from app.storage.tables import Agent
 
@@ -147,3 +149,51 @@ def disable_agent_action(
     disabled = disable_agent(db, email=target.email)
     console.audit(db, "agent.disabled", disabled.email)
     return _panel(request, console, db, notice=f"Disabled {disabled.email}: signed out at once.")
+
+
+@router.post("/agents/{agent_id}/enable")
+def enable_agent_action(
+    request: Request, agent_id: uuid.UUID, console: PageContextDep, db: DbSession
+) -> Response:
+    """Let a disabled agent sign in again."""
+    require_admin(console.agent)
+    target = db.get(Agent, agent_id)
+    if target is None:
+        console.audit(db, "agent.enable_refused", str(agent_id), error="no such agent")
+        return _panel(request, console, db, error="There is no such agent.")
+    if target.active:
+        return _panel(request, console, db, notice=f"{target.email} is already active.")
+    enabled = enable_agent(db, email=target.email)
+    console.audit(db, "agent.enabled", enabled.email)
+    return _panel(request, console, db, notice=f"Enabled {enabled.email}: they can sign in again.")
+
+
+@router.post("/agents/{agent_id}/password")
+def set_password_action(
+    request: Request,
+    agent_id: uuid.UUID,
+    console: PageContextDep,
+    db: DbSession,
+    password: Annotated[str, Form(max_length=1024)] = "",
+) -> Response:
+    """Set an agent's password: their sessions end (an admin's own, except this one)."""
+    require_admin(console.agent)
+    target = db.get(Agent, agent_id)
+    if target is None:
+        console.audit(db, "agent.password_refused", str(agent_id), error="no such agent")
+        return _panel(request, console, db, error="There is no such agent.")
+    own = target.id == console.agent.id
+    try:
+        set_password(
+            db,
+            email=target.email,
+            password=password,
+            keep_session=console.session.id if own else None,
+        )
+    except AgentError as exc:
+        console.audit(db, "agent.password_refused", target.email, error=str(exc))
+        reason = str(exc)
+        return _panel(request, console, db, error=reason[:1].upper() + reason[1:] + ".")
+    console.audit(db, "agent.password_set", target.email)
+    ended = "your other sessions have ended" if own else "their sessions have ended"
+    return _panel(request, console, db, notice=f"New password set for {target.email}: {ended}.")

@@ -9,11 +9,11 @@ from typing import Any, Literal, get_args
 
 from pwdlib import PasswordHash
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select
 
 from app.errors import InvalidInput
 from app.storage.messages import now
-from app.storage.tables import Agent, AuditEntry
+from app.storage.tables import Agent, AgentSession, AuditEntry
 
 Role = Literal["agent", "supervisor", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -57,8 +57,7 @@ def create_agent(
         raise AgentError(f"not an email address: {email!r}")
     if role not in ROLES:
         raise AgentError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AgentError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters long")
+    _check_password(password)
     if any(not b or len(b) > MAX_BRAND_LENGTH for b in brands):
         raise AgentError(f"a brand id must be 1 to {MAX_BRAND_LENGTH} characters long")
     if team is not None and not 0 < len(team) <= MAX_TEAM_LENGTH:
@@ -96,10 +95,47 @@ def list_agents(session: Session) -> Sequence[Agent]:
 
 def disable_agent(session: Session, *, email: str) -> Agent:
     """Mark the agent inactive (their sessions stop working at once) and commit."""
+    return _set_active(session, email=email, active=False)
+
+
+def enable_agent(session: Session, *, email: str) -> Agent:
+    """Let a disabled agent sign in again (old sessions stay ended) and commit."""
+    return _set_active(session, email=email, active=True)
+
+
+def set_password(
+    session: Session, *, email: str, password: str, keep_session: int | None = None
+) -> Agent:
+    """Give the agent a new password and end their sessions (all but `keep_session`: the
+    one an agent changing their own password is using); commit. AgentError when too weak."""
+    agent = _existing(session, email)
+    _check_password(password)
+    agent.password_hash = _hasher.hash(password)
+    session.add(agent)
+    ended = delete(AgentSession).where(col(AgentSession.agent_id) == agent.id)
+    if keep_session is not None:
+        ended = ended.where(col(AgentSession.id) != keep_session)
+    session.exec(ended)
+    session.commit()
+    session.refresh(agent)
+    return agent
+
+
+def _existing(session: Session, email: str) -> Agent:
     agent = find_agent(session, email=email)
     if agent is None:
         raise AgentError(f"no agent with email {normalise_email(email)}")
-    agent.active = False
+    return agent
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AgentError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters long")
+
+
+def _set_active(session: Session, *, email: str, active: bool) -> Agent:
+    agent = _existing(session, email)
+    agent.active = active
     session.add(agent)
     session.commit()
     session.refresh(agent)

@@ -1,4 +1,4 @@
-"""`smsdesk agents add|list|disable`: agent accounts for the console, made by an admin."""
+"""`smsdesk agents add|list|disable|enable|password`: console agent accounts, kept by an admin."""
 
 from __future__ import annotations
 
@@ -11,10 +11,21 @@ from sqlmodel import Session
 
 from app.cli_output import fail
 from app.config import get_settings
-from app.handoff.agents import AgentError, audit, create_agent, disable_agent, list_agents
+from app.handoff.agents import (
+    AgentError,
+    audit,
+    create_agent,
+    disable_agent,
+    enable_agent,
+    list_agents,
+    set_password,
+)
 from app.storage import open_database
 
-agents_app = typer.Typer(help="Console agent accounts: add, list, disable.", no_args_is_help=True)
+agents_app = typer.Typer(
+    help="Console agent accounts: add, list, disable, enable, set a password.",
+    no_args_is_help=True,
+)
 
 
 class RoleOption(StrEnum):
@@ -25,6 +36,17 @@ class RoleOption(StrEnum):
 
 def _session() -> Session:
     return Session(open_database(get_settings().db_url), expire_on_commit=False)
+
+
+def _read_password(password_stdin: bool) -> str:
+    if not password_stdin:
+        fail("pass the password on standard input with --password-stdin")
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+]
 
 
 @agents_app.command("add")
@@ -39,14 +61,10 @@ def add_command(
     team: Annotated[
         str | None, typer.Option(help="The team whose queue the agent works (e.g. billing).")
     ] = None,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
-    ] = False,
+    password_stdin: PasswordStdin = False,
 ) -> None:
     """Create an agent account; the password is read from standard input, never an argument."""
-    if not password_stdin:
-        fail("pass the password on standard input with --password-stdin")
-    password = sys.stdin.readline().rstrip("\r\n")
+    password = _read_password(password_stdin)
     with _session() as session:
         try:
             agent = create_agent(
@@ -95,3 +113,35 @@ def disable_command(
         audit(session, action="agent.disabled", agent_id=None, target=agent.email)
         session.commit()
     typer.echo(f"disabled {agent.email}")
+
+
+@agents_app.command("enable")
+def enable_command(
+    email: Annotated[str, typer.Argument(help="The agent's email address.")],
+) -> None:
+    """Let a disabled agent sign in again."""
+    with _session() as session:
+        try:
+            agent = enable_agent(session, email=email)
+        except AgentError as exc:
+            fail(str(exc))
+        audit(session, action="agent.enabled", agent_id=None, target=agent.email)
+        session.commit()
+    typer.echo(f"enabled {agent.email}")
+
+
+@agents_app.command("password")
+def password_command(
+    email: Annotated[str, typer.Argument(help="The agent's email address.")],
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Set a new password (read from standard input); the agent's sessions end."""
+    password = _read_password(password_stdin)
+    with _session() as session:
+        try:
+            agent = set_password(session, email=email, password=password)
+        except AgentError as exc:
+            fail(str(exc))
+        audit(session, action="agent.password_set", agent_id=None, target=agent.email)
+        session.commit()
+    typer.echo(f"set a new password for {agent.email}: their sessions have ended")

@@ -223,3 +223,60 @@ def test_an_admin_cannot_disable_themselves(client: TestClient, make_agent: Make
     forbidden = ana.post(f"/console/agents/{admin.id}/disable", headers={"X-CSRF-Token": token})
     assert forbidden.status_code == 403
     assert active(client, "root@example.com")
+
+
+def test_a_disabled_agent_is_enabled_again(client: TestClient, make_agent: MakeAgent) -> None:
+    client, admin = admin_client(client, make_agent)
+    ana = make_agent("ana@example.com")
+    with Session(app_engine(client)) as session:
+        disable_agent(session, email="ana@example.com")
+    page = client.get("/console/agents").text
+    assert f'hx-post="/console/agents/{ana.id}/enable"' in page
+    response = client.post(f"/console/agents/{ana.id}/enable")
+    assert message(response.text, "notice") == "Enabled ana@example.com: they can sign in again."
+    assert active(client, "ana@example.com")
+    assert f'hx-post="/console/agents/{ana.id}/enable"' not in response.text
+    signed_in = TestClient(client.app).post(
+        "/console/login", data={"email": "ana@example.com", "password": PASSWORD}
+    )
+    assert signed_in.status_code == 200
+    again = client.post(f"/console/agents/{ana.id}/enable")
+    assert message(again.text, "notice") == "ana@example.com is already active."
+    assert audit_log(client) == [("agent.enabled", "ana@example.com", str(admin.id))]
+
+
+def test_setting_a_password_ends_the_agents_sessions(
+    client: TestClient, make_agent: MakeAgent
+) -> None:
+    client, _ = admin_client(client, make_agent)
+    ana = make_agent("ana@example.com")
+    ana_client = TestClient(client.app)
+    login(ana_client, "ana@example.com")
+    assert ana_client.get("/console/api/me").status_code == 200
+
+    weak = client.post(f"/console/agents/{ana.id}/password", data={"password": "short"})
+    assert message(weak.text, "error") == "The password must be at least 12 characters long."
+    assert ana_client.get("/console/api/me").status_code == 200  # nothing changed
+
+    done = client.post(f"/console/agents/{ana.id}/password", data={"password": NEW_PASSWORD})
+    assert message(done.text, "notice") == (
+        "New password set for ana@example.com: their sessions have ended."
+    )
+    assert ana_client.get("/console/api/me").status_code == 401
+    old = {"email": "ana@example.com", "password": PASSWORD}
+    assert TestClient(client.app).post("/console/login", data=old).status_code == 401
+    new = {"email": "ana@example.com", "password": NEW_PASSWORD}
+    assert TestClient(client.app).post("/console/login", data=new).status_code == 200
+    assert [a for a, _, _ in audit_log(client)] == ["agent.password_refused", "agent.password_set"]
+
+
+def test_an_admin_setting_their_own_password_stays_signed_in(
+    client: TestClient, make_agent: MakeAgent
+) -> None:
+    client, admin = admin_client(client, make_agent)
+    elsewhere = TestClient(client.app)
+    login(elsewhere, "root@example.com")
+    done = client.post(f"/console/agents/{admin.id}/password", data={"password": NEW_PASSWORD})
+    assert "your other sessions have ended" in (message(done.text, "notice") or "")
+    assert client.get("/console/agents").status_code == 200
+    assert elsewhere.get("/console/api/me").status_code == 401

@@ -1,4 +1,5 @@
-"""`smsdesk agents add|list|disable` as an admin uses it: output, errors and exit codes."""
+"""`smsdesk agents add|list|disable|enable|password` as an admin uses it: output, errors, exit
+codes."""
 
 from __future__ import annotations
 
@@ -61,6 +62,9 @@ def test_add_list_disable() -> None:
         (["add", "x@example.com"], PASSWORD, "--password-stdin"),
         (["add", "not-an-email", "--password-stdin"], PASSWORD, "not an email address"),
         (["disable", "nobody@example.com"], None, "no agent with email nobody@example.com"),
+        (["enable", "nobody@example.com"], None, "no agent with email nobody@example.com"),
+        (["password", "nobody@example.com", "--password-stdin"], PASSWORD, "no agent with email"),
+        (["password", "nobody@example.com"], PASSWORD, "--password-stdin"),
     ],
 )
 def test_clear_errors_exit_2(args: list[str], stdin: str | None, message: str) -> None:
@@ -77,3 +81,22 @@ def test_duplicate_email_exits_2() -> None:
 def test_bad_role_is_refused() -> None:
     code, _ = agents("add", "ana@example.com", "--role", "root", "--password-stdin", stdin=PASSWORD)
     assert code == 2
+
+
+def test_enable_and_set_a_password() -> None:
+    assert agents("add", "ana@example.com", "--password-stdin", stdin=PASSWORD)[0] == 0
+    assert agents("disable", "ana@example.com")[0] == 0
+    code, out = agents("enable", "ANA@example.com")
+    assert code == 0 and "enabled ana@example.com" in out
+    assert "ana@example.com\tagent\tactive" in agents("list")[1]
+
+    code, out = agents("password", "ana@example.com", "--password-stdin", stdin="too short\n")
+    assert code == 2 and "at least 12 characters" in out
+    new = "another long password"
+    code, out = agents("password", "ana@example.com", "--password-stdin", stdin=new + "\n")
+    assert code == 0 and "set a new password for ana@example.com" in out
+    engine = open_database(get_settings().db_url)
+    with Session(engine) as session:
+        assert authenticate(session, email="ana@example.com", password=PASSWORD.strip()) is None
+        assert authenticate(session, email="ana@example.com", password=new) is not None
+    engine.dispose()
