@@ -81,6 +81,19 @@ def _panel(
     )
 
 
+def _sentence(exc: AgentError) -> str:
+    """`the password must be ...` as the page says it: `The password must be ....`"""
+    reason = str(exc)
+    return reason[:1].upper() + reason[1:] + "."
+
+
+def _no_such_agent(
+    request: Request, console: ConsoleContext, db: Session, agent_id: uuid.UUID, action: str
+) -> Response:
+    console.audit(db, action, str(agent_id), error="no such agent")
+    return _panel(request, console, db, error="There is no such agent.")
+
+
 @router.get("/agents")
 def agents_page(request: Request, console: PageContextDep, db: DbSession) -> Response:
     """Every agent account, a form to add one and a button to disable each."""
@@ -118,8 +131,7 @@ def add_agent(
         )
     except AgentError as exc:
         console.audit(db, "agent.create_refused", email.strip().lower(), error=str(exc))
-        reason = str(exc)
-        return _panel(request, console, db, form=form, error=reason[:1].upper() + reason[1:] + ".")
+        return _panel(request, console, db, form=form, error=_sentence(exc))
     console.audit(
         db,
         "agent.created",
@@ -139,8 +151,7 @@ def disable_agent_action(
     require_admin(console.agent)
     target = db.get(Agent, agent_id)
     if target is None:
-        console.audit(db, "agent.disable_refused", str(agent_id), error="no such agent")
-        return _panel(request, console, db, error="There is no such agent.")
+        return _no_such_agent(request, console, db, agent_id, "agent.disable_refused")
     if target.id == console.agent.id:
         console.audit(db, "agent.disable_refused", target.email, error="own account")
         return _panel(request, console, db, error="You cannot disable your own account.")
@@ -159,8 +170,7 @@ def enable_agent_action(
     require_admin(console.agent)
     target = db.get(Agent, agent_id)
     if target is None:
-        console.audit(db, "agent.enable_refused", str(agent_id), error="no such agent")
-        return _panel(request, console, db, error="There is no such agent.")
+        return _no_such_agent(request, console, db, agent_id, "agent.enable_refused")
     if target.active:
         return _panel(request, console, db, notice=f"{target.email} is already active.")
     enabled = enable_agent(db, email=target.email)
@@ -180,8 +190,7 @@ def set_password_action(
     require_admin(console.agent)
     target = db.get(Agent, agent_id)
     if target is None:
-        console.audit(db, "agent.password_refused", str(agent_id), error="no such agent")
-        return _panel(request, console, db, error="There is no such agent.")
+        return _no_such_agent(request, console, db, agent_id, "agent.password_refused")
     own = target.id == console.agent.id
     try:
         set_password(
@@ -192,8 +201,7 @@ def set_password_action(
         )
     except AgentError as exc:
         console.audit(db, "agent.password_refused", target.email, error=str(exc))
-        reason = str(exc)
-        return _panel(request, console, db, error=reason[:1].upper() + reason[1:] + ".")
+        return _panel(request, console, db, error=_sentence(exc))
     console.audit(db, "agent.password_set", target.email)
     ended = "your other sessions have ended" if own else "their sessions have ended"
     return _panel(request, console, db, notice=f"New password set for {target.email}: {ended}.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated
 
@@ -21,6 +22,7 @@ from app.handoff.agents import (
     set_password,
 )
 from app.storage import open_database
+from app.storage.tables import Agent
 
 agents_app = typer.Typer(
     help="Console agent accounts: add, list, disable, enable, set a password.",
@@ -105,13 +107,7 @@ def disable_command(
     email: Annotated[str, typer.Argument(help="The agent's email address.")],
 ) -> None:
     """Disable an agent account: they can no longer sign in and their sessions end."""
-    with _session() as session:
-        try:
-            agent = disable_agent(session, email=email)
-        except AgentError as exc:
-            fail(str(exc))
-        audit(session, action="agent.disabled", agent_id=None, target=agent.email)
-        session.commit()
+    agent = _change(email, "agent.disabled", lambda session: disable_agent(session, email=email))
     typer.echo(f"disabled {agent.email}")
 
 
@@ -120,13 +116,7 @@ def enable_command(
     email: Annotated[str, typer.Argument(help="The agent's email address.")],
 ) -> None:
     """Let a disabled agent sign in again."""
-    with _session() as session:
-        try:
-            agent = enable_agent(session, email=email)
-        except AgentError as exc:
-            fail(str(exc))
-        audit(session, action="agent.enabled", agent_id=None, target=agent.email)
-        session.commit()
+    agent = _change(email, "agent.enabled", lambda session: enable_agent(session, email=email))
     typer.echo(f"enabled {agent.email}")
 
 
@@ -137,11 +127,21 @@ def password_command(
 ) -> None:
     """Set a new password (read from standard input); the agent's sessions end."""
     password = _read_password(password_stdin)
+    agent = _change(
+        email,
+        "agent.password_set",
+        lambda session: set_password(session, email=email, password=password),
+    )
+    typer.echo(f"set a new password for {agent.email}: their sessions have ended")
+
+
+def _change(email: str, action: str, change: Callable[[Session], Agent]) -> Agent:
+    """Apply `change` to an existing account and audit it as `action`; exit 2 on AgentError."""
     with _session() as session:
         try:
-            agent = set_password(session, email=email, password=password)
+            agent = change(session)
         except AgentError as exc:
             fail(str(exc))
-        audit(session, action="agent.password_set", agent_id=None, target=agent.email)
+        audit(session, action=action, agent_id=None, target=agent.email)
         session.commit()
-    typer.echo(f"set a new password for {agent.email}: their sessions have ended")
+    return agent
