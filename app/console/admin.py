@@ -1,4 +1,4 @@
-"""Admin pages: agent accounts (list, add, disable, enable, set a password), every change audited.
+"""Admin pages: agent accounts (list, add, edit, disable, enable, set a password), all audited.
 
 The form and the disable buttons post with htmx (the CSRF header rides along); the answer is
 the re-rendered panel, with what happened or why not (200 either way: htmx does not swap error
@@ -27,6 +27,7 @@ from app.handoff.agents import (
     enable_agent,
     list_agents,
     set_password,
+    update_agent,
 )
 from app.storage.tables import Agent
 
@@ -141,6 +142,45 @@ def add_agent(
         team=agent.team,
     )
     return _panel(request, console, db, notice=f"Added {agent.role} {agent.email}.")
+
+
+@router.post("/agents/{agent_id}/edit")
+def edit_agent(
+    request: Request,
+    agent_id: uuid.UUID,
+    runtime: RuntimeDep,
+    console: PageContextDep,
+    db: DbSession,
+    display_name: Annotated[str, Form(max_length=100)] = "",
+    role: Annotated[str, Form(max_length=20)] = "agent",
+    brands: Annotated[str, Form(max_length=2000)] = "",
+    team: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Change an agent's name, role, brands and team (brands default as when adding)."""
+    require_admin(console.agent)
+    target = db.get(Agent, agent_id)
+    if target is None:
+        return _no_such_agent(request, console, db, agent_id, "agent.edit_refused")
+    if target.id == console.agent.id and role != target.role:
+        console.audit(db, "agent.edit_refused", target.email, error="own role")
+        return _panel(request, console, db, error="You cannot change your own role.")
+    chosen = parse_brands(brands) or [runtime.settings.brand_id]
+    try:
+        edited = update_agent(
+            db,
+            email=target.email,
+            role=role,
+            display_name=display_name,
+            brands=chosen,
+            team=team.strip() or None,
+        )
+    except AgentError as exc:
+        console.audit(db, "agent.edit_refused", target.email, error=str(exc))
+        return _panel(request, console, db, error=_sentence(exc))
+    console.audit(
+        db, "agent.edited", edited.email, role=edited.role, brands=edited.brands, team=edited.team
+    )
+    return _panel(request, console, db, notice=f"Saved {edited.email}.")
 
 
 @router.post("/agents/{agent_id}/disable")

@@ -55,13 +55,8 @@ def create_agent(
     address = normalise_email(email)
     if "@" not in address or len(address) > 254 or address.startswith("@"):
         raise AgentError(f"not an email address: {email!r}")
-    if role not in ROLES:
-        raise AgentError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    _check_access(role, brands, team)
     _check_password(password)
-    if any(not b or len(b) > MAX_BRAND_LENGTH for b in brands):
-        raise AgentError(f"a brand id must be 1 to {MAX_BRAND_LENGTH} characters long")
-    if team is not None and not 0 < len(team) <= MAX_TEAM_LENGTH:
-        raise AgentError(f"a team name must be 1 to {MAX_TEAM_LENGTH} characters long")
     if find_agent(session, email=address) is not None:
         raise AgentError(f"an agent with email {address} already exists")
     agent = Agent(
@@ -119,6 +114,38 @@ def set_password(
     session.commit()
     session.refresh(agent)
     return agent
+
+
+def update_agent(
+    session: Session,
+    *,
+    email: str,
+    role: str,
+    display_name: str,
+    brands: Sequence[str],
+    team: str | None,
+) -> Agent:
+    """Change what an agent may see and do (and their name) and commit; they see the change
+    on their next request. AgentError for a bad role, brand or team."""
+    agent = _existing(session, email)
+    _check_access(role, brands, team)
+    agent.role = role
+    agent.display_name = display_name.strip()[:100] or agent.display_name
+    agent.brands = list(dict.fromkeys(brands))
+    agent.team = team
+    session.add(agent)
+    session.commit()
+    session.refresh(agent)
+    return agent
+
+
+def _check_access(role: str, brands: Sequence[str], team: str | None) -> None:
+    if role not in ROLES:
+        raise AgentError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    if any(not b or len(b) > MAX_BRAND_LENGTH for b in brands):
+        raise AgentError(f"a brand id must be 1 to {MAX_BRAND_LENGTH} characters long")
+    if team is not None and not 0 < len(team) <= MAX_TEAM_LENGTH:
+        raise AgentError(f"a team name must be 1 to {MAX_TEAM_LENGTH} characters long")
 
 
 def _existing(session: Session, email: str) -> Agent:

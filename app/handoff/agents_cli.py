@@ -1,4 +1,5 @@
-"""`smsdesk agents add|list|disable|enable|password`: console agent accounts, kept by an admin."""
+"""`smsdesk agents add|list|update|disable|enable|password`: console agent accounts, kept by an
+admin."""
 
 from __future__ import annotations
 
@@ -18,14 +19,17 @@ from app.handoff.agents import (
     create_agent,
     disable_agent,
     enable_agent,
+    find_agent,
     list_agents,
+    normalise_email,
     set_password,
+    update_agent,
 )
 from app.storage import open_database
 from app.storage.tables import Agent
 
 agents_app = typer.Typer(
-    help="Console agent accounts: add, list, disable, enable, set a password.",
+    help="Console agent accounts: add, list, update, disable, enable, set a password.",
     no_args_is_help=True,
 )
 
@@ -100,6 +104,41 @@ def list_command() -> None:
             f"{agent.email}\t{agent.role}\t{state}\t{','.join(agent.brands) or '-'}"
             f"\t{agent.display_name}\tlast login {last}"
         )
+
+
+@agents_app.command("update")
+def update_command(
+    email: Annotated[str, typer.Argument(help="The agent's email address.")],
+    role: Annotated[RoleOption | None, typer.Option(help="A new role.")] = None,
+    name: Annotated[str | None, typer.Option(help="A new display name.")] = None,
+    brand: Annotated[
+        list[str] | None,
+        typer.Option(help="The brands the agent may see (replaces them); repeat for more."),
+    ] = None,
+    team: Annotated[
+        str | None, typer.Option(help="A new team; an empty string takes them off their team.")
+    ] = None,
+) -> None:
+    """Change an agent's role, name, brands or team; what is not given stays as it is."""
+
+    def change(session: Session) -> Agent:
+        current = find_agent(session, email=email)
+        if current is None:
+            raise AgentError(f"no agent with email {normalise_email(email)}")
+        return update_agent(
+            session,
+            email=email,
+            role=role.value if role is not None else current.role,
+            display_name=name if name is not None else current.display_name,
+            brands=brand if brand else current.brands,
+            team=(team.strip() or None) if team is not None else current.team,
+        )
+
+    agent = _change(email, "agent.edited", change)
+    typer.echo(
+        f"updated {agent.email}: {agent.role}, brands {', '.join(agent.brands) or '-'}, "
+        f"team {agent.team or '-'}"
+    )
 
 
 @agents_app.command("disable")

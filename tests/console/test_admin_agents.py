@@ -280,3 +280,46 @@ def test_an_admin_setting_their_own_password_stays_signed_in(
     assert "your other sessions have ended" in (message(done.text, "notice") or "")
     assert client.get("/console/agents").status_code == 200
     assert elsewhere.get("/console/api/me").status_code == 401
+
+
+def test_an_admin_edits_an_agents_role_brands_and_team(
+    client: TestClient, make_agent: MakeAgent
+) -> None:
+    client, admin = admin_client(client, make_agent)
+    ana = make_agent("ana@example.com")
+    ana_client = TestClient(client.app)
+    login(ana_client, "ana@example.com")
+    assert ana_client.get("/console/dashboard").status_code == 403
+
+    edit = {
+        "display_name": "Ana B",
+        "role": "supervisor",
+        "brands": "acme, globex",
+        "team": "billing",
+    }
+    done = client.post(f"/console/agents/{ana.id}/edit", data=edit)
+    assert message(done.text, "notice") == "Saved ana@example.com."
+    saved = stored(client, "ana@example.com")
+    assert saved is not None
+    assert (saved.display_name, saved.role, saved.brands, saved.team) == (
+        "Ana B", "supervisor", ["acme", "globex"], "billing",
+    )  # fmt: skip
+    assert ana_client.get("/console/dashboard").status_code == 200  # on her next request
+    assert 'value="acme, globex"' in done.text  # the form shows what is stored
+
+    cleared = client.post(
+        f"/console/agents/{ana.id}/edit", data={**edit, "brands": " ", "team": ""}
+    )
+    assert message(cleared.text, "notice") == "Saved ana@example.com."
+    saved = stored(client, "ana@example.com")
+    assert saved is not None and saved.brands == ["default"] and saved.team is None
+
+    bad = client.post(f"/console/agents/{ana.id}/edit", data={**edit, "role": "root"})
+    assert "Role must be one of agent, supervisor, admin" in (message(bad.text, "error") or "")
+    own = client.post(f"/console/agents/{admin.id}/edit", data={**edit, "role": "agent"})
+    assert message(own.text, "error") == "You cannot change your own role."
+    stored_admin = stored(client, "root@example.com")
+    assert stored_admin is not None and stored_admin.role == "admin"
+    assert [a for a, _, _ in audit_log(client)] == [
+        "agent.edited", "agent.edited", "agent.edit_refused", "agent.edit_refused",
+    ]  # fmt: skip

@@ -1,5 +1,5 @@
-"""`smsdesk agents add|list|disable|enable|password` as an admin uses it: output, errors, exit
-codes."""
+"""`smsdesk agents add|list|update|disable|enable|password` as an admin uses it: output, errors,
+exit codes."""
 
 from __future__ import annotations
 
@@ -63,6 +63,7 @@ def test_add_list_disable() -> None:
         (["add", "not-an-email", "--password-stdin"], PASSWORD, "not an email address"),
         (["disable", "nobody@example.com"], None, "no agent with email nobody@example.com"),
         (["enable", "nobody@example.com"], None, "no agent with email nobody@example.com"),
+        (["update", "nobody@example.com", "--team", "x"], None, "no agent with email nobody@"),
         (["password", "nobody@example.com", "--password-stdin"], PASSWORD, "no agent with email"),
         (["password", "nobody@example.com"], PASSWORD, "--password-stdin"),
     ],
@@ -100,3 +101,17 @@ def test_enable_and_set_a_password() -> None:
         assert authenticate(session, email="ana@example.com", password=PASSWORD.strip()) is None
         assert authenticate(session, email="ana@example.com", password=new) is not None
     engine.dispose()
+
+
+def test_update_changes_only_what_is_given() -> None:
+    add = ("add", "ana@example.com", "--brand", "acme", "--team", "billing", "--password-stdin")
+    assert agents(*add, stdin=PASSWORD)[0] == 0
+    code, out = agents("update", "ANA@example.com", "--role", "supervisor")
+    assert code == 0 and "updated ana@example.com: supervisor, brands acme, team billing" in out
+    code, out = agents("update", "ana@example.com", "--brand", "globex", "--brand", "acme")
+    assert code == 0 and "brands globex, acme, team billing" in out
+    code, out = agents("update", "ana@example.com", "--team", "", "--name", "Ana B")
+    assert code == 0 and "team -" in out
+    assert "ana@example.com\tsupervisor\tactive\tglobex,acme\tAna B" in agents("list")[1]
+    code, out = agents("update", "ana@example.com", "--team", "x" * 65)
+    assert code == 2 and "a team name must be 1 to 64 characters long" in out
