@@ -74,3 +74,49 @@ def test_simulator_texts_in_and_shows_the_agents_answer(browsing: Browsing, desk
     expect(answer).to_be_visible()
     expect(answer.locator(".status")).to_have_text("sent")
     screenshot(customer, "06-simulator")
+
+
+def test_an_admin_keeps_agent_accounts(browsing: Browsing, desk: Desk) -> None:
+    admin = desk.agent("admin", name="Ada Admin")
+    page = sign_in(browsing.new_page(), admin)
+    page.on("dialog", lambda dialog: dialog.accept())  # "Disable …? They are signed out at once."
+    page.click(".topbar a:text-is('Agents')")
+    expect(page.locator("h1")).to_have_text("Agents")
+
+    email = f"new-{new_phone()[-6:]}@example.com"
+    page.fill("#new-email", email)
+    page.fill("#new-name", "Nia New")
+    page.fill("#new-password", "a long enough password")
+    page.click("#add-agent button[type=submit]")
+    expect(page.locator("#agents-notice")).to_have_text(f"Added agent {email}.")
+    row = page.locator("#agents-table tbody.agent", has_text=email)
+
+    row.locator(".agent-manage summary").click()
+    row.locator("select[name=role]").select_option("supervisor")
+    row.locator("input[name=team]").fill("billing")
+    screenshot(page, "07-agents")
+    row.locator("form.edit-agent button[type=submit]").click()
+    expect(page.locator("#agents-notice")).to_have_text(f"Saved {email}.")
+    expect(row).to_contain_text("supervisor")
+    expect(row).to_contain_text("billing")
+
+    row.locator("button.disable").click()
+    expect(page.locator("#agents-notice")).to_contain_text(f"Disabled {email}")
+    expect(row).to_contain_text("disabled")
+    row.locator("button.enable").click()
+    expect(page.locator("#agents-notice")).to_contain_text(f"Enabled {email}")
+
+    row.locator(".agent-manage summary").click()  # the panel was re-rendered, closed
+    row.locator("input[name=password]").fill("short")
+    row.locator("form.set-password button[type=submit]").click()
+    # The browser itself refuses first (minlength); the server says the same to anything else.
+    expect(page.locator("#agents-notice")).to_contain_text(f"Enabled {email}")
+    row.locator("input[name=password]").fill("another long password")
+    row.locator("form.set-password button[type=submit]").click()
+    expect(page.locator("#agents-notice")).to_have_text(
+        f"New password set for {email}: their sessions have ended."
+    )
+    assert browsing.log.errors == [] and browsing.log.csp_violations() == []
+    assert desk.audit_actions(email) == [
+        "agent.created", "agent.edited", "agent.disabled", "agent.enabled", "agent.password_set",
+    ]  # fmt: skip

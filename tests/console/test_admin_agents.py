@@ -71,13 +71,13 @@ def test_agents_page_lists_every_account(client: TestClient, make_agent: MakeAge
     html = page.text
     assert 'href="/console/agents" class="current"' in html
     rows = re.findall(
-        r'<tr id="agent-[0-9a-f-]+" class="([^"]*)">\s*<td>([^<]+)(.*?)</tr>', html, re.S
+        r'<tbody class="([^"]*)" id="agent-[0-9a-f-]+">\s*<tr>\s*<td>([^<]+)(.*?)</tr>', html, re.S
     )
     by_email = {email.strip(): (css, email + rest) for css, email, rest in rows}
     assert set(by_email) == {"root@example.com", "ana@example.com", "old@example.com"}
     assert "acme, globex" in by_email["ana@example.com"][1]
     assert "never" in by_email["ana@example.com"][1]  # last sign-in
-    assert by_email["old@example.com"][0] == "inactive"
+    assert by_email["old@example.com"][0] == "agent inactive"
     assert "disabled" in by_email["old@example.com"][1]
     assert "UTC" in by_email["root@example.com"][1]  # signed in just now
     # A disable button for active others only: not for oneself, not for the disabled.
