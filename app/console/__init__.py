@@ -16,13 +16,13 @@ from app.console.templating import STATIC_DIR
 
 def install_console(app: FastAPI, settings: Settings) -> None:
     """Mount the console's routes, static files and browser hardening on the app."""
-    from app.console import actions, admin, dashboard, events, pages, routes, simulator
+    from app.console import account, actions, admin, dashboard, events, pages, routes, simulator
 
     app.state.simulator_limits = simulator.SendLimits(settings.simulator_rate_limit)
 
     app.add_middleware(BrowserSecurityHeaders)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console_static")
-    for module in (routes, pages, actions, events, simulator, dashboard, admin):
+    for module in (routes, pages, actions, events, simulator, dashboard, admin, account):
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)

@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from app.api.deps import RuntimeDep
 from app.console.deps import ConsoleContext, DbSession, PageContextDep
-from app.console.templating import render
+from app.console.templating import render, sentence
 from app.handoff.agents import (
     MIN_PASSWORD_LENGTH,
     ROLES,
@@ -82,12 +82,6 @@ def _panel(
     )
 
 
-def _sentence(exc: AgentError) -> str:
-    """`the password must be ...` as the page says it: `The password must be ....`"""
-    reason = str(exc)
-    return reason[:1].upper() + reason[1:] + "."
-
-
 def _no_such_agent(
     request: Request, console: ConsoleContext, db: Session, agent_id: uuid.UUID, action: str
 ) -> Response:
@@ -132,7 +126,7 @@ def add_agent(
         )
     except AgentError as exc:
         console.audit(db, "agent.create_refused", email.strip().lower(), error=str(exc))
-        return _panel(request, console, db, form=form, error=_sentence(exc))
+        return _panel(request, console, db, form=form, error=sentence(exc))
     console.audit(
         db,
         "agent.created",
@@ -176,7 +170,7 @@ def edit_agent(
         )
     except AgentError as exc:
         console.audit(db, "agent.edit_refused", target.email, error=str(exc))
-        return _panel(request, console, db, error=_sentence(exc))
+        return _panel(request, console, db, error=sentence(exc))
     console.audit(
         db, "agent.edited", edited.email, role=edited.role, brands=edited.brands, team=edited.team
     )
@@ -241,7 +235,7 @@ def set_password_action(
         )
     except AgentError as exc:
         console.audit(db, "agent.password_refused", target.email, error=str(exc))
-        return _panel(request, console, db, error=_sentence(exc))
+        return _panel(request, console, db, error=sentence(exc))
     console.audit(db, "agent.password_set", target.email)
     ended = "your other sessions have ended" if own else "their sessions have ended"
     return _panel(request, console, db, notice=f"New password set for {target.email}: {ended}.")

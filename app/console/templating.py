@@ -62,6 +62,12 @@ def iso(value: datetime | None) -> str:
     return value.isoformat() if value is not None else ""
 
 
+def sentence(error: Exception) -> str:
+    """`the password must be ...` as a page says it: `The password must be ....`"""
+    reason = str(error)
+    return reason[:1].upper() + reason[1:] + "."
+
+
 def segment_label(text: str) -> str:
     """`42 chars · GSM-7 · 1 segment`: what the text will cost, as the composer shows it."""
     size = count_segments(text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from urllib.parse import quote
 
 import pytest
@@ -120,3 +121,22 @@ def test_an_admin_keeps_agent_accounts(browsing: Browsing, desk: Desk) -> None:
     assert desk.audit_actions(email) == [
         "agent.created", "agent.edited", "agent.disabled", "agent.enabled", "agent.password_set",
     ]  # fmt: skip
+
+
+def test_an_agent_changes_their_own_password(browsing: Browsing, desk: Desk) -> None:
+    agent = desk.agent(name="Pat Private")
+    page = sign_in(browsing.new_page(), agent)
+    page.click("#who")
+    expect(page.locator("h1")).to_have_text("Your account")
+    page.fill("#current-password", agent.password)
+    page.fill("#new-password", "my own new passphrase")
+    page.fill("#confirm-password", "my own new passphrase")
+    page.click("#change-password button[type=submit]")
+    expect(page.locator("#account-notice")).to_have_text(
+        "Password changed: your other sessions have ended."
+    )
+    screenshot(page, "08-account")
+    page.click("#logout")
+    expect(page).to_have_url(re.compile(r"/console/login"))
+    sign_in(page, replace(agent, password="my own new passphrase"))
+    assert browsing.log.errors == [] and browsing.log.csp_violations() == []
