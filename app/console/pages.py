@@ -131,9 +131,7 @@ def conversation_page(
 ) -> Response:
     """One conversation: the thread with the AI's view, consent, notes and the composer."""
     view = load_view(runtime, console, db, conversation_id, history=history)
-    context = conversation_context(runtime, console, db, view)
-    context["history"] = "all" if history == "all" else None
-    return render(request, "conversation.html", context)
+    return render(request, "conversation.html", conversation_context(runtime, console, db, view))
 
 
 _PARTS = {
@@ -197,6 +195,4 @@ def conversation_partial(
     if template is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such part")
     view = load_view(runtime, console, db, conversation_id, history=history)
-    context = conversation_context(runtime, console, db, view)
-    context["history"] = "all" if history == "all" else None
-    return render(request, template, context)
+    return render(request, template, conversation_context(runtime, console, db, view))

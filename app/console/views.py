@@ -126,6 +126,8 @@ class ConversationView:
     draft: str | None
     earlier: int = 0
     """Older texts of the conversation the thread leaves out."""
+    whole: bool = False
+    """The thread was asked for whole (it stays whole as it updates)."""
     agents: list[Agent] = field(default_factory=list)
     """Who the item can be assigned or transferred to."""
     at: datetime = field(default_factory=now)
@@ -237,6 +239,7 @@ def conversation_view(
         notes=[(note, name) for note, name in notes],
         draft=_latest_draft(entries),
         earlier=earlier,
+        whole=newest is None,
         agents=[a for a in agents if can_see_brand(a, conversation.brand)],
     )
 
