@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -75,24 +74,6 @@ DEMO_TEXTS: tuple[DemoText, ...] = (
 )
 
 
-class DemoTarget(Protocol):
-    """What seeding needs: the settings and a migrated database (a `Runtime` has both)."""
-
-    @property
-    def settings(self) -> Settings: ...
-
-    @property
-    def engine(self) -> Engine: ...
-
-
-@dataclass(frozen=True, slots=True)
-class DemoDatabase:
-    """Settings and a migrated database, for seeding before the app starts."""
-
-    settings: Settings
-    engine: Engine
-
-
 @dataclass(frozen=True, slots=True)
 class DemoCredentials:
     """The demo sign-ins, and what this seeding created."""
@@ -125,15 +106,15 @@ def check_demo_allowed(settings: Settings) -> None:
         )
 
 
-def seed_demo(runtime: DemoTarget) -> DemoCredentials:
-    """Create the demo agents that are missing and store the demo texts not stored yet.
+def seed_demo(settings: Settings, engine: Engine) -> DemoCredentials:
+    """Create the demo agents that are missing and store the demo texts not stored yet, in
+    the migrated database `engine`.
 
     Raises DemoRefused in production. The texts' jobs run when the workers do.
     """
-    settings = runtime.settings
     check_demo_allowed(settings)
     created: list[str] = []
-    with Session(runtime.engine) as session:
+    with Session(engine) as session:
         for account in DEMO_ACCOUNTS:
             if find_agent(session, email=account.email) is not None:
                 continue
@@ -162,7 +143,7 @@ def seed_demo(runtime: DemoTarget) -> DemoCredentials:
             body=text.body,
             received_at=start - timedelta(minutes=text.minutes_ago),
         )
-        seeded += accept_inbound(runtime.engine, sms, brand=settings.brand_id).created
+        seeded += accept_inbound(engine, sms, brand=settings.brand_id).created
     return DemoCredentials(DEMO_ACCOUNTS, tuple(created), seeded)
 
 
@@ -203,12 +184,12 @@ def start_up(settings: Settings, *, host: str, port: int) -> list[str]:
     """Seed the demo when it is on (DemoRefused in production) and return the banner."""
     credentials: DemoCredentials | None = None
     if settings.demo:
-        check_demo_allowed(settings)
+        check_demo_allowed(settings)  # before opening (and migrating) the database
         from app.storage import open_database
 
         engine = open_database(settings.db_url)
         try:
-            credentials = seed_demo(DemoDatabase(settings, engine))
+            credentials = seed_demo(settings, engine)
         finally:
             engine.dispose()
     return banner(settings, host=host, port=port, credentials=credentials)

@@ -6,7 +6,8 @@ conversation with a customer text and its AI record, plus one long conversation 
 an agent through the real app (TestClient: the server's own work, no network), times:
 
 - the queue page and the queue partial that SSE refreshes swap in,
-- the long conversation page (its newest texts) and its thread partial,
+- the long conversation page (its newest texts) and its live update (the thread partial,
+  which carries the head and the side panel out of band),
 - the same page with the whole thread (`?history=all`),
 - one poll of the live-update digests (what each open page does every second),
 - the composer's watcher (asked on every live update; 204 when nothing changed),

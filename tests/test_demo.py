@@ -15,7 +15,6 @@ from app.config import Settings
 from app.demo import (
     DEMO_ACCOUNTS,
     DEMO_TEXTS,
-    DemoDatabase,
     DemoRefused,
     banner,
     seed_demo,
@@ -46,10 +45,10 @@ def count(engine: Engine, table: type[Agent] | type[Message] | type[Conversation
 
 
 def test_seeding_twice_creates_the_agents_and_texts_once(runtime: Runtime) -> None:
-    first = seed_demo(runtime)
+    first = seed_demo(runtime.settings, runtime.engine)
     assert set(first.created_agents) == {a.email for a in DEMO_ACCOUNTS}
     assert first.seeded_texts == len(DEMO_TEXTS) >= 3
-    again = seed_demo(runtime)
+    again = seed_demo(runtime.settings, runtime.engine)
     assert again.created_agents == () and again.seeded_texts == 0
     assert again.accounts == first.accounts
     assert count(runtime.engine, Agent) == 3
@@ -58,7 +57,7 @@ def test_seeding_twice_creates_the_agents_and_texts_once(runtime: Runtime) -> No
 
 
 def test_demo_passwords_sign_in_with_their_roles_and_brand(runtime: Runtime) -> None:
-    seed_demo(runtime)
+    seed_demo(runtime.settings, runtime.engine)
     roles = {}
     with Session(runtime.engine) as session:
         for account in DEMO_ACCOUNTS:
@@ -75,13 +74,13 @@ def test_demo_passwords_sign_in_with_their_roles_and_brand(runtime: Runtime) -> 
 
 
 def test_an_existing_agent_is_left_alone(runtime: Runtime) -> None:
-    seed_demo(runtime)
+    seed_demo(runtime.settings, runtime.engine)
     with Session(runtime.engine) as session:
         admin = session.exec(select(Agent).where(Agent.email == "admin@demo.smsdesk")).one()
         admin.active = False  # an admin disabled the demo account
         session.add(admin)
         session.commit()
-    assert seed_demo(runtime).created_agents == ()
+    assert seed_demo(runtime.settings, runtime.engine).created_agents == ()
     with Session(runtime.engine) as session:
         assert (
             authenticate(session, email="admin@demo.smsdesk", password="demo-admin-password")
@@ -90,7 +89,7 @@ def test_an_existing_agent_is_left_alone(runtime: Runtime) -> None:
 
 
 def test_demo_texts_go_through_the_real_pipeline(runtime: Runtime) -> None:
-    seed_demo(runtime)
+    seed_demo(runtime.settings, runtime.engine)
     assert isinstance(runtime.jobs, InProcessEngine)
     assert runtime.jobs.drain() >= len(DEMO_TEXTS)
     consent = runtime.compliance.ledger
@@ -110,7 +109,7 @@ def test_production_refuses_the_demo(tmp_path: Path) -> None:
     migrate(engine)
     try:
         with pytest.raises(DemoRefused, match="SMSDESK_ENV=prod"):
-            seed_demo(DemoDatabase(prod, engine))
+            seed_demo(prod, engine)
         assert count(engine, Agent) == 0 and count(engine, Message) == 0
     finally:
         engine.dispose()

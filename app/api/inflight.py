@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Receive, Scope, Send
-
-LONG_LIVED_SUFFIX = "/events"
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class InFlight:
@@ -18,6 +16,13 @@ class InFlight:
         return self.count > 0
 
 
+def _is_event_stream(message: Message) -> bool:
+    return any(
+        name == b"content-type" and value.startswith(b"text/event-stream")
+        for name, value in message.get("headers", ())
+    )
+
+
 class InFlightMiddleware:
     """Keeps an `InFlight` up to date (pure ASGI: cheaper than BaseHTTPMiddleware)."""
 
@@ -26,13 +31,24 @@ class InFlightMiddleware:
         self.meter = meter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # A long-lived stream (the console's live updates) is not a request being answered.
-        if scope["type"] != "http" or scope.get("path", "").endswith(LONG_LIVED_SUFFIX):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         # Only the event loop thread changes the count, so no lock is needed.
         self.meter.count += 1
+        counted = True
+
+        async def send_watching(message: Message) -> None:
+            nonlocal counted
+            # An event stream stays open for minutes: once it has started it is not a
+            # request being answered, and background work must not wait for it to end.
+            if counted and message["type"] == "http.response.start" and _is_event_stream(message):
+                self.meter.count -= 1
+                counted = False
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_watching)
         finally:
-            self.meter.count -= 1
+            if counted:
+                self.meter.count -= 1

@@ -14,6 +14,7 @@ from app.api.deps import ApiKey, RuntimeDep
 from app.channels.base import InboundSms
 from app.compliance.model import Category, GateRequest
 from app.compliance.parsing import parse_e164
+from app.compliance.segments import MAX_TEXT_CHARS
 from app.outbound.send import queue_outbound
 from app.pipeline.ingress import accept_inbound
 from app.storage import messages as data
@@ -48,7 +49,7 @@ class OutboundIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     to: str = Field(examples=["+12125550123"])
-    body: str = Field(min_length=1, max_length=1_600)
+    body: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
     category: Category
     urgent: bool = False
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=100)

@@ -30,7 +30,8 @@ EventType = Literal[
     "message_sent",
 ]
 Channel = Literal["sms", "web", "voice", "paper", "api"]
-_REVOCATIONS = {"opt_out", "revocation_phrase", "ai_detected_revocation"}
+REVOCATION_EVENTS = frozenset({"opt_out", "revocation_phrase", "ai_detected_revocation"})
+"""Events that end a number's consent: a STOP keyword, a revocation phrase, the AI's catch."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,7 @@ def fold(events: Iterable[ConsentEvent]) -> ContactConsent:
         elif kind == "opt_in":
             # REC-3: START restores only what was consented before; it grants nothing new.
             state = SUBSCRIBED
-        elif kind in _REVOCATIONS:
+        elif kind in REVOCATION_EVENTS:
             scope: Scope = "marketing" if event.scope == "marketing" else "all"
             if state.status == "opted_out" and state.scope == "all":
                 scope = "all"

@@ -27,6 +27,9 @@ GSM7_SINGLE = 160
 GSM7_CONCATENATED = 153
 UCS2_SINGLE = 70
 UCS2_CONCATENATED = 67
+MAX_TEXT_CHARS = 1600
+"""The longest text smsdesk takes in or sends out: ten concatenated segments, as carriers
+allow (past that a text is a letter, not an SMS)."""
 
 _ESCAPE = "\x1b"
 

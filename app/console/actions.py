@@ -16,6 +16,7 @@ from fastapi.responses import Response
 from sqlmodel import Session
 
 from app.api.deps import RuntimeDep
+from app.compliance.segments import MAX_TEXT_CHARS
 from app.console.canned import VARIABLES, fill, load_canned
 from app.console.deps import ConsoleContext, DbSession, PageContextDep
 from app.console.templating import local_time, render
@@ -28,9 +29,7 @@ from app.storage.tables import Agent, ConversationNote, HandoffItem
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
-MAX_REPLY_CHARS = 1600  # ten segments: past that a text is a letter, not an SMS
 MAX_NOTE_CHARS = 4000
-MAX_SNOOZE_MINUTES = 7 * 24 * 60
 
 _REFUSED = {
     "not_found": "That conversation is not in your queue any more.",
@@ -160,7 +159,7 @@ def transfer(
 def snooze(
     request: Request,
     item_id: uuid.UUID,
-    minutes: Annotated[int, Form(ge=1, le=MAX_SNOOZE_MINUTES)],
+    minutes: Annotated[int, Form(ge=1, le=claims.MAX_SNOOZE_MINUTES)],
     console: PageContextDep,
     db: DbSession,
 ) -> Response:
@@ -179,7 +178,7 @@ def send(
     runtime: RuntimeDep,
     console: PageContextDep,
     db: DbSession,
-    body: Annotated[str, Form(max_length=MAX_REPLY_CHARS)],
+    body: Annotated[str, Form(max_length=MAX_TEXT_CHARS)],
     send_key: Annotated[str, Form(min_length=8, max_length=64)],
     schedule: Annotated[bool, Form()] = False,
 ) -> Response:

@@ -8,6 +8,7 @@ dataclass. Percentiles are computed in Python so SQLite and PostgreSQL give the 
 from __future__ import annotations
 
 import math
+import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from sqlalchemy import ColumnElement, and_, case, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from app.compliance.ledger import REVOCATION_EVENTS
 from app.handoff.queue import UNRESOLVED
 from app.storage.messages import now
 from app.storage.tables import Agent, ConsentEvent, Conversation, HandoffItem, Message
@@ -30,8 +32,6 @@ _LENGTH: dict[Period, timedelta] = {
     "7d": timedelta(days=7),
     "30d": timedelta(days=30),
 }
-OPT_OUT_EVENTS = ("opt_out", "revocation_phrase", "ai_detected_revocation")
-"""Consent events that end a customer's consent (a STOP keyword, a phrase, or the AI's catch)."""
 NOT_SENT = ("blocked", "cancelled")
 """Outbound texts that were never going to leave: left out of the traffic counts."""
 
@@ -168,11 +168,7 @@ def median(values: Sequence[timedelta]) -> timedelta | None:
     """The middle value (the mean of the two middle ones for an even count)."""
     if not values:
         return None
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[middle]
-    return (ordered[middle - 1] + ordered[middle]) / 2
+    return timedelta(seconds=statistics.median(v.total_seconds() for v in values))
 
 
 def percentile(values: Sequence[timedelta], share: float) -> timedelta | None:
@@ -314,7 +310,7 @@ def opt_outs(session: Session, *, w: Window, scope: BrandScope) -> OptOuts:
     events = (
         select(ConsentEvent.brand, ConsentEvent.phone_e164)
         .where(
-            col(ConsentEvent.event_type).in_(OPT_OUT_EVENTS),
+            col(ConsentEvent.event_type).in_(sorted(REVOCATION_EVENTS)),
             _created_in(ConsentEvent.effective_at, w),
         )
         .distinct()

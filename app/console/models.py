@@ -7,7 +7,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from app.handoff.claims import Outcome
+from app.handoff.agents import MAX_TEAM_LENGTH
+from app.handoff.claims import MAX_SNOOZE_MINUTES, Outcome
 from app.storage.tables import Agent, Conversation, HandoffItem
 
 
@@ -90,13 +91,13 @@ class TransferRequest(BaseModel):
     """Another agent, or a team's queue: exactly one of the two."""
 
     agent_id: uuid.UUID | None = None
-    team: str | None = Field(default=None, min_length=1, max_length=64)
+    team: str | None = Field(default=None, min_length=1, max_length=MAX_TEAM_LENGTH)
 
 
 class SnoozeRequest(BaseModel):
     """How long to put the conversation aside (it wakes early if the customer writes)."""
 
-    minutes: int = Field(ge=1, le=7 * 24 * 60)
+    minutes: int = Field(ge=1, le=MAX_SNOOZE_MINUTES)
 
 
 class ActionPublic(BaseModel):

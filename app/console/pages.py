@@ -136,7 +136,7 @@ def conversation_page(
 
 _PARTS = {
     "head": "partials/conv_head.html",
-    "thread": "partials/thread.html",
+    "thread": "partials/thread_live.html",
     "side": "partials/side.html",
     "composer": "partials/composer.html",
 }

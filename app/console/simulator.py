@@ -37,9 +37,10 @@ from app.api.deps import RuntimeDep
 from app.channels.base import InboundSms
 from app.chat import BUSINESS_NUMBER
 from app.compliance.parsing import parse_e164
+from app.compliance.segments import MAX_TEXT_CHARS
 from app.config import Settings
 from app.console.deps import DbSession, client_ip
-from app.console.templating import render
+from app.console.templating import AUTHORS, render
 from app.errors import InvalidPhoneNumber
 from app.pipeline.ingress import accept_inbound
 from app.storage.messages import now
@@ -49,12 +50,9 @@ router = APIRouter(prefix="/simulator", include_in_schema=False)
 
 PROVIDER = "simulator"
 """The provider name of texts typed into the simulator (Message.provider holds 16 chars)."""
-MAX_BODY = 1600
-"""The longest text the simulator takes (ten concatenated segments, as carriers allow)."""
 MAX_SHOWN = 200
 """The newest messages the thread shows (it is polled every second)."""
 _SID = re.compile(r"^[0-9a-f]{32}$")
-_WHO = {"reply": "bot", "agent": "agent", "api": "API"}
 _NOT_SENT = ("blocked", "failed", "cancelled")
 
 
@@ -155,7 +153,7 @@ def _bubble(message: Message) -> Bubble:
     if message.direction == "inbound":
         who = "you"
     else:
-        who = _WHO.get(message.purpose or "", "auto-reply" if message.purpose else "business")
+        who = AUTHORS.get(message.purpose or "", "auto-reply" if message.purpose else "business")
         if message.status == "scheduled" and message.send_after is not None:
             note = f"goes out {message.send_after:%Y-%m-%d %H:%M} UTC"
             if message.status_reason:
@@ -242,7 +240,6 @@ def _screen_context(
         "sid": uuid.uuid4().hex,
         "body": body,
         "send_error": send_error,
-        "max_body": MAX_BODY,
     }
 
 
@@ -316,8 +313,8 @@ def simulator_send(
     error: str | None = None
     if not body.strip():
         error = "Type a message first: an empty text is not sent."
-    elif len(body) > MAX_BODY:
-        error = f"A text can be at most {MAX_BODY} characters; this one has {len(body)}."
+    elif len(body) > MAX_TEXT_CHARS:
+        error = f"A text can be at most {MAX_TEXT_CHARS} characters; this one has {len(body)}."
     if error is None:
         limits: SendLimits = request.app.state.simulator_limits
         wait = limits.take(f"address:{client_ip(request)}", f"phone:{number}")

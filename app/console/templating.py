@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
-from app.compliance.segments import count_segments
+from app.compliance.segments import MAX_TEXT_CHARS, count_segments
 from app.storage.messages import now
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -62,6 +62,15 @@ def iso(value: datetime | None) -> str:
     return value.isoformat() if value is not None else ""
 
 
+AUTHORS = {"reply": "bot", "agent": "agent", "api": "API"}
+"""Who wrote an outbound text, by its purpose (the rest are the compliance layer's replies)."""
+
+
+def author(purpose: str | None) -> str:
+    """`bot`, `agent`, `API`, or the compliance reply's name (`confirmation`, ...)."""
+    return AUTHORS.get(purpose or "", reason_label(purpose or ""))
+
+
 def sentence(error: Exception) -> str:
     """`the password must be ...` as a page says it: `The password must be ....`"""
     reason = str(error)
@@ -95,8 +104,10 @@ _FILTERS: dict[str, Any] = {
     "segments": segment_label,
     "segment_count": segment_count,
     "reason": reason_label,
+    "author": author,
 }
 templates.env.filters.update(_FILTERS)
+templates.env.globals["max_text_chars"] = MAX_TEXT_CHARS
 
 
 def render(

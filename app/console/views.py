@@ -16,7 +16,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.ai.knowledge import INTENTS_FILE, KnowledgeError, load_intents
-from app.compliance.ledger import ConsentLedger, ContactConsent
+from app.compliance.ledger import ConsentLedger, ContactConsent, fold
 from app.handoff import claims
 from app.handoff.agents import can_see_brand
 from app.handoff.queue import UNRESOLVED, unresolved_item
@@ -34,10 +34,10 @@ from app.storage.tables import (
 
 SLA_WARNING = timedelta(minutes=5)
 QUEUE_PAGE = 100
+"""Rows the queue page shows: the most urgent first, and an agent works from the top."""
 THREAD_WINDOW = 150
 """The newest texts a conversation page shows (and re-renders on every live update);
 the rest are one link away."""
-"""Rows the queue page shows: the most urgent first, and an agent works from the top."""
 
 
 @dataclass(frozen=True)
@@ -78,13 +78,21 @@ def queue_rows(
     ids = [c.id for _, c in items]
     latest: dict[uuid.UUID, str] = {}
     if ids:
-        texts = session.exec(
-            select(Message.conversation_id, Message.body)
-            .where(col(Message.conversation_id).in_(ids), Message.direction == "inbound")
-            .order_by(col(Message.created_at).desc())
+        # Only each conversation's newest inbound text leaves the database, however long
+        # the threads are (the queue is re-rendered on every live update).
+        newest_first = func.row_number().over(
+            partition_by=col(Message.conversation_id),
+            order_by=(col(Message.created_at).desc(), col(Message.id).desc()),
+        )
+        ranked = (
+            sa_select(col(Message.conversation_id), col(Message.body), newest_first.label("rank"))
+            .where(col(Message.conversation_id).in_(ids), col(Message.direction) == "inbound")
+            .subquery()
+        )
+        rows = session.execute(
+            sa_select(ranked.c.conversation_id, ranked.c.body).where(ranked.c.rank == 1)
         ).all()
-        for conversation_id, body in texts:
-            latest.setdefault(conversation_id, body)
+        latest = {conversation_id: body for conversation_id, body in rows}
     at = now()
     return [
         QueueRow(
@@ -234,7 +242,7 @@ def conversation_view(
         item=item,
         owner=session.get(Agent, item.assigned_to) if item and item.assigned_to else None,
         entries=entries,
-        consent=ledger.consent(session, brand=conversation.brand, phone=conversation.phone_e164),
+        consent=fold(events),
         ledger=events,
         notes=[(note, name) for note, name in notes],
         draft=_latest_draft(entries),
@@ -289,6 +297,7 @@ def fingerprints(session: Session, *, conversation_id: uuid.UUID | None) -> dict
                 col(c)
                 for c in (
                     HandoffItem.id,
+                    HandoffItem.conversation_id,
                     HandoffItem.status,
                     HandoffItem.assigned_to,
                     HandoffItem.priority,
@@ -307,8 +316,6 @@ def fingerprints(session: Session, *, conversation_id: uuid.UUID | None) -> dict
     if conversation_id is not None:
         conversation = session.get(Conversation, conversation_id)
         if conversation is not None:
-            item = unresolved_item(session, conversation_id=conversation_id)
-            item_id = item.id if item is not None else None
             digests["conversation"] = _digest(
                 session.exec(
                     select(func.count(), func.max(Message.updated_at)).where(
@@ -334,7 +341,7 @@ def fingerprints(session: Session, *, conversation_id: uuid.UUID | None) -> dict
                 session.exec(
                     select(func.count()).where(AiDecision.conversation_id == conversation_id)
                 ).one(),
-                [row for row in unresolved if row[0] == item_id],
+                [row for row in unresolved if row.conversation_id == conversation_id],
                 conversation.status,
             )
     return digests

@@ -89,7 +89,7 @@ def list_agents(session: Session) -> Sequence[Agent]:
 
 
 def disable_agent(session: Session, *, email: str) -> Agent:
-    """Mark the agent inactive (their sessions stop working at once) and commit."""
+    """Mark the agent inactive and end their sessions (signed out at once); commit."""
     return _set_active(session, email=email, active=False)
 
 
@@ -107,10 +107,7 @@ def set_password(
     _check_password(password)
     agent.password_hash = _hasher.hash(password)
     session.add(agent)
-    ended = delete(AgentSession).where(col(AgentSession.agent_id) == agent.id)
-    if keep_session is not None:
-        ended = ended.where(col(AgentSession.id) != keep_session)
-    session.exec(ended)
+    _end_sessions(session, agent, keep=keep_session)
     session.commit()
     session.refresh(agent)
     return agent
@@ -148,6 +145,13 @@ def _check_access(role: str, brands: Sequence[str], team: str | None) -> None:
         raise AgentError(f"a team name must be 1 to {MAX_TEAM_LENGTH} characters long")
 
 
+def _end_sessions(session: Session, agent: Agent, *, keep: int | None = None) -> None:
+    ended = delete(AgentSession).where(col(AgentSession.agent_id) == agent.id)
+    if keep is not None:
+        ended = ended.where(col(AgentSession.id) != keep)
+    session.exec(ended)
+
+
 def _existing(session: Session, email: str) -> Agent:
     agent = find_agent(session, email=email)
     if agent is None:
@@ -164,6 +168,8 @@ def _set_active(session: Session, *, email: str, active: bool) -> Agent:
     agent = _existing(session, email)
     agent.active = active
     session.add(agent)
+    if not active:  # ended, not merely refused: enabling the agent again must not revive them
+        _end_sessions(session, agent)
     session.commit()
     session.refresh(agent)
     return agent

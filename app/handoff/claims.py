@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal, get_args
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, update
+from sqlalchemy import ColumnElement, Update, and_, case, func, or_, update
 from sqlmodel import Session, col, select
 
 from app.handoff.agents import can_see_brand
@@ -24,6 +24,8 @@ QueueView = Literal["open", "mine", "claimed", "snoozed"]
 QUEUE_VIEWS: tuple[QueueView, ...] = get_args(QueueView)
 Outcome = Literal["resolved", "return_to_bot", "no_reply_needed", "spam"]
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
+MAX_SNOOZE_MINUTES = 7 * 24 * 60
+"""A week: an item snoozed longer is better resolved (the customer writing wakes it anyway)."""
 
 
 def manages(agent: Agent) -> bool:
@@ -150,11 +152,7 @@ def transfer(
         return "conflict"
     if to is not None and (not to.active or not can_see_brand(to, conversation.brand)):
         return "conflict"
-    query = update(HandoffItem).where(
-        col(HandoffItem.id) == item_id, col(HandoffItem.status) == "claimed"
-    )
-    if not manages(agent):
-        query = query.where(col(HandoffItem.assigned_to) == agent.id)
+    query = _claimed_by(agent, item_id)
     if to is not None:
         values: dict[str, object] = {"assigned_to": to.id, "claimed_at": now()}
     else:
@@ -195,15 +193,20 @@ def release(session: Session, *, agent: Agent, item_id: uuid.UUID) -> ActionResu
     """Put a claimed item back in the queue (its owner, or a supervisor/admin)."""
     if visible_item(session, agent=agent, item_id=item_id) is None:
         return "not_found"
+    result = session.connection().execute(
+        _claimed_by(agent, item_id).values(status="open", assigned_to=None, claimed_at=None)
+    )
+    return "ok" if result.rowcount == 1 else "conflict"
+
+
+def _claimed_by(agent: Agent, item_id: uuid.UUID) -> Update:
+    """An UPDATE of the item while it is claimed by `agent` (a supervisor/admin: by anyone)."""
     query = update(HandoffItem).where(
         col(HandoffItem.id) == item_id, col(HandoffItem.status) == "claimed"
     )
     if not manages(agent):
         query = query.where(col(HandoffItem.assigned_to) == agent.id)
-    result = session.connection().execute(
-        query.values(status="open", assigned_to=None, claimed_at=None)
-    )
-    return "ok" if result.rowcount == 1 else "conflict"
+    return query
 
 
 def resolve(

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from app.config import Settings
 from app.console.auth import SESSION_COOKIE
-from app.handoff.agents import disable_agent
+from app.handoff.agents import disable_agent, enable_agent
 from app.main import create_app
 from app.storage.tables import AgentSession, AuditEntry
 from tests.console.conftest import PASSWORD, MakeAgent, app_engine, login, queue_item
@@ -105,6 +105,19 @@ def test_a_disabled_agent_is_signed_out_at_once(client: TestClient, make_agent: 
         "/console/login", data={"email": "ana@example.com", "password": PASSWORD}
     )
     assert response.status_code == 401
+
+
+def test_enabling_an_agent_again_does_not_revive_their_old_sessions(
+    client: TestClient, make_agent: MakeAgent
+) -> None:
+    make_agent("ana@example.com")
+    login(client, "ana@example.com")
+    with Session(app_engine(client)) as session:
+        disable_agent(session, email="ana@example.com")
+        enable_agent(session, email="ana@example.com")
+    assert client.get("/console/api/queue").status_code == 401
+    login(client, "ana@example.com")  # a fresh sign-in works
+    assert client.get("/console/api/queue").status_code == 200
 
 
 def _console_requests(client: TestClient) -> list[tuple[str, str]]:

@@ -12,8 +12,9 @@ from httpx import Response
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
+from app.compliance.segments import MAX_TEXT_CHARS
 from app.config import Settings
-from app.console.simulator import MAX_BODY, PROVIDER, is_fictional, simulator_phone
+from app.console.simulator import PROVIDER, is_fictional, simulator_phone
 from app.errors import InvalidPhoneNumber
 from app.main import create_app
 from app.storage.tables import Conversation, HandoffItem, Message
@@ -140,7 +141,7 @@ def test_empty_and_too_long_texts_are_refused(client: TestClient, body: str, pro
 
 
 def test_a_text_of_the_maximum_length_is_taken(client: TestClient) -> None:
-    assert send(client, "y" * MAX_BODY).status_code == 200
+    assert send(client, "y" * MAX_TEXT_CHARS).status_code == 200
     assert len(inbound(client)) == 1
 
 
