@@ -297,7 +297,6 @@ def fingerprints(session: Session, *, conversation_id: uuid.UUID | None) -> dict
                 col(c)
                 for c in (
                     HandoffItem.id,
-                    HandoffItem.conversation_id,
                     HandoffItem.status,
                     HandoffItem.assigned_to,
                     HandoffItem.priority,
@@ -316,6 +315,9 @@ def fingerprints(session: Session, *, conversation_id: uuid.UUID | None) -> dict
     if conversation_id is not None:
         conversation = session.get(Conversation, conversation_id)
         if conversation is not None:
+            # One indexed lookup: cheaper than carrying every item's conversation id above.
+            item = unresolved_item(session, conversation_id=conversation_id)
+            item_id = item.id if item is not None else None
             digests["conversation"] = _digest(
                 session.exec(
                     select(func.count(), func.max(Message.updated_at)).where(
@@ -341,7 +343,7 @@ def fingerprints(session: Session, *, conversation_id: uuid.UUID | None) -> dict
                 session.exec(
                     select(func.count()).where(AiDecision.conversation_id == conversation_id)
                 ).one(),
-                [row for row in unresolved if row.conversation_id == conversation_id],
+                [row for row in unresolved if row[0] == item_id],
                 conversation.status,
             )
     return digests
