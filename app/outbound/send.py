@@ -215,7 +215,8 @@ class OutboundSender:
         except ProviderError as exc:
             self._record(message, "failed", detail=str(exc), error_code=exc.provider_code)
             return
-        self._record(message, result.status, provider_message_id=result.provider_message_id)
+        # The ledger first: whoever sees the text as sent also finds it (and a STOP's
+        # confirmation) in the customer's consent history.
         category: Category = message.category or "reply"  # type: ignore[assignment]
         sent_at = now()
         self.compliance.record(
@@ -236,6 +237,7 @@ class OutboundSender:
                 channel="sms",
                 provider_message_id=result.provider_message_id,
             )
+        self._record(message, result.status, provider_message_id=result.provider_message_id)
 
     def _record(
         self,
