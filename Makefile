@@ -13,7 +13,7 @@ export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE ?= 1
 export ANONYMIZED_TELEMETRY ?= False
 
-.PHONY: help install browser-deps run test test-fast lint format bench eval clean
+.PHONY: help install browser-deps run test test-fast lint format bench eval eval-gate clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -65,8 +65,11 @@ bench: install ## Run the benchmarks; results go to bench/results/*.json
 	$(BIN)/python bench/ai_latency.py
 	$(BIN)/python bench/console_pages.py
 
-eval: install ## Run the public compliance case file
-	$(BIN)/smsdesk compliance eval tests/compliance/data/cases_public.jsonl
+eval: install ## Every eval suite on the shipped data; the report lands in evals/reports/
+	$(BIN)/smsdesk eval all
+
+eval-gate: install ## The CI subset of the evals, gated on evals/baseline.json (about 2 minutes)
+	$(BIN)/smsdesk eval all --quick --baseline evals/baseline.json --out evals/reports/gate
 
 clean: ## Remove the virtualenv, caches and local data
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis data

@@ -175,7 +175,7 @@ def eval_command(
     from app.compliance.cases import run_file
 
     try:
-        _cases, report = run_file(file, get_settings())
+        _cases, report, _decisions = run_file(file, get_settings())
     except SmsdeskError as exc:
         _fail(str(exc))
     for m in report.mismatches:

@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     llm_model: str = "gpt-4o-mini"
     llm_timeout_seconds: float = Field(default=8.0, gt=0, le=120)
     llm_max_retries: int = Field(default=2, ge=0, le=10)
+    llm_price_input_per_mtok: float = Field(default=0.15, ge=0)
+    """US dollars per million prompt tokens, for the evals' cost estimate (gpt-4o-mini's)."""
+    llm_price_output_per_mtok: float = Field(default=0.60, ge=0)
+    """US dollars per million completion tokens, for the evals' cost estimate."""
 
     @property
     def models_dir(self) -> Path:

@@ -25,7 +25,7 @@ from app.compliance.inbound import classify
 from app.compliance.model import OPTED_OUT, SUBSCRIBED, GateRequest, Policy
 
 REPO = Path(__file__).resolve().parents[1]
-CASES = REPO / "tests" / "compliance" / "data" / "cases_public.jsonl"
+CASES = REPO / "evals" / "compliance" / "cases_public.jsonl"
 TWILIO_KEYWORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 
 

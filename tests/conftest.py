@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from app.ai.models import AiModels
 
 REPO = Path(__file__).resolve().parents[1]
-CASES = REPO / "tests" / "compliance" / "data" / "cases_public.jsonl"
+CASES = REPO / "evals" / "compliance" / "cases_public.jsonl"
 
 
 @pytest.fixture

@@ -50,8 +50,13 @@ class Encoder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import torch
+        import transformers
         from sentence_transformers import SentenceTransformer
 
+        # The weights come from disk in a second: a progress bar per load is only noise in
+        # a server's log and in the eval tables.
+        transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+        transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         # Sized on purpose: torch and numpy's BLAS pools fight over two cores otherwise.
         torch.set_num_threads(threads)
         self._model: SentenceTransformer = SentenceTransformer(

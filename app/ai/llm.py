@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,6 +47,41 @@ class LlmUnavailable(SmsdeskError):
 
 class InvalidLlmOutput(Exception):
     """The LLM answered, but not in the form asked for (retried like a server error)."""
+
+
+@dataclass
+class LlmUsage:
+    """What the LLM cost for one text: calls, tokens, time and an estimate in US dollars."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: float = 0.0
+    cost_usd: float = 0.0
+
+    def as_record(self) -> dict[str, float | int]:
+        """The usage as the decision record stores it."""
+        return {
+            "calls": self.calls,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "latency_ms": round(self.latency_ms, 1),
+            "cost_usd": round(self.cost_usd, 6),
+        }
+
+
+_usage: ContextVar[LlmUsage | None] = ContextVar("llm_usage", default=None)
+
+
+@contextmanager
+def metered() -> Iterator[LlmUsage]:
+    """Count every LLM call made inside the block (per thread: each worker meters its text)."""
+    usage = LlmUsage()
+    token = _usage.set(usage)
+    try:
+        yield usage
+    finally:
+        _usage.reset(token)
 
 
 class LlmClassification(BaseModel):
@@ -86,6 +125,8 @@ class LlmClient:
         self.model = settings.llm_model
         self.brand = settings.brand_name
         self.max_chars = settings.max_reply_chars
+        self.price_input = settings.llm_price_input_per_mtok
+        self.price_output = settings.llm_price_output_per_mtok
         self._chat = ChatOpenAI(
             model=settings.llm_model,
             base_url=settings.llm_base_url,
@@ -144,11 +185,25 @@ class LlmClient:
         return self._run(ask)
 
     def _complete(self, system: str, user: str) -> str:
+        started = time.perf_counter()
         message = self._chat.invoke([("system", system), ("human", user)])
+        self._meter(message, time.perf_counter() - started)
         content: Any = message.content
         if not isinstance(content, str):
             raise InvalidLlmOutput(f"content of type {type(content).__name__}")
         return content
+
+    def _meter(self, message: Any, seconds: float) -> None:
+        usage = _usage.get()
+        if usage is None:
+            return
+        tokens = getattr(message, "usage_metadata", None) or {}
+        prompt, completion = int(tokens.get("input_tokens", 0)), int(tokens.get("output_tokens", 0))
+        usage.calls += 1
+        usage.prompt_tokens += prompt
+        usage.completion_tokens += completion
+        usage.latency_ms += seconds * 1000
+        usage.cost_usd += (prompt * self.price_input + completion * self.price_output) / 1e6
 
     def _run(self, ask: Callable[[], T]) -> T:
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,7 @@ from app import log
 from app.ai.escalation import Signals, Thresholds, asks_for_person, escalation_reasons
 from app.ai.guardrails import check_draft, passed
 from app.ai.knowledge import Intent
-from app.ai.llm import LlmClient, LlmUnavailable
+from app.ai.llm import LlmClient, LlmUnavailable, metered
 from app.ai.models import AiModels
 from app.config import Settings
 from app.pipeline.responder import ResponderRequest, ResponderResult
@@ -66,6 +66,13 @@ class AiResponder:
 
     def respond(self, request: ResponderRequest) -> ResponderResult:
         """Decide on one passed text: a grounded reply, or a hand-off with the reasons."""
+        with metered() as usage:
+            result = self._respond(request)
+        if usage.calls:
+            result = replace(result, record={**result.record, "llm": usage.as_record()})
+        return result
+
+    def _respond(self, request: ResponderRequest) -> ResponderResult:
         started = time.perf_counter()
         models = self.models
         previous = _previous_question(request)
@@ -106,7 +113,11 @@ class AiResponder:
         if revocation >= models.revocations.borderline:
             reasons.insert(0, "possible_revocation")
         record |= {
-            "sentiment": {"label": sentiment.label, "negative": round(sentiment.negative, 4)},
+            "sentiment": {
+                "label": sentiment.label,
+                "negative": round(sentiment.negative, 4),
+                "flagged": sentiment.negative >= self.thresholds.negative_sentiment,
+            },
             "retrieved": [
                 {
                     "entry_id": hit.entry_id,
@@ -201,6 +212,7 @@ class AiResponder:
             body = entries[0].sms_reply()
             sources = sources[:1]
             record["draft_mode"] = "local"
+        record["entry_id"] = entries[0].id  # the entry the reply answers from
         return self._personalise(body, request), sources
 
     def _personalise(self, body: str, request: ResponderRequest) -> str:

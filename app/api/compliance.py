@@ -6,12 +6,12 @@ arrive or leave go through the messaging routes, which record their decisions.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from app import clock
 from app.api.deps import ComplianceDep
 from app.compliance.model import Category, GateDecision, GateRequest, InboundDecision, Status
 
@@ -54,7 +54,7 @@ def classify(request: ClassifyRequest, compliance: ComplianceDep) -> InboundDeci
     return compliance.preview_inbound(
         phone=request.from_,
         body=request.text,
-        received_at=request.received_at or datetime.now(UTC),
+        received_at=request.received_at or clock.now(),
         state=request.state,
     )
 
@@ -64,7 +64,7 @@ def gate(request: GateRequestBody, compliance: ComplianceDep) -> GateDecision:
     """Whether this message may be sent at `send_at`, and if not the next allowed time."""
     gate_request = GateRequest(
         to=request.to,
-        send_at=request.send_at or datetime.now(UTC),
+        send_at=request.send_at or clock.now(),
         category=request.category,
         urgent=request.urgent,
         last_inbound_at=request.last_inbound_at,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from app import clock
 from app.api.deps import ApiKey, RuntimeDep
 from app.channels.base import InboundSms
 from app.compliance.model import Category, GateRequest
@@ -72,7 +73,7 @@ def inbound(payload: InboundIn, runtime: RuntimeDep) -> Accepted:
         from_number=payload.from_,
         to_number=payload.to,
         body=payload.body,
-        received_at=payload.received_at or datetime.now(UTC),
+        received_at=payload.received_at or clock.now(),
     )
     accepted = accept_inbound(runtime.engine, sms, brand=runtime.settings.brand_id)
     runtime.jobs.notify()
@@ -88,7 +89,7 @@ def inbound(payload: InboundIn, runtime: RuntimeDep) -> Accepted:
 def outbound(payload: OutboundIn, runtime: RuntimeDep) -> OutboundAccepted:
     """Queue a text if the gate allows it now or later; 409 with the rule when it never may."""
     phone = parse_e164(payload.to)
-    request = GateRequest(phone, datetime.now(UTC), payload.category, urgent=payload.urgent)
+    request = GateRequest(phone, clock.now(), payload.category, urgent=payload.urgent)
     decision = runtime.compliance.check_outbound(request, body=payload.body)
     if not decision.allowed and decision.next_allowed_utc is None:
         raise HTTPException(
@@ -118,7 +119,7 @@ def outbound(payload: OutboundIn, runtime: RuntimeDep) -> OutboundAccepted:
                 detail={"rule": "duplicate_idempotency_key", "reasons": [key]},
             ) from None
     runtime.jobs.notify()
-    send_at = datetime.now(UTC)
+    send_at = clock.now()
     if not decision.allowed and decision.next_allowed_utc is not None:
         send_at = datetime.fromisoformat(decision.next_allowed_utc.replace("Z", "+00:00"))
     return OutboundAccepted(message_id=message.id, status="queued", send_at=send_at)

@@ -5,13 +5,13 @@ Never 200 for a text that was not stored: a failed write answers 503 and Twilio 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from app import clock
 from app.api.deps import RuntimeDep
 from app.channels.twilio import (
     PROVIDER,
@@ -64,7 +64,7 @@ async def inbound_sms(request: Request, runtime: RuntimeDep) -> Response:
     form = await _signed_form(request, runtime)
     account = runtime.settings.twilio_account_sid or None
     try:
-        sms = parse_inbound(form, received_at=datetime.now(UTC), account_sid=account)  # type: ignore[arg-type]
+        sms = parse_inbound(form, received_at=clock.now(), account_sid=account)  # type: ignore[arg-type]
         await run_in_threadpool(
             accept_inbound, runtime.engine, sms, brand=runtime.settings.brand_id
         )

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from rich.console import Console
 from rich.text import Text
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from app import clock
 from app.channels.base import OutboundSms, SendResult
 from app.storage.tables import OutboxEntry
 
@@ -31,7 +30,7 @@ class ConsoleSender:
                 to_number=sms.to_number,
                 from_number=sms.from_number,
                 body=sms.body,
-                created_at=datetime.now(UTC),
+                created_at=clock.now(),
             )
             session.add(entry)
             try:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
+from app import clock
 from app.compliance.model import SUBSCRIBED, ConsentState, Scope
 from app.storage.tables import ComplianceDecision, ConsentEvent
 
@@ -104,7 +105,7 @@ class ConsentLedger:
     @staticmethod
     def append(session: Session, **fields: Any) -> ConsentEvent:
         """Add one event to the session (committed by the caller, with what caused it)."""
-        now = datetime.now(UTC)
+        now = clock.now()
         fields.setdefault("processed_at", now)
         fields.setdefault("effective_at", fields["processed_at"])
         event = ConsentEvent(**fields)

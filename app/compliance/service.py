@@ -16,6 +16,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from app import clock
 from app.compliance.content import check_content
 from app.compliance.gate import check_outbound
 from app.compliance.inbound import classify
@@ -144,7 +145,7 @@ class Compliance:
                     rule=decision.match,
                     ruleset_version=decision.ruleset_version,
                     occurred_at=received_at,
-                    decided_at=datetime.now(UTC),
+                    decided_at=clock.now(),
                     decision=_json(decision.model_dump(mode="json")),
                 )
             )
@@ -268,7 +269,7 @@ class Compliance:
                         rule=decision.rule,
                         ruleset_version=decision.ruleset_version,
                         occurred_at=request.send_at,
-                        decided_at=datetime.now(UTC),
+                        decided_at=clock.now(),
                         decision=_json(decision.model_dump(mode="json")),
                     )
                 )

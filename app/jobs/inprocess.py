@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, text, update
+from sqlalchemy import Engine, bindparam, text, update
 from sqlmodel import Session, col, select
 
 from app import log
 from app.storage.messages import now
 from app.storage.tables import Job
+from app.storage.types import UtcDateTime
 
 Handler = Callable[[dict[str, Any]], None]
 Periodic = Callable[[], int]
@@ -97,7 +98,10 @@ class InProcessEngine:
             if session.get_bind().dialect.name == "postgresql":
                 sql = sql.replace("LIMIT 1", "LIMIT 1 FOR UPDATE SKIP LOCKED")
             params: dict[str, Any] = {"now": now()} if key is None else {"now": now(), "key": key}
-            row = session.execute(text(sql), params).first()
+            # Bound through the column's type: SQLite compares the stored text, and a raw
+            # datetime would be spelled differently (an instant on a whole second never ran).
+            query = text(sql).bindparams(bindparam("now", type_=UtcDateTime()))
+            row = session.execute(query, params).first()
             if row is None:
                 session.rollback()
                 return None

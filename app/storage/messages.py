@@ -5,21 +5,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from app.clock import now as now  # the one clock (re-exported for the data functions' users)
 from app.storage.tables import Conversation, Job, Message, MessageStatus
 
 # Outbound messages that have not left yet: an opt-out cancels these (IN-2, TIME-3).
 PENDING_OUTBOUND = ("queued", "scheduled")
-
-
-def now() -> datetime:
-    """The current instant, UTC."""
-    return datetime.now(UTC)
 
 
 def conversation_key(brand: str, phone: str) -> str:

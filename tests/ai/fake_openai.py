@@ -63,7 +63,7 @@ class FakeOpenAI:
                                 "finish_reason": "stop",
                             }
                         ],
-                        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                        "usage": usage(body, action.content or ""),
                     },
                 )
 
@@ -100,6 +100,14 @@ class FakeOpenAI:
         """Stop serving."""
         self.server.shutdown()
         self.server.server_close()
+
+
+def usage(body: dict[str, Any], content: str) -> dict[str, int]:
+    """Token counts the way a real server reports them (about four characters a token)."""
+    prompt = sum(len(m["content"]) for m in body["messages"]) // 4
+    completion = max(1, len(content) // 4)
+    return {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": prompt + completion}  # fmt: skip
 
 
 def classification(intent: str, *, confidence: float = 0.95, **flags: Any) -> str:

@@ -31,7 +31,7 @@ from app.compliance.quiet_hours import QuietHoursTable, parse_table, quiet_hours
 from app.compliance.timezones import TRANSACTIONAL_FALLBACK_ZONES, locate, state_from_description
 from app.errors import ConfigurationError, InvalidInput, InvalidPhoneNumber, InvalidTimestamp
 
-CASES = Path(__file__).parent / "data" / "cases_public.jsonl"
+CASES = Path(__file__).parents[2] / "evals" / "compliance" / "cases_public.jsonl"
 SHARED_CASES = Path("/work/shared/compliance/cases_public.jsonl")
 
 NY = "+12125550101"

@@ -18,7 +18,19 @@ runner = CliRunner()
 def test_clinc150_report_is_written_as_json(tmp_path: Path) -> None:
     out = tmp_path / "report.json"
     result = runner.invoke(
-        app, ["eval", "intents", "--dataset", "clinc150", "--limit", "120", "--json", str(out)]
+        app,
+        [
+            "eval",
+            "intents",
+            "--dataset",
+            "clinc150",
+            "--limit",
+            "120",
+            "--json",
+            str(out),
+            "--out",
+            str(out.parent / "report"),
+        ],
     )
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
@@ -42,7 +54,19 @@ def test_clinc150_report_is_written_as_json(tmp_path: Path) -> None:
 def test_banking77_reports_accuracy(tmp_path: Path) -> None:
     out = tmp_path / "report.json"
     result = runner.invoke(
-        app, ["eval", "intents", "--dataset", "banking77", "--limit", "150", "--json", str(out)]
+        app,
+        [
+            "eval",
+            "intents",
+            "--dataset",
+            "banking77",
+            "--limit",
+            "150",
+            "--json",
+            str(out),
+            "--out",
+            str(out.parent / "report"),
+        ],
     )
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())

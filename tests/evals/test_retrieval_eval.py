@@ -66,7 +66,19 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def test_cli_writes_the_report_json(data_dir: Path) -> None:
     out = data_dir / "out.json"
     result = CliRunner().invoke(
-        app, ["eval", "retrieval", "--dataset", "bitext", "--limit", "5", "--json", str(out)]
+        app,
+        [
+            "eval",
+            "retrieval",
+            "--dataset",
+            "bitext",
+            "--limit",
+            "5",
+            "--json",
+            str(out),
+            "--out",
+            str(out.parent / "report"),
+        ],
     )
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())

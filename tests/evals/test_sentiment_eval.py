@@ -30,7 +30,18 @@ def _write(path: Path, rows: list[dict[str, str]]) -> Path:
 def test_cli_writes_the_report_as_json(tmp_path: Path) -> None:
     data = _write(tmp_path / "tiny.jsonl", TINY)
     out = tmp_path / "out.json"
-    args = ["eval", "sentiment", "--dataset", "tweeteval", "--path", str(data), "--json", str(out)]
+    args = [
+        "eval",
+        "sentiment",
+        "--dataset",
+        "tweeteval",
+        "--path",
+        str(data),
+        "--json",
+        str(out),
+        "--out",
+        str(out.parent / "report"),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
@@ -62,7 +73,16 @@ def test_bad_path_is_a_clear_error(tmp_path: Path, content: str | None, message:
     path = tmp_path / "test.jsonl"
     if content is not None:
         path.write_text(content)
-    args = ["eval", "sentiment", "--dataset", "tweeteval", "--path", str(path)]
+    args = [
+        "eval",
+        "sentiment",
+        "--dataset",
+        "tweeteval",
+        "--path",
+        str(path),
+        "--out",
+        str(path.parent / "r"),
+    ]
     result = runner.invoke(app, args, env={"COLUMNS": "300"})
     assert result.exit_code == 2
     shown = " ".join(result.output.split())
