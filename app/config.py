@@ -88,6 +88,16 @@ class Settings(BaseSettings):
     business_timezone: str = "America/New_York"
     business_holidays: str | None = "US"
     """Public holidays the SLA clock skips (a `holidays` country code; empty: none)."""
+    safety_first_response_minutes: int = Field(default=5, ge=1, le=240)
+    """First human response target for a safety hand-off, in wall-clock minutes (24/7)."""
+    emergency_number: str = Field(default="911", min_length=2, max_length=20)
+    """Emergency services, named in the safety text a customer in danger receives."""
+    crisis_line: str = Field(default="988", min_length=2, max_length=20)
+    """The suicide and crisis line named in the safety text (US: 988)."""
+    while_waiting: Literal["answer", "silent"] = "answer"
+    """What the bot does with a plain question while a hand-off waits unclaimed: `answer` it
+    from the knowledge base (the customer is helped now; the agent sees it in the thread), or
+    stay `silent`. Once an agent owns the conversation the bot only drafts."""
     canned_responses_file: Path = Path("knowledge/canned_responses.yaml")
     simulator: bool | None = None
     """The phone simulator page at /simulator (default: on with the console SMS provider)."""

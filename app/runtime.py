@@ -18,8 +18,9 @@ from app.jobs import JobEngine
 from app.jobs.inprocess import InProcessEngine
 from app.outbound.send import SEND_OUTBOUND, OutboundSender, release_due
 from app.pipeline.ingress import PROCESS_INBOUND
+from app.pipeline.processor import InboundProcessor
 from app.pipeline.responder import HandoffResponder, Responder
-from app.pipeline.steps import InboundProcessor
+from app.pipeline.wording import wording_for
 from app.storage import open_database
 
 
@@ -90,6 +91,8 @@ def build_runtime(
         provider=sender.name,
         provider_handles_keywords=settings.provider_handles_keywords,
         sla=FirstResponseSla.from_settings(settings),
+        wording=wording_for(settings),
+        while_waiting=settings.while_waiting,
     )
     outbound = OutboundSender(engine, compliance, sender, status_callback=status_callback)
     runner = InProcessEngine(

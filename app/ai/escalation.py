@@ -1,9 +1,12 @@
-"""When a person takes over: the escalation policy, one function over the AI layer's signals.
+"""Texts a person must answer, read from their words: a request for a person, anger, a legal
+matter, a fraud or scam worry. Each reader is a few families of patterns over the normalised
+text (lower case, no accents, shorthand expanded, misspellings corrected), in English and
+Spanish; the intent classifier and the sentiment head add their vote in the responder.
 
-Reasons are the queue's vocabulary (the console shows them and orders by them): a person takes
-over on low confidence, out of scope, negative sentiment, safety language, an explicit request
-for a person, the compliance layer's hand-off, no grounded answer, a customer rephrasing after
-an unhelpful reply, or a draft that failed a guardrail.
+A near miss must not trip them: "is the fit done by a real person?" is a question about a
+service, "how do i leave a complaint-free review" is feedback, a plain "my order is late" is
+not anger. So the short, noun-only forms ("agent", "real person pls") count only in short
+texts, and anger needs an angry word, not a merely negative one.
 """
 
 from __future__ import annotations
@@ -12,88 +15,221 @@ import re
 from dataclasses import dataclass
 
 from app.compliance.normalise import normalise
-from app.config import Settings
 
-# Whole-word phrases of a customer asking for a person (normalised: lower case, no accents).
-_PERSON = re.compile(
-    r"\b("
-    r"(talk|speak|chat)( to| with)? (a |an |the |some )?(human|person|agent|someone|somebody"
-    r"|representative|rep|manager|supervisor|real person|live person|operator)"
-    r"|(human|live|real) (agent|person|being)"
-    r"|customer (service|care|support) (agent|rep|representative|person)"
-    r"|(get|need|want) (me )?(a |an )?(human|person|agent|representative|manager|supervisor)"
-    r"|(representative|operator|agent|human)\s+(please|pls|plz)"
-    r"|call me( back)?"
-    r")\b"
+_PEOPLE = (
+    r"(?:human|humans|person|people|agent|agents|someone|somebody|anyone|anybody|"
+    r"representative|reprasentative|rep|reps|manager|supervisor|operator|staff|employee|"
+    r"associate|team member|live agent|live person|real person|real human|actual person|"
+    r"actual human|live chat|customer (?:service|care|support)(?: team| agent| rep)?|"
+    r"support team|care team|your team|the team|a real one|a human being|human being)"
 )
-_ONLY_WORD = re.compile(r"^(agent|human|person|representative|operator|manager)\W*$")
+_ASK_VERBS = (
+    r"(?:talk|talking|speak|speaking|chat|chatting|text|texting|message|connect|connected|"
+    r"discuss (?:this|it|something) with|get in touch with|in touch with|"
+    r"transfer|transferred|put me through|get me|reach|contact|deal with|deal w|work with|"
+    r"be helped by|get a hold of|get ahold of|get hold of)"
+)
+_PERSON = [
+    re.compile(
+        rf"\b{_ASK_VERBS} (?:to |with |me to |me with |me through to )?(?:a |an |the |some |"
+        rf"one of your |one of the |your |ur |real |actual )*{_PEOPLE}\b"
+    ),
+    re.compile(
+        r"\b(?:can|could|would|will|have|pls|please|need|want|get) (?:someone|somebody|"
+        r"a person|a human|an agent|a rep|anyone|a manager|a staff member|a team member|"
+        r"a real person|an actual person|a real human|one of your people) (?:to )?(?:call|"
+        r"text|contact|reach out|get back|help|phone|give me a call|look at|check|review|"
+        r"look into|handle) (?:to )?(?:me|us|back|my|this|it|into)\b"
+    ),
+    re.compile(
+        r"\b(?:give me|gimme) a (?:call|ring)\b|\b(?:number|phone number|line) "
+        r"(?:to call|i can call|for (?:customer )?(?:service|support|care)|to reach)\b"
+    ),
+    re.compile(rf"\bput (?:a |an |the )?(?:real |actual |live )?{_PEOPLE} (?:on|through)\b"),
+    re.compile(
+        r"\bis there (?:a |an )?(?:real |actual |live )?(?:person|human|someone|anyone|"
+        r"somebody|agent|rep|representative)\b(?: i can| to| who| that| there| here)"
+    ),
+    re.compile(r"\b(?:call|phone|ring) me(?: back)?(?: please| pls| asap| now| today)?\b"),
+    re.compile(
+        r"\b(?:i need|i want|i would like|id like|give me|get me|need|want|can i get|"
+        r"could i get|may i get|can i have|could i have|prefer) "
+        r"(?:a |an |to talk to a |to speak to a )?(?:real |live |actual )?"
+        r"(?:human|person|agent|representative|rep|manager|supervisor|operator)\b"
+    ),
+    re.compile(
+        r"\b(?:is there|is this|are you|am i (?:talking|texting|chatting) (?:to|with)) "
+        r"(?:a |an )?(?:real|actual|live) (?:person|human)\b.*\b(?:i need|i want|"
+        r"please|pls|let me|get me)\b"
+    ),
+    re.compile(
+        r"\b(?:stop|done|tired of|sick of|enough with) (?:talking|texting|chatting) "
+        r"(?:to|with) (?:a |the |this )?(?:bot|robot|machine|computer|ai)\b"
+    ),
+    re.compile(
+        r"\b(?:not|no) (?:a |another )?(?:bot|robot|machine|automated|auto reply)\b"
+        r".{0,30}\b(?:person|human|someone|agent|real)\b"
+    ),
+    re.compile(
+        r"\b(?:hablar|comunicarme|hablo|contactar|atender)\b.{0,25}\b(?:persona|alguien|"
+        r"agente|representante|humano|gerente|encargado|supervisor)\b"
+    ),
+    re.compile(
+        r"\b(?:alguien|una persona|un agente|un representante)\b.{0,20}\b(?:hablar|"
+        r"atienda|me ayude|me llame|me conteste|me escriba)\b"
+    ),
+    re.compile(
+        r"\b(?:que me llame|llamenme|llameme|persona real|un humano|una persona de verdad|"
+        r"con un agente|con una persona)\b"
+    ),
+]
+# Alone, these words ask for a person only in a short text ("agent", "real person pls").
+_PERSON_SHORT = re.compile(
+    rf"\b(?:{_PEOPLE}|representante|agente|humano|persona)\b(?: (?:please|pls|now|asap|por favor))?"
+)
+_SHORT = 5
+
+_ANGER_WORDS = re.compile(
+    r"\b(?:terrible|horrible|awful|worst|ridiculous|unacceptable|disgusting|pathetic|useless|"
+    r"incompetent|furious|livid|outraged|pissed|fed up|sick of|tired of|had enough|fuming|"
+    r"angry|mad at|disgraceful|shameful|garbage|trash service|a joke|what a joke|joke of|"
+    r"lousy|appalling|atrocious|infuriating|frustrat\w*|annoyed|annoying|so disappointed|"
+    r"disappointed|disappointing|not happy|unhappy|let down|over it|so done|im done with|"
+    r"done with (?:you|acme|this)|ruined|fed up|\U0001f621|\U0001f92c|\U0001f620|grosero|grosera|"
+    r"never (?:again|shopping|"
+    r"ordering|buying|coming back)|last time i|wtf|wth|bs|bullshit|shit|crap|damn|hell no|"
+    r"screw you|f ?ing|fucking|fuck|sucks|scammed|rip ?off|ripped off|lied to|liars?|"
+    r"no one (?:has )?(?:helped|answered|responded|replied|called)|nobody (?:has )?(?:helped|"
+    r"answered|responded|replied|called)|still (?:waiting|havent heard)|"
+    r"(?:third|3rd|fourth|4th|fifth|5th|tenth|\d+(?:th|rd)) time|again and again|"
+    r"keep (?:getting|sending|telling)|over and over|how (?:hard|difficult) is it|"
+    r"rude|unprofessional|treated (?:me )?(?:like|so)|"
+    r"pesimo|pesima|horrible|terrible|indignante|inaceptable|molest[oa]|enojad[oa]|"
+    r"furios[oa]|harto|harta|una verguenza|nunca mas|ya es la (?:tercera|segunda) vez)\b"
+)
+# A service failure told as a story: no angry word, but a person must own it.
+_GRIEVANCE = re.compile(
+    r"\b(?:ignored|ignoring|dismissive|rolled (?:her|his|their) eyes|laughed at|yelled at|"
+    r"talked down|condescending|nobody (?:came|showed|helped|knew|answers|responds)|"
+    r"no one (?:came|showed|helped|knew|answers|responds|(?:even )?apologi[sz]ed)|"
+    r"never (?:got|received|heard back|called|showed)|was promised|were promised|promised me|"
+    r"(?:scratched|damaged|broke|lost|ruined) my|going in circles|every (?:single )?(?:order|time)|"
+    r"nothing (?:has )?work(?:s|ed)|train (?:your|ur) staff|treat (?:loyal |your )?customers|"
+    r"expect (?:some |a |an )?(?:kind of |sort of )?(?:store credit|credit|refund|discount|"
+    r"apology|compensation)|as an apology|for the (?:hassle|trouble|inconvenience)|"
+    r"worse than (?:before|when)|waited \d+ (?:min|minutes|hours)|"
+    r"nadie (?:me )?(?:responde|contesta|ayuda)|otra vez|de nuevo)\b"
+)
+_COMPLAINT = re.compile(
+    r"\b(?:file|make|lodge|submit|open|register|raise|put in) (?:a |an |my )?(?:formal |official )?"
+    r"(?:complaint|claim|grievance)\b|\bcomplain(?:ing|t)? (?:about|to)\b|\bi want to complain\b|"
+    r"\b(?:compensation|compensate me|reimburse me|make (?:this|it) right|"
+    r"want my money back now)\b|"
+    r"\b(?:poner|presentar|hacer) (?:una )?(?:queja|reclamacion|reclamo)\b|\bquejarme\b"
+)
+_LEGAL = re.compile(
+    r"\b(?:lawyer|lawyers|attorney|attorneys|lawsuit|law suit|sue|suing|sued|small claims|"
+    r"(?:take|taking|see) (?:you|acme|this) (?:to|in) court|legal action|legal department|"
+    r"legal team|better business bureau|bbb|attorney general|"
+    r"consumer protection|ftc|subpoena|liable|liability|negligence|negligent|class action|ccpa|"
+    r"gdpr|cease and desist|my rights|abogado|abogada|demanda|demandar|demandarlos|tribunal|"
+    r"denuncia|denunciar|paralegal|law firm|legal deadline|court case|court order|"
+    r"registered agent|service of process|claims department|i represent (?:a|my|the) "
+    r"(?:client|customer)|my client|privacy law|in writing within|records request|"
+    r"(?:injured|injury|injuries)\b.{0,60}\b(?:claim|compensation|responsible|pay for)|"
+    r"(?:responsible|pay) for (?:my|the) (?:medical|hospital|er) bills?)\b"
+)
+_FRAUD = re.compile(
+    r"\b(?:scam|scams|scammer|scammers|phishing|phish|fraud|fraudulent|legit|legitimate|"
+    r"is this (?:really|actually|truly) (?:you|acme|from you|from acme)|"
+    r"(?:text|message|call|email|link)s? (?:claiming|saying|pretending|supposedly|"
+    r"that says|that said|says|said) (?:to be |its |it is |im |i )?(?:from )?(?:you|acme|"
+    r"(?:i |ive )?won)|"
+    r"did (?:you|acme) (?:just )?(?:text|call|email|send)|suspicious (?:text|link|call|email|"
+    r"message|charge)|unauthori[sz]ed|(?:didnt|did not|never) (?:make|authorize|order|buy) "
+    r"(?:this|that|these|those|it)|(?:card|identity|account) (?:was |got |has been )?"
+    r"(?:stolen|hacked|compromised)|stolen (?:card|credit card|identity)|hacked|"
+    r"someone (?:else )?(?:used|is using|has used|logged into|got into|accessed) my "
+    r"(?:card|account|gift card|info)|(?:i |you )?won (?:a |an |\$)|claim (?:my|your) (?:prize|"
+    r"reward|gift)|free gift card|estafa|fraude|me robaron|"
+    r"(?:called|texted|emailed|messaged|caller|email|text|call|message|number|letter)\b.{0,40}"
+    r"\b(?:claiming|saying|says|said|pretending|supposedly)\b.{0,30}\b(?:acme|you|from you|"
+    r"its you)|"
+    r"is (?:that|this|it) (?:really|actually|truly) (?:you|acme|from you|from acme|yours|your)|"
+    r"(?:asking|asked|wanted|wants|ask) (?:me )?(?:for )?my (?:card|card number|credit card|"
+    r"password|"
+    r"pin|ssn|social security|bank|login|code)|"
+    r"(?:site|website|link|page|\.com)\b.{0,25}\b(?:yours|your site|your website|legit|real|"
+    r"actually you|too good to be true)|too good to be true|"
+    r"(?:logged|logging|log|logs|got|getting|broke) in(?:to)? my (?:acme )?account|"
+    r"(?:i )?(?:never|didnt|did not) (?:place|placed|make|made|order|ordered|sign|signed|"
+    r"authorize|authorized|buy|bought)\b|"
+    r"(?:spending|using|used) my (?:gift card|card|account|email)|"
+    r"(?:pay|paid|payment) (?:\w+ )?(?:in|with) gift cards|sent to collections|"
+    r"(?:gane|ganaste|gano) .{0,30}tarjeta|es real\b|es de ustedes)\b"
+)
+
+
+def _folded(text: str) -> str:
+    return normalise(text)
+
+
+# "no need for an agent", "do i have to talk to someone to book?": about a person, not for one.
+_NOT_ASKING = re.compile(
+    r"\b(?:dont|do not|no|without|never) (?:need|want|wanna)\b.{0,20}\b(?:agent|person|human|"
+    r"someone|rep)|\bdo i (?:need|have) to (?:talk|speak|call|see)\b|\bno need (?:for|to)\b"
+)
 
 
 def asks_for_person(text: str) -> bool:
-    """Whether the text asks for a person ("agent", "talk to someone", "human please")."""
-    folded = normalise(text)
-    return bool(_ONLY_WORD.match(folded) or _PERSON.search(folded))
+    """Whether the text asks for a person, in any words ("talking to an actual human",
+    "can somebody call me", "reprsentative pls", "hablar con alguien")."""
+    folded = _folded(text)
+    if _NOT_ASKING.search(folded):
+        return False
+    if any(pattern.search(folded) for pattern in _PERSON):
+        return True
+    return len(folded.split()) <= _SHORT and bool(_PERSON_SHORT.search(folded))
 
 
-@dataclass(frozen=True, slots=True)
-class Thresholds:
-    """The configurable edges of the policy (SMSDESK_* settings)."""
+@dataclass(frozen=True)
+class Tone:
+    """How the customer sounds: anger cues and an explicit complaint."""
 
-    min_confidence: float = 0.5
-    negative_sentiment: float = 0.8
-    min_retrieval_score: float = 0.45
-    rephrase_similarity: float = 0.8
+    anger_cues: int
+    """Angry or frustrated words ("ridiculous", "third time", "not happy")."""
+    grievances: int
+    """A service failure told as a story ("nobody came", "scratched my frame")."""
+    complaint: bool
+    """The customer says they complain or want compensation."""
+    shouting: bool
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Thresholds:
-        """The thresholds configured for this deployment."""
-        return cls(
-            min_confidence=settings.intent_min_confidence,
-            negative_sentiment=settings.negative_sentiment_threshold,
-            min_retrieval_score=settings.retrieval_min_score,
-        )
+    @property
+    def angry(self) -> bool:
+        """Angry, frustrated or aggrieved from the words alone: a person should answer."""
+        return self.complaint or self.anger_cues >= 1 or self.grievances >= 2
 
-
-@dataclass(frozen=True, slots=True)
-class Signals:
-    """What the AI layer read from one text (and the compliance layer's flags for it)."""
-
-    confidence: float
-    out_of_scope: bool
-    negative: float
-    retrieval_score: float | None
-    """Similarity of the best knowledge entry; None when nothing was retrieved."""
-    safety_language: bool = False
-    compliance_handoff: bool = False
-    asked_for_person: bool = False
-    needs_human: bool = False
-    """The LLM (when used) judged that a person should answer."""
-    rephrase_similarity: float | None = None
-    """Similarity to the customer's previous text when the bot answered it in between."""
+    @property
+    def aggrieved(self) -> bool:
+        """Some sign of a grievance: together with negative sentiment, a complaint."""
+        return self.grievances >= 1 or self.shouting
 
 
-def escalation_reasons(signals: Signals, thresholds: Thresholds) -> tuple[str, ...]:
-    """Why a person should take over (empty: the bot may answer), most urgent first."""
-    reasons: list[str] = []
-    if signals.safety_language:
-        reasons.append("safety_language")
-    if signals.negative >= thresholds.negative_sentiment:
-        reasons.append("negative_sentiment")
-    if signals.asked_for_person:
-        reasons.append("asked_for_person")
-    if signals.compliance_handoff:
-        reasons.append("compliance_handoff")
-    if (
-        signals.rephrase_similarity is not None
-        and signals.rephrase_similarity >= thresholds.rephrase_similarity
-    ):
-        reasons.append("repeated_failure")
-    if signals.out_of_scope:
-        reasons.append("out_of_scope")
-    elif signals.confidence < thresholds.min_confidence:
-        reasons.append("low_confidence")
-    if signals.needs_human and not reasons:
-        reasons.append("llm_needs_human")
-    if signals.retrieval_score is None or signals.retrieval_score < thresholds.min_retrieval_score:
-        reasons.append("no_knowledge")
-    return tuple(reasons)
+def tone(text: str) -> Tone:
+    """Anger and complaint cues of a text (the sentiment head adds its score elsewhere)."""
+    folded = _folded(text)
+    cues = len(_ANGER_WORDS.findall(folded))
+    caps = [w for w in re.findall(r"[A-Za-z]{3,}", text) if w.isupper()]
+    shouting = len(caps) >= 2 or "!!" in text or "?!" in text
+    grievances = len(_GRIEVANCE.findall(folded))
+    return Tone(cues, grievances, bool(_COMPLAINT.search(folded)), shouting)
+
+
+def legal_matter(text: str) -> bool:
+    """Lawyers, courts, regulators: a person answers."""
+    return bool(_LEGAL.search(_folded(text)))
+
+
+def fraud_worry(text: str) -> bool:
+    """A scam, a suspicious message claiming to be the business, an unauthorised charge."""
+    return bool(_FRAUD.search(_folded(text)))

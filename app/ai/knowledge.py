@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -34,6 +34,9 @@ MIN_INTENT_EXAMPLES = 8
 INTENTS_FILE = "intents.yaml"
 ENTRIES_DIR = "entries"
 
+Specific = Literal["order_number", "amount", "date", "email", "photo", "card_digits"]
+"""Details a customer can give in a text (`app.ai.specifics` finds them)."""
+HandoffKind = Literal["person", "complaint", "legal", "fraud", "account"]
 EntryId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -68,6 +71,11 @@ class KnowledgeEntry(BaseModel):
     """Where to read more; appended to the SMS unless the answer already contains it."""
     team: Name | None = None
     """The team a hand-off about this entry goes to (default: the intent's team)."""
+    answer_es: Text | None = None
+    """The answer in Spanish (a Spanish question gets it; without it, a person answers)."""
+    handoff_when_given: list[Specific] = Field(default_factory=list)
+    """The answer asks the customer to text these (an order number, an amount...): a text
+    that already gives them needs a person, not this answer again."""
     body: str = ""
     """The longer explanation: grounding for a drafted reply and context for agents."""
     source: str | None = Field(default=None, exclude=True)
@@ -77,11 +85,17 @@ class KnowledgeEntry(BaseModel):
         """The question and every phrasing, without duplicates, in file order."""
         return list(dict.fromkeys([self.question, *self.phrasings]))
 
-    def sms_reply(self) -> str:
-        """The text a customer receives: the answer, plus the link when it is not in it."""
-        if self.link is None or _bare_url(self.link) in self.answer:
-            return self.answer
-        return f"{self.answer} {self.link}"
+    def sms_reply(self, language: str = "en") -> str:
+        """The text a customer receives: the answer (in `language` when the entry has it),
+        plus the link when it is not in it."""
+        answer = self.answer_es if language == "es" and self.answer_es else self.answer
+        if self.link is None or _bare_url(self.link) in answer:
+            return answer
+        return f"{answer} {_bare_url(self.link)}"
+
+    def speaks(self, language: str) -> bool:
+        """Whether the entry has an answer in `language` (English always)."""
+        return language == "en" or (language == "es" and self.answer_es is not None)
 
     def content_hash(self) -> str:
         """A digest of everything the index derives from this entry (changes trigger a re-index)."""
@@ -98,6 +112,10 @@ class Intent(BaseModel):
     name: Name
     description: Text
     team: Name | None = None
+    handoff: HandoffKind | None = None
+    """Texts of this intent always go to a person, for this kind of reason (asking for a
+    person, a complaint, a legal or fraud matter, the customer's own account): no bot answer
+    can promise what only a person can do."""
     examples: list[Text] = Field(min_length=MIN_INTENT_EXAMPLES)
 
 
@@ -176,23 +194,31 @@ def _reserved_keywords() -> list[str]:
 
 
 def answer_problems(entry: KnowledgeEntry) -> list[str]:
-    """What is wrong with the SMS an entry sends (length, encoding, reserved keywords)."""
+    """What is wrong with the SMS an entry sends (length, encoding, reserved keywords), in
+    every language it has."""
+    problems = _sms_problems(entry.sms_reply(), entry.sms_reply() != entry.answer, "answer")
+    if entry.answer_es is not None:
+        spanish = entry.sms_reply("es")
+        problems += _sms_problems(spanish, spanish != entry.answer_es, "answer_es")
+    return problems
+
+
+def _sms_problems(reply: str, with_link: bool, field: str) -> list[str]:
     problems = []
-    reply = entry.sms_reply()
     if len(reply) > MAX_REPLY_CHARS:
-        what = "answer + link" if reply != entry.answer else "answer"
+        what = f"{field} + link" if with_link else field
         problems.append(
-            f"field 'answer': {what} is {len(reply)} characters, the limit is {MAX_REPLY_CHARS}"
+            f"field '{field}': {what} is {len(reply)} characters, the limit is {MAX_REPLY_CHARS}"
         )
     if count_segments(reply).encoding != "GSM-7":
         # One curly quote or emoji switches the whole SMS to UCS-2: 70 characters a segment.
         odd = sorted({ch for ch in reply if count_segments(ch).encoding != "GSM-7"})
-        problems.append(f"field 'answer': characters outside GSM-7: {' '.join(odd)}")
+        problems.append(f"field '{field}': characters outside GSM-7: {' '.join(odd)}")
     for keyword in _reserved_keywords():
         pattern = rf"(?<![A-Za-z]){re.escape(keyword)}(?![A-Za-z])"
         instruction = rf"\b(reply|text|send|txt)\s+['\"]?{re.escape(keyword)}\b"
         if re.search(pattern, reply) or re.search(instruction, reply, re.IGNORECASE):
-            problems.append(f"field 'answer': uses the reserved keyword {keyword}")
+            problems.append(f"field '{field}': uses the reserved keyword {keyword}")
             break
     return problems
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -13,7 +14,9 @@ from app.ai.index import KnowledgeIndex
 from app.ai.intents import IntentModel
 from app.ai.knowledge import KnowledgeBase, load_knowledge
 from app.ai.revocations import RevocationExamples
+from app.ai.safety import SafetyDetector
 from app.ai.sentiment import SentimentModel
+from app.ai.textnorm import Normaliser, common_words
 from app.ai.training import load_or_train_intents, training_data
 from app.config import Settings
 
@@ -30,6 +33,9 @@ class AiModels:
     kb: KnowledgeBase
     index: KnowledgeIndex
     revocations: RevocationExamples
+    safety: SafetyDetector
+    normaliser: Normaliser
+    """Texting language to plain words, towards the knowledge base's own vocabulary."""
     examples: list[tuple[str, str]] = field(default_factory=list)
     """Labelled training texts: few-shot examples for the LLM prompt."""
     example_vectors: Vectors | None = None
@@ -49,6 +55,8 @@ class AiModels:
             kb=kb,
             index=index,
             revocations=RevocationExamples.load(encoder),
+            safety=SafetyDetector(encoder),
+            normaliser=Normaliser.from_texts(business_texts(kb)),
         )
         if settings.llm_base_url:
             models.examples = training_data(kb).examples
@@ -61,6 +69,16 @@ class AiModels:
             seconds=round(time.perf_counter() - started, 1),
         )
         return models
+
+    @cached_property
+    def vocabulary(self) -> frozenset[str]:
+        """Every word the knowledge base uses, plus everyday words."""
+        return frozenset(self.normaliser.vocabulary) | common_words()
+
+    @property
+    def generic_words(self) -> frozenset[str]:
+        """Words that name no product or service (today, store, order, ...)."""
+        return common_words()
 
     @property
     def versions(self) -> dict[str, str]:
@@ -85,3 +103,11 @@ class AiModels:
             return []
         best = np.argsort(-(self.example_vectors @ vector))[:k]
         return [self.examples[i] for i in best]
+
+
+def business_texts(kb: KnowledgeBase) -> list[str]:
+    """The texts the business wrote in its own words (questions, answers, bodies, intent
+    descriptions): the spelling corrector's targets. Phrasings and examples are left out on
+    purpose: they are written the way customers misspell."""
+    texts = [t for e in kb.entries for t in (e.question, e.answer, e.answer_es or "", e.body)]
+    return texts + [intent.description for intent in kb.intents.values()]

@@ -1,44 +1,41 @@
-"""The AI responder: understand a passed text, answer it from the knowledge base, or hand it on.
+"""The AI responder: read a passed text in its conversation, run the decision steps in their
+order (`app.pipeline.steps.AI_STEPS`), check the reply, and return one typed decision with the
+record of what it saw.
 
-One text is embedded once; the intent head, the sentiment head, the revocation check and
-retrieval all read that vector. Local mode answers with the best entry's SMS answer; LLM mode
-drafts from the retrieved entries and the last turns, and falls back to local on any failure.
-Every draft passes the guardrails, and every decision is returned as a record the pipeline
-stores with the message.
+Local mode answers with the chosen entry's SMS answer; LLM mode lets the LLM classify the text
+and draft from the retrieved entries, under the same steps and guardrails, and falls back to
+local on any failure. When the LLM finds no answer in the knowledge, nothing is sent: a person
+takes over.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-import numpy as np
-
 from app import log
-from app.ai.escalation import Signals, Thresholds, asks_for_person, escalation_reasons
 from app.ai.guardrails import check_draft, passed
-from app.ai.knowledge import Intent
 from app.ai.llm import LlmClient, LlmUnavailable, metered
 from app.ai.models import AiModels
+from app.ai.policy import Context, Thresholds
+from app.ai.reading import read
 from app.config import Settings
-from app.pipeline.responder import ResponderRequest, ResponderResult
+from app.pipeline.decision import (
+    Answer,
+    Clarify,
+    Close,
+    Decided,
+    Decision,
+    HandOff,
+    Reason,
+    Reply,
+)
+from app.pipeline.responder import ResponderRequest
+from app.pipeline.wording import wording_for
 
 _logger = log.get_logger("ai")
-OPT_OUT_INSTRUCTION = "Reply STOP to opt out."
-
-
-@dataclass(frozen=True, slots=True)
-class Understanding:
-    """What the AI layer read from one text."""
-
-    intent: str
-    confidence: float
-    out_of_scope: bool
-    needs_human: bool
-    revocation: bool
-    mode: str
 
 
 class AiResponder:
@@ -47,6 +44,7 @@ class AiResponder:
     def __init__(self, settings: Settings, models: AiModels | None = None) -> None:
         self.settings = settings
         self.thresholds = Thresholds.from_settings(settings)
+        self.wording = wording_for(settings)
         self._models = models
         self._llm: LlmClient | None = LlmClient(settings) if settings.llm_base_url else None
         self._lock = threading.Lock()
@@ -64,190 +62,145 @@ class AiResponder:
         models = self.models
         models.intents.predict(models.encoder.encode(["hello"]))
 
-    def respond(self, request: ResponderRequest) -> ResponderResult:
-        """Decide on one passed text: a grounded reply, or a hand-off with the reasons."""
+    def respond(self, request: ResponderRequest) -> Decided:
+        """One typed decision for a passed text, and the record of what was read."""
         with metered() as usage:
-            result = self._respond(request)
+            decided = self._respond(request)
         if usage.calls:
-            result = replace(result, record={**result.record, "llm": usage.as_record()})
-        return result
+            decided = replace(decided, record={**decided.record, "llm": usage.as_record()})
+        return decided
 
-    def _respond(self, request: ResponderRequest) -> ResponderResult:
+    def _respond(self, request: ResponderRequest) -> Decided:
+        from app.pipeline.steps import AI_STEPS
+
         started = time.perf_counter()
         models = self.models
-        previous = _previous_question(request)
-        vectors = models.encoder.encode([request.body, *([previous] if previous else [])])
-        vector = vectors[0]
-        revocation = models.revocations.similarity(vector)
-        understanding = self._understand(request.body, vector, revocation)
-        record: dict[str, Any] = {
-            "mode": understanding.mode,
-            "intent": understanding.intent,
-            "confidence": round(understanding.confidence, 4),
-            "out_of_scope": understanding.out_of_scope,
-            # Who owns this kind of question: a hand-off goes to that team's queue.
-            "team": None
-            if understanding.out_of_scope
-            else _team_of(models.kb.intents.get(understanding.intent or "")),
-            "revocation_similarity": round(revocation, 4),
-            "models": models.versions,
-        }
-        if understanding.revocation or revocation >= models.revocations.clear:
-            return self._revoke(request, record, started)
-
-        sentiment = models.sentiment.score(request.body, vector)
-        hits = models.index.search(vector, k=3, text=request.body)
-        best = hits[0] if hits else None
-        signals = Signals(
-            confidence=understanding.confidence,
-            out_of_scope=understanding.out_of_scope,
-            negative=sentiment.negative,
-            retrieval_score=best.score if best else None,
-            safety_language=request.decision.safety_escalation,
-            compliance_handoff=request.decision.handoff,
-            asked_for_person=asks_for_person(request.body),
-            needs_human=understanding.needs_human,
-            rephrase_similarity=float(vectors[0] @ vectors[1]) if previous else None,
+        reading = read(models, request)
+        ctx = Context(request, reading, models, self.thresholds, self.wording)
+        ctx.record |= reading.record() | {"mode": "local", "models": models.versions}
+        self._llm_understanding(ctx)
+        ctx.record["retrieved"] = [
+            {
+                "entry_id": hit.entry_id,
+                "score": round(hit.score, 4),
+                "matched_text": hit.matched_text,
+                "link": models.kb.entry(hit.entry_id).link,
+            }
+            for hit in (reading.context_hits or reading.hits)
+        ]
+        decision: Decision = next(
+            (found for step in AI_STEPS if (found := step(ctx)) is not None),
+            ctx.handoff(Reason.no_knowledge),
         )
-        reasons = list(escalation_reasons(signals, self.thresholds))
-        if revocation >= models.revocations.borderline:
-            reasons.insert(0, "possible_revocation")
-        record |= {
-            "sentiment": {
-                "label": sentiment.label,
-                "negative": round(sentiment.negative, 4),
-                "flagged": sentiment.negative >= self.thresholds.negative_sentiment,
-            },
-            "retrieved": [
-                {
-                    "entry_id": hit.entry_id,
-                    "score": round(hit.score, 4),
-                    "matched_text": hit.matched_text,
-                    "link": models.kb.entry(hit.entry_id).link,
-                }
-                for hit in hits
-            ],
-            "signals": {
-                "asked_for_person": signals.asked_for_person,
-                "rephrase_similarity": signals.rephrase_similarity,
-            },
-        }
-        draft, sources = self._draft(request, hits, record) if best else (None, [])
-        if draft is not None:
-            checks = check_draft(
-                draft,
-                sources=sources,
-                brand_name=self.settings.brand_name,
-                first_message=request.first_outbound,
-                opted_out=request.decision.new_state == "opted_out",
-                max_chars=self.settings.max_reply_chars,
+        if isinstance(decision, Reply):
+            decision = self._draft(ctx, decision)
+        ctx.record |= _describe(decision)
+        ctx.record["team"] = decision.team if isinstance(decision, HandOff) else None
+        ctx.record["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+        _logger.info("ai.decided", decision=ctx.record["decision"], reasons=ctx.record["reasons"])
+        return Decided(decision, ctx.record)
+
+    def _llm_understanding(self, ctx: Context) -> None:
+        """With an LLM: its intent and flags replace the local intent head's."""
+        if self._llm is None:
+            return
+        models = ctx.models
+        try:
+            answer = self._llm.classify(
+                ctx.request.body,
+                intents=models.intent_catalogue,
+                examples=models.examples_like(ctx.reading.vector),
             )
-            record["draft"] = draft
-            record["guardrails"] = [
-                {"name": c.name, "passed": c.passed, "detail": c.detail} for c in checks
-            ]
-            if not passed(checks):
-                reasons.append("guardrail_failed")
-        elif not reasons:
-            reasons.append("no_knowledge")
-        record["reasons"] = reasons
-        record["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
-        _logger.info("ai.decided", intent=understanding.intent, reasons=reasons)
-        if reasons:
-            return ResponderResult(handoff_reasons=tuple(reasons), record=record)
-        return ResponderResult(reply=draft, record=record)
-
-    def _understand(
-        self, text: str, vector: np.ndarray[Any, Any], revocation: float
-    ) -> Understanding:
-        models = self.models
-        (local,) = models.intents.predict(vector)
-        if self._llm is not None:
-            try:
-                answer = self._llm.classify(
-                    text, intents=models.intent_catalogue, examples=models.examples_like(vector)
-                )
-            except LlmUnavailable as exc:
-                _logger.warning("ai.llm_fallback", step="classify", error=str(exc))
-            else:
-                known = answer.intent in models.kb.intents
-                return Understanding(
-                    intent=answer.intent if known else local.intent,
-                    confidence=answer.confidence if known else 0.0,
-                    out_of_scope=not known,
-                    needs_human=answer.needs_human,
-                    revocation=answer.revocation_intent,
-                    mode="llm",
-                )
-        return Understanding(
-            intent=local.intent,
-            confidence=local.confidence,
-            out_of_scope=local.out_of_scope,
-            needs_human=False,
-            revocation=False,
-            mode="local",
+        except LlmUnavailable as exc:
+            _logger.warning("ai.llm_fallback", step="classify", error=str(exc))
+            return
+        ctx.record["mode"] = "llm"
+        known = answer.intent in models.kb.intents
+        intent = ctx.reading.intent
+        ctx.reading.intent = replace(
+            intent,
+            intent=answer.intent if known else intent.intent,
+            confidence=answer.confidence if known else 0.0,
+            out_of_scope=not known,
+            top=[(answer.intent, answer.confidence)] if known else intent.top,
         )
+        ctx.record |= {"intent": ctx.reading.intent.intent, "confidence": answer.confidence}
+        if answer.revocation_intent:
+            ctx.record["llm_revocation"] = True
+        if answer.needs_human and not known:
+            ctx.reading.intent = replace(ctx.reading.intent, out_of_scope=True)
 
-    def _draft(
-        self, request: ResponderRequest, hits: list[Any], record: dict[str, Any]
-    ) -> tuple[str | None, list[str]]:
-        models = self.models
-        entries = [models.kb.entry(hit.entry_id) for hit in hits]
-        sources = [f"{e.answer} {e.link or ''} {e.body}" for e in entries]
-        body: str | None = None
-        if self._llm is not None:
+    def _draft(self, ctx: Context, reply: Reply) -> Decision:
+        """LLM wording when configured, then the guardrails on every text that would go out."""
+        models = ctx.models
+        entries = [models.kb.entry(a.entry_id) for a in reply.answers]
+        answers = list(reply.answers)
+        if self._llm is not None and len(entries) == 1:
+            hits = ctx.reading.context_hits or ctx.reading.hits
+            sources = [models.kb.entry(h.entry_id) for h in hits]
             knowledge = "\n\n".join(
                 f"[{e.id}] Q: {e.question}\nA: {e.answer}\nLink: {e.link or '-'}\n{e.body}"
-                for e in entries
+                for e in sources
             )
             history = [
-                ("Customer" if t.direction == "inbound" else "Us", t.body) for t in request.history
+                ("Customer" if t.direction == "inbound" else "Us", t.body)
+                for t in ctx.request.history
             ]
             try:
-                body = self._llm.draft(request.body, knowledge=knowledge, history=history)
-                record["draft_mode"] = "llm"
+                body = self._llm.draft(ctx.request.body, knowledge=knowledge, history=history)
             except LlmUnavailable as exc:
                 _logger.warning("ai.llm_fallback", step="draft", error=str(exc))
-        if body is None:
-            body = entries[0].sms_reply()
-            sources = sources[:1]
-            record["draft_mode"] = "local"
-        record["entry_id"] = entries[0].id  # the entry the reply answers from
-        return self._personalise(body, request), sources
-
-    def _personalise(self, body: str, request: ResponderRequest) -> str:
-        if not request.first_outbound:
-            return body
-        # MSG-2: the first text to a customer names the brand and says how to opt out.
-        brand = self.settings.brand_name
-        named = body if brand.lower() in body.lower() else f"{brand}: {body}"
-        return f"{named} {OPT_OUT_INSTRUCTION}"
-
-    def _revoke(
-        self, request: ResponderRequest, record: dict[str, Any], started: float
-    ) -> ResponderResult:
-        # SPEC §7 AI-1: a revocation the rules missed is recorded through the compliance
-        # layer's tool, never answered.
-        record["reasons"] = ["ai_detected_revocation"]
-        record["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
-        if request.opt_out is None:
-            return ResponderResult(handoff_reasons=("possible_revocation",), record=record)
-        decision = request.opt_out("the AI read a request to stop texting", request.body[:500])
-        _logger.info("ai.revocation", mode=record["mode"])
-        return ResponderResult(revocation=decision, record=record)
-
-
-def _previous_question(request: ResponderRequest) -> str | None:
-    """The customer's previous text when the bot answered it last (a rephrase check)."""
-    history = request.history
-    if (
-        len(history) >= 2
-        and history[-1].direction == "outbound"
-        and history[-2].direction == "inbound"
-    ):
-        return history[-2].body
-    return None
+            else:
+                if body is None:  # the LLM found no answer: never send the top entry anyway
+                    ctx.record["draft_mode"] = "llm"
+                    return ctx.handoff(Reason.not_answerable)
+                answers = [Answer(entries[0].id, body)]
+                ctx.record["draft_mode"] = "llm"
+                entries = sources
+        ctx.record.setdefault("draft_mode", "local")
+        known = [f"{e.answer} {e.answer_es or ''} {e.link or ''} {e.body}" for e in entries]
+        checks = [
+            check
+            for index, a in enumerate(answers)
+            for check in check_draft(
+                a.text,
+                sources=known,
+                brand_name=self.settings.brand_name,
+                first_message=False,  # the processor names the brand on a first text
+                opted_out=ctx.request.decision.new_state == "opted_out",
+                max_chars=self.settings.max_reply_chars,
+            )
+            if index == 0 or not check.passed
+        ]
+        ctx.record["guardrails"] = [
+            {"name": c.name, "passed": c.passed, "detail": c.detail} for c in checks
+        ]
+        if not passed(checks):
+            return ctx.handoff(Reason.guardrail_failed, draft=answers[0].text)
+        return replace(reply, answers=tuple(answers))
 
 
-def _team_of(intent: Intent | None) -> str | None:
-    return intent.team if intent is not None else None
+def _describe(decision: Decision) -> dict[str, Any]:
+    """The decision as the record stores it (the console and the evals read these keys)."""
+    kind = Decided(decision).kind
+    described: dict[str, Any] = {"decision": kind, "reasons": []}
+    if isinstance(decision, Reply):
+        described |= {
+            "entries": list(decision.entries),
+            "entry_id": decision.entries[0],
+            "draft": "\n".join(a.text for a in decision.answers),
+        }
+    elif isinstance(decision, HandOff):
+        described |= {
+            "reasons": [r.value for r in decision.reasons],
+            "priority": decision.priority,
+            "draft": decision.draft,
+        }
+    elif isinstance(decision, Clarify):
+        described["options"] = [
+            {"number": o.number, "label": o.label, "entry_id": o.entry_id} for o in decision.options
+        ]
+        described["draft"] = decision.text
+    elif isinstance(decision, Close):
+        described["draft"] = decision.text
+    return described

@@ -108,7 +108,7 @@ def verdict_of(item: LabelledText, outcome: Outcome) -> str:
             return "right" if set(outcome.entries) & set(item.entry) else "wrong answer"
         return "handed off" if outcome.kind == "handoff" else "other"
     if item.label == "handoff":
-        if outcome.kind == "handoff":
+        if outcome.handed_off:
             return "right"
         return "bot answered" if outcome.kind == "answer" else "other"
     wanted = "optout" if item.label == "optout" else "help"

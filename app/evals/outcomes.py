@@ -11,28 +11,23 @@ from typing import Literal
 
 from app.evals.labels import HandoffClass
 from app.evals.sandbox import SAFETY_PRIORITY, TurnResult
+from app.pipeline.decision import Group, Reason
 
 OutcomeKind = Literal["optout", "help", "handoff", "answer", "clarify", "close", "silent"]
 
-# The product's hand-off reasons, read as the label classes they stand for. A reason that is
-# not listed (a compliance hand-off, a guardrail) stands for no class.
-_REASON_CLASSES: dict[str, HandoffClass] = {
-    "safety_language": HandoffClass.safety,
-    "safety": HandoffClass.safety,
-    "asked_for_person": HandoffClass.person,
-    "person": HandoffClass.person,
-    "negative_sentiment": HandoffClass.complaint,
-    "complaint": HandoffClass.complaint,
-    "repeated_failure": HandoffClass.complaint,
-    "account": HandoffClass.account,
-    "account_specific": HandoffClass.account,
-    "legal": HandoffClass.legal,
-    "fraud": HandoffClass.fraud,
-    "out_of_scope": HandoffClass.not_in_kb,
-    "low_confidence": HandoffClass.not_in_kb,
-    "no_knowledge": HandoffClass.not_in_kb,
-    "not_answerable": HandoffClass.not_in_kb,
+# The product's reason groups, read as the label classes they stand for; a reason of another
+# group (a compliance hand-off, a guardrail) stands for no class.
+_GROUP_CLASSES: dict[Group, HandoffClass] = {
+    Group.safety: HandoffClass.safety,
+    Group.person: HandoffClass.person,
+    Group.complaint: HandoffClass.complaint,
+    Group.account: HandoffClass.account,
+    Group.legal: HandoffClass.legal,
+    Group.fraud: HandoffClass.fraud,
+    Group.unanswerable: HandoffClass.not_in_kb,
 }
+ACKNOWLEDGEMENTS = ("handoff_ack", "safety")
+"""Purposes of the texts that tell a customer a person will reply."""
 
 # A reply that tells the customer a person will take over. Sent without a hand-off, it is a
 # promise nobody keeps.
@@ -46,7 +41,8 @@ _PERSON_PROMISE = re.compile(
 
 def reason_classes(reasons: list[str]) -> set[HandoffClass]:
     """The label classes the product's reasons stand for."""
-    return {_REASON_CLASSES[r] for r in reasons if r in _REASON_CLASSES}
+    parsed = [Reason.parse(r) for r in reasons]
+    return {_GROUP_CLASSES[r.group] for r in parsed if r is not None and r.group in _GROUP_CLASSES}
 
 
 def promises_person(text: str) -> bool:
@@ -68,6 +64,8 @@ class Outcome:
     """The customer was told a person will reply (a hand-off acknowledgement was sent)."""
     promised_person: bool
     """A reply promised a person although nobody took over."""
+    handed_off: bool = False
+    """A person took over, whatever else happened (an opt-out can come with a hand-off)."""
 
     @property
     def classes(self) -> set[HandoffClass]:
@@ -90,14 +88,15 @@ def outcome_of(turn: TurnResult) -> Outcome:
     else:
         kind = "silent"
     queue_reasons = turn.queue.reasons if turn.queue is not None and turn.handed_off else []
-    acknowledged = any(s.purpose == "handoff_ack" for s in turn.sent)
+    acknowledged = any(s.purpose in ACKNOWLEDGEMENTS for s in turn.sent)
     return Outcome(
         kind=kind,
         entries=tuple(turn.entries),
         reasons=tuple(queue_reasons or turn.reasons),
         safety_priority=turn.queue is not None and turn.queue.priority <= SAFETY_PRIORITY,
         acknowledged=acknowledged,
+        handed_off=turn.handed_off,
         promised_person=not turn.handed_off
         and turn.queue is None
-        and any(promises_person(s.body) for s in turn.sent if s.purpose != "handoff_ack"),
+        and any(promises_person(s.body) for s in turn.sent if s.purpose not in ACKNOWLEDGEMENTS),
     )

@@ -104,6 +104,18 @@ class BusinessClock:
             left -= closes - begin
         raise InvalidInput("business hours: the SLA clock never runs (no working day ahead)")
 
+    def next_open(self, at: datetime) -> datetime:
+        """`at` itself while the business is open, else when it next opens (local time)."""
+        local = at.astimezone(self._zone)
+        for offset in range(_MAX_DAYS_AHEAD):
+            window = self._window(local.date() + timedelta(days=offset))
+            if window is None:
+                continue
+            opens, closes = window
+            if local < closes:
+                return local if local >= opens else opens
+        raise InvalidInput("business hours: the business never opens (no working day ahead)")
+
     def elapsed(self, start: datetime, end: datetime) -> timedelta:
         """Business time between two instants (zero when `end` is not after `start`)."""
         total = timedelta()
@@ -125,6 +137,8 @@ class FirstResponseSla:
 
     clock: BusinessClock
     minutes: int
+    safety_minutes: int = 5
+    """Safety has its own target, on the wall clock: nobody waits for Monday in danger."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FirstResponseSla:
@@ -133,8 +147,12 @@ class FirstResponseSla:
             settings.business_hours, settings.business_timezone, settings.business_holidays
         )
         clock.validate()
-        return cls(clock, settings.sla_first_response_minutes)
+        return cls(
+            clock, settings.sla_first_response_minutes, settings.safety_first_response_minutes
+        )
 
-    def due(self, escalated_at: datetime) -> datetime:
+    def due(self, escalated_at: datetime, *, around_the_clock: bool = False) -> datetime:
         """When the first human response to an escalation at `escalated_at` is due."""
+        if around_the_clock:
+            return (escalated_at + timedelta(minutes=self.safety_minutes)).astimezone(UTC)
         return self.clock.add(escalated_at, self.minutes)

@@ -1,15 +1,22 @@
-"""The responder seam: what the AI layer plugs into without touching ingress or outbound."""
+"""The responder seam: what the AI layer plugs into without touching ingress or outbound.
+
+A responder reads a text the compliance layer passed, in its conversation, and returns one
+`Decided` (a typed `Decision` and the record of what it saw). It never sends anything itself:
+the processor acts on the decision.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from app.compliance.model import InboundDecision
 from app.compliance.second_pass import OptOutTool
+from app.pipeline.decision import Decided, HandOff, Option, Reason
+
+QueueState = Literal["none", "waiting", "owned"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +26,23 @@ class Turn:
     direction: Literal["inbound", "outbound"]
     body: str
     at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Previous:
+    """What the bot decided on the customer's previous text (the conversation's context)."""
+
+    question: str
+    """The customer's previous text."""
+    kind: str
+    """reply, clarify, close, handoff, draft, silent, opt_out."""
+    entries: tuple[str, ...] = ()
+    """The entries the bot answered from."""
+    reply: str | None = None
+    """The bot's text, when it sent one."""
+    options: tuple[Option, ...] = ()
+    """A clarifying question's numbered options."""
+    at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,33 +59,24 @@ class ResponderRequest:
     """No text has gone to this customer yet: the reply must name the brand (SPEC MSG-2)."""
     opt_out: OptOutTool | None = None
     """SPEC §7: records a revocation the rules missed, enforced like any other opt-out."""
-
-
-@dataclass(frozen=True, slots=True)
-class ResponderResult:
-    """A reply to send, reasons for a person to take over, or both empty: silence."""
-
-    reply: str | None = None
-    handoff_reasons: tuple[str, ...] = ()
-    revocation: InboundDecision | None = None
-    """Set when the responder recorded an opt-out through `ResponderRequest.opt_out`: the
-    pipeline then cancels queued texts and confirms, exactly as for a keyword STOP."""
-    record: Mapping[str, Any] = field(default_factory=dict)
-    """What the responder saw and decided (intent, scores, sources, draft, guardrails), stored
-    with the message for the console and evals. Empty: nothing is stored."""
+    previous: Previous | None = None
+    queue: QueueState = "none"
+    """Whether a person is already on the conversation: waiting (unclaimed) or owning it."""
+    has_media: bool = False
+    """The text came with a picture (MMS)."""
 
 
 class Responder(Protocol):
-    """Answers a passed text or hands it to a person."""
+    """Decides what to do with a passed text."""
 
-    def respond(self, request: ResponderRequest) -> ResponderResult:
-        """Decide what to do with one text."""
+    def respond(self, request: ResponderRequest) -> Decided:
+        """Decide on one text."""
         ...
 
 
 class HandoffResponder:
     """The responder with the bot disabled: every text goes to a person."""
 
-    def respond(self, request: ResponderRequest) -> ResponderResult:
+    def respond(self, request: ResponderRequest) -> Decided:
         """Hand the conversation to the human queue."""
-        return ResponderResult(handoff_reasons=("bot_disabled",))
+        return Decided(HandOff((Reason.bot_disabled,)), {"reasons": [Reason.bot_disabled.value]})

@@ -34,7 +34,8 @@ from app.config import Settings
 from app.jobs.procrastinate_engine import QUEUE, RUN_KEY, ProcrastinateEngine
 from app.main import create_app
 from app.pipeline.ingress import accept_inbound
-from app.pipeline.responder import ResponderRequest, ResponderResult
+from app.pipeline.decision import Answer, Decided, Reply
+from app.pipeline.responder import ResponderRequest
 from app.runtime import Runtime, build_runtime
 from app.storage.messages import conversation_key
 from app.storage.tables import ConsentEvent, Job, Message, OutboxEntry
@@ -57,7 +58,7 @@ class EchoResponder:
         self.max_active = 0
         self._lock = threading.Lock()
 
-    def respond(self, request: ResponderRequest) -> ResponderResult:
+    def respond(self, request: ResponderRequest) -> Decided:
         with self._lock:
             self.seen.append((request.phone, request.body))
             self.active += 1
@@ -65,7 +66,8 @@ class EchoResponder:
         try:
             if self.delay:
                 time.sleep(random.uniform(0, self.delay))
-            return ResponderResult(reply=f"Acme: you said {request.body!r}. Reply STOP to opt out")
+            text = f"Acme: you said {request.body!r}. Reply STOP to opt out"
+            return Decided(Reply((Answer("echo", text),)), {"draft": text})
         finally:
             with self._lock:
                 self.active -= 1

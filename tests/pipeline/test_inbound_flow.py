@@ -14,7 +14,8 @@ from sqlmodel import Session, col, select
 from app.channels.base import InboundSms
 from app.config import Settings
 from app.pipeline.ingress import URGENT, accept_inbound
-from app.pipeline.responder import ResponderRequest, ResponderResult
+from app.pipeline.decision import Answer, Decided, HandOff, Reason, Reply
+from app.pipeline.responder import ResponderRequest
 from app.runtime import Runtime, build_runtime
 from app.storage.tables import AiDecision, HandoffItem, Job, Message, OutboxEntry
 
@@ -25,8 +26,9 @@ _ids = itertools.count(1)
 class EchoResponder:
     """Answers every passed text, so tests can see replies being queued and cancelled."""
 
-    def respond(self, request: ResponderRequest) -> ResponderResult:
-        return ResponderResult(reply=f"Acme: you said {request.body!r}. Reply STOP to opt out")
+    def respond(self, request: ResponderRequest) -> Decided:
+        text = f"Acme: you said {request.body!r}. Reply STOP to opt out"
+        return Decided(Reply((Answer("echo", text),)), {"entries": ["echo"], "draft": text})
 
 
 @pytest.fixture
@@ -156,12 +158,12 @@ def test_texts_the_compliance_layer_acts_on_are_queued_as_urgent(
 class DraftingResponder:
     """Answers every text, records what it drafted, and asks for a person on "person"."""
 
-    def respond(self, request: ResponderRequest) -> ResponderResult:
+    def respond(self, request: ResponderRequest) -> Decided:
         draft = f"Acme: about {request.body!r}. Reply STOP to opt out"
         if "person" in request.body:
-            record = {"draft": draft, "team": "billing"}
-            return ResponderResult(handoff_reasons=("asked_for_person",), record=record)
-        return ResponderResult(reply=draft, record={"draft": draft, "intent": "other"})
+            handoff = HandOff((Reason.asked_for_person,), team="billing")
+            return Decided(handoff, {"draft": draft, "team": "billing"})
+        return Decided(Reply((Answer("echo", draft),)), {"draft": draft, "intent": "other"})
 
 
 def test_while_a_person_owns_the_thread_the_bot_drafts_but_never_sends(
@@ -170,9 +172,16 @@ def test_while_a_person_owns_the_thread_the_bot_drafts_but_never_sends(
     runtime = build_runtime(settings, engine=engine, responder=DraftingResponder())
     accept_inbound(engine, sms("I want a person"), brand="default")
     runtime.jobs.drain()
+    (acknowledgement,) = outbox(engine)
+    assert "A member of our team will text you back" in acknowledgement
+    with Session(engine) as session:
+        (item,) = session.exec(select(HandoffItem)).all()
+        item.status, item.claimed_at = "claimed", item.created_at  # an agent owns it
+        session.add(item)
+        session.commit()
     accept_inbound(engine, sms("my order is AC123"), brand="default")
     runtime.jobs.drain()
-    assert outbox(engine) == []  # neither text was answered by the bot
+    assert len(outbox(engine)) == 1  # the second text was not answered by the bot
     with Session(engine) as session:
         decisions = session.exec(select(AiDecision).order_by(col(AiDecision.id))).all()
         items = session.exec(select(HandoffItem)).all()

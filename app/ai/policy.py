@@ -1,0 +1,353 @@
+"""The AI layer's decision steps: each reads the text's `Reading` in its conversation and
+returns a `Decision` or passes on. Their order is set in one place,
+`app.pipeline.steps.AI_STEPS`; the first step that decides wins.
+
+    revocation -> safety -> closing -> clarified -> needs a person -> answer
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.ai.index import Hit
+from app.ai.knowledge import KnowledgeEntry
+from app.ai.models import AiModels
+from app.ai.reading import Reading
+from app.config import Settings
+from app.pipeline.decision import (
+    Answer,
+    Clarify,
+    Close,
+    Decision,
+    HandOff,
+    Option,
+    OptOut,
+    Reason,
+    Reply,
+)
+from app.pipeline.responder import ResponderRequest
+from app.pipeline.wording import Wording
+
+_HANDOFF_REASONS = {
+    "person": Reason.asked_for_person,
+    "complaint": Reason.complaint,
+    "legal": Reason.legal,
+    "fraud": Reason.fraud,
+    "account": Reason.account_specific,
+}
+_CLOSING_WORDS = frozenset(
+    """thanks thank you u thx ty tysm ok okay k kk got it perfect cool great awesome gracias so
+    much very appreciate appreciated sounds good will do alright all right nice sweet
+    excellent wonderful amazing muchas vale bueno listo perfecto genial np""".split()
+)
+_THANKS = re.compile(r"\b(?:thank|thanks|thx|ty|tysm|appreciate|gracias)\b")
+_PRICE = re.compile(r"\b(?:how much|price|prices|pricing|cost|costs|charge for|fee for|\$)|cuanto")
+_STOPWORDS = frozenset(
+    """the a an and or but is are was were be do does did you your i my me we our it this that
+    what when where how why who which can could would will have has had to of in on at for
+    with from not no yes please thanks hi hello there any some much many more get got how's
+    whats""".split()
+)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The configurable edges of the policy (SMSDESK_* settings)."""
+
+    min_confidence: float = 0.5
+    negative_sentiment: float = 0.8
+    min_retrieval_score: float = 0.45
+    sure_retrieval_score: float = 0.62
+    """At or above: the entry answers even when the intent head disagrees."""
+    sibling_margin: float = 0.02
+    """Two entries of one intent this close: ask which one is meant."""
+    person_intent: float = 0.7
+    handoff_intent: float = 0.6
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Thresholds:
+        """The thresholds configured for this deployment."""
+        return cls(
+            min_confidence=settings.intent_min_confidence,
+            negative_sentiment=settings.negative_sentiment_threshold,
+            min_retrieval_score=settings.retrieval_min_score,
+        )
+
+
+@dataclass
+class Context:
+    """One text being decided: the request, what was read, and the record being written."""
+
+    request: ResponderRequest
+    reading: Reading
+    models: AiModels
+    thresholds: Thresholds
+    wording: Wording
+    record: dict[str, Any] = field(default_factory=dict)
+
+    def team(self, entry_id: str | None = None) -> str | None:
+        """Who owns the question: the entry's team, else the intent's."""
+        kb = self.models.kb
+        if entry_id is not None:
+            return kb.team_for(kb.entry(entry_id))
+        intent = kb.intents.get(self.reading.intent.intent)
+        return intent.team if intent is not None and not self.reading.intent.out_of_scope else None
+
+    def handoff(self, *reasons: Reason, draft: str | None = None) -> HandOff:
+        """A hand-off for these reasons, routed to the question's team."""
+        return HandOff(reasons, team=self.team(), language=self.reading.language, draft=draft)
+
+
+def revocation(ctx: Context) -> Decision | None:
+    """SPEC §7: a request to stop texting that the keyword rules missed. A clear one is
+    recorded through the compliance layer's tool (enforced like a STOP); a borderline one goes
+    to a person."""
+    revocations = ctx.models.revocations
+    similarity = ctx.reading.revocation
+    if similarity >= revocations.clear or ctx.record.get("llm_revocation"):
+        if ctx.request.opt_out is None:
+            return ctx.handoff(Reason.possible_revocation)
+        recorded = ctx.request.opt_out(
+            "the AI read a request to stop texting", ctx.request.body[:500]
+        )
+        return OptOut(recorded)
+    if similarity >= revocations.borderline:
+        return ctx.handoff(Reason.possible_revocation)
+    return None
+
+
+def safety(ctx: Context) -> Decision | None:
+    """Crisis or danger, in any words and at any hour: a person first, no draft."""
+    reading = ctx.reading
+    if ctx.request.decision.safety_escalation or (reading.safety and reading.safety.danger):
+        return HandOff((Reason.safety,), team=None, language=reading.language)
+    return None
+
+
+def closing(ctx: Context) -> Decision | None:
+    """A thanks, an ok or a thumbs-up: close politely, never a queue item."""
+    words = re.findall(r"[^\W\d_]+", ctx.reading.plain.casefold())
+    only_emoji = not words and not any(ch.isdigit() for ch in ctx.reading.text)
+    if not (only_emoji or (words and set(words) <= _CLOSING_WORDS)):
+        return None
+    previous = ctx.request.previous
+    thanked = bool(_THANKS.search(ctx.reading.plain))
+    already_closed = previous is not None and previous.kind == "close"
+    if thanked and not already_closed and ctx.request.queue == "none":
+        return Close(ctx.wording.close(ctx.reading.language))
+    return Close(None)
+
+
+def clarified(ctx: Context) -> Decision | None:
+    """The answer to our clarifying question: a number, or words of one option."""
+    previous = ctx.request.previous
+    if previous is None or previous.kind != "clarify" or not previous.options:
+        return None
+    plain = ctx.reading.plain.strip().casefold()
+    number = re.fullmatch(r"\(?#?(\d)\)?[.!]?(?: please| pls)?", plain)
+    chosen: Option | None = None
+    if number is not None:
+        chosen = next((o for o in previous.options if o.number == int(number.group(1))), None)
+    else:
+        allowed = {o.entry_id for o in previous.options}
+        hits = [h for h in ctx.reading.hits if h.entry_id in allowed]
+        if hits and hits[0].score >= ctx.thresholds.min_retrieval_score - 0.1:
+            chosen = next(o for o in previous.options if o.entry_id == hits[0].entry_id)
+    if chosen is None:
+        return None
+    return _reply(ctx, [ctx.models.kb.entry(chosen.entry_id)])
+
+
+def needs_person(ctx: Context) -> Decision | None:
+    """Asking for a person, anger, a legal or fraud matter, or an intent the knowledge base
+    always hands to a person."""
+    reading = ctx.reading
+    reasons: list[Reason] = []
+    if reading.asks_for_person:
+        reasons.append(Reason.asked_for_person)
+    if reading.legal:
+        reasons.append(Reason.legal)
+    if reading.fraud:
+        reasons.append(Reason.fraud)
+    tone = reading.tone
+    negative = reading.sentiment.negative
+    if tone is not None and (
+        tone.angry
+        or (tone.aggrieved and negative >= 0.6)
+        or negative >= max(0.9, ctx.thresholds.negative_sentiment)
+    ):
+        reasons.append(Reason.negative_sentiment if not tone.complaint else Reason.complaint)
+    intent = ctx.models.kb.intents.get(reading.intent.intent)
+    if intent is not None and intent.handoff is not None and not reading.intent.out_of_scope:
+        needed = (
+            ctx.thresholds.person_intent
+            if intent.handoff == "person"
+            else ctx.thresholds.handoff_intent
+        )
+        if reading.intent.confidence >= needed and not _sure_answer(ctx):
+            reasons.append(_HANDOFF_REASONS[intent.handoff])
+    if not reasons:
+        return None
+    unique = tuple(dict.fromkeys(reasons))
+    return ctx.handoff(*unique, draft=_relevant_draft(ctx))
+
+
+def answer(ctx: Context) -> Decision | None:
+    """Answer from the entry that covers the question, ask which sibling is meant, or hand
+    off because nothing covers it."""
+    reading = ctx.reading
+    thresholds = ctx.thresholds
+    hits = _hits(ctx)
+    if not hits:
+        return ctx.handoff(Reason.no_knowledge)
+    best = hits[0]
+    entry = ctx.models.kb.entry(best.entry_id)
+    agrees = _agrees(ctx, entry)
+    ctx.record["answerability"] = {
+        "entry": entry.id,
+        "score": round(best.score, 4),
+        "intent_agrees": agrees,
+        "context": hits is reading.context_hits,
+    }
+    if best.score < thresholds.sure_retrieval_score:
+        if reading.intent.out_of_scope and not agrees:
+            return ctx.handoff(Reason.out_of_scope)
+        if best.score < thresholds.min_retrieval_score:
+            return ctx.handoff(Reason.no_knowledge)
+        if not agrees:
+            return ctx.handoff(Reason.low_confidence, draft=None)
+    given = set(entry.handoff_when_given) & reading.specifics
+    if given:
+        ctx.record["answerability"]["already_given"] = sorted(given)
+        return ctx.handoff(Reason.account_specific)
+    if not _covers(ctx, entry, best):
+        return ctx.handoff(Reason.not_answerable)
+    siblings = _siblings(ctx, hits)
+    if siblings:
+        options = tuple(
+            Option(number, _label(e), e.id) for number, e in enumerate(siblings, start=1)
+        )
+        return Clarify(options, ctx.wording.clarify(options, reading.language))
+    entries = [entry, *_second_question(ctx, entry)]
+    return _reply(ctx, entries)
+
+
+def _reply(ctx: Context, entries: list[KnowledgeEntry]) -> Decision:
+    reading = ctx.reading
+    if reading.language != "en" and not all(e.speaks(reading.language) for e in entries):
+        return ctx.handoff(Reason.no_language, draft=entries[0].sms_reply())
+    answers = [Answer(e.id, e.sms_reply(reading.language)) for e in entries]
+    previous = ctx.request.previous
+    if previous is not None and previous.kind == "reply" and entries[0].id in previous.entries:
+        # Never the same answer twice in a row: a follow-up gets the part it asks about, a
+        # repeated question means the answer did not help.
+        focused = _focused(ctx, entries[0]) if reading.follow_up else None
+        if focused is None or focused == previous.reply:
+            return ctx.handoff(Reason.repeated_failure, draft=None)
+        answers[0] = Answer(entries[0].id, focused)
+    return Reply(tuple(answers), language=reading.language)
+
+
+def _hits(ctx: Context) -> list[Hit]:
+    reading = ctx.reading
+    alone, joined = reading.hits, reading.context_hits
+    if not joined:
+        return alone
+    floor = ctx.thresholds.min_retrieval_score
+    if reading.follow_up or not alone or alone[0].score < floor:
+        return joined if joined[0].score >= (alone[0].score if alone else 0.0) - 0.05 else alone
+    return alone
+
+
+def _agrees(ctx: Context, entry: KnowledgeEntry) -> bool:
+    intent = ctx.reading.intent
+    top = [name for name, p in intent.top[:2] if p >= 0.15]
+    return entry.intent in top and intent.confidence >= ctx.thresholds.min_confidence * 0.6
+
+
+def _sure_answer(ctx: Context) -> bool:
+    hits = ctx.reading.hits
+    if not hits or hits[0].score < ctx.thresholds.sure_retrieval_score + 0.1:
+        return False
+    intent = ctx.models.kb.intents.get(hits[0].intent)
+    return intent is not None and intent.handoff is None
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z]{3,}", text.casefold()) if w not in _STOPWORDS}
+
+
+def _covers(ctx: Context, entry: KnowledgeEntry, best: Hit) -> bool:
+    """The entry speaks to the question's specifics: a price asked is a price the entry
+    states, for the thing asked about."""
+    reading = ctx.reading
+    if _PRICE.search(reading.plain):
+        text = f"{entry.question} {' '.join(entry.phrasings)} {entry.answer} {entry.body}"
+        if "$" not in entry.answer and "free" not in entry.answer.casefold():
+            return False
+        subjects = _words(reading.plain) - _words("how much price cost costs does is it fee")
+        entry_words = _words(text)
+        missing = {w for w in subjects if w not in entry_words and len(w) >= 4}
+        if missing - ctx.models.generic_words:
+            ctx.record.setdefault("answerability", {})["uncovered"] = sorted(missing)
+            return False
+    return True
+
+
+def _siblings(ctx: Context, hits: list[Hit]) -> list[KnowledgeEntry]:
+    best = hits[0]
+    close = [
+        h
+        for h in hits[1:]
+        if h.intent == best.intent and best.score - h.score <= ctx.thresholds.sibling_margin
+    ]
+    if not close or ctx.reading.words > 6:
+        return []
+    return [ctx.models.kb.entry(h.entry_id) for h in [best, *close]]
+
+
+def _label(entry: KnowledgeEntry) -> str:
+    return entry.question.rstrip("?")
+
+
+def _second_question(ctx: Context, first: KnowledgeEntry) -> list[KnowledgeEntry]:
+    """A text with two questions gets both answers ("hours? and do u ship to canada")."""
+    parts = [p for p in re.split(r"\?+|\band also\b|\balso\b|\bplus\b", ctx.reading.plain) if p]
+    parts = [p.strip() for p in parts if len(_words(p)) >= 2]
+    if len(parts) < 2:
+        return []
+    models = ctx.models
+    found: list[KnowledgeEntry] = []
+    vectors = models.encoder.encode(parts)
+    for part, vector in zip(parts, vectors, strict=True):
+        hits = models.index.search(vector, k=1, text=part)
+        if hits and hits[0].score >= ctx.thresholds.sure_retrieval_score:
+            entry = models.kb.entry(hits[0].entry_id)
+            if entry.id != first.id and entry not in found and entry.intent != first.intent:
+                intent = models.kb.intents.get(entry.intent)
+                if intent is None or intent.handoff is None:
+                    found.append(entry)
+    return found[:1]
+
+
+def _focused(ctx: Context, entry: KnowledgeEntry) -> str | None:
+    """The sentence of the entry's answer closest to a follow-up ("and on sunday?")."""
+    sentences = [s.strip() for s in re.split(r"(?<=[.!])\s+", entry.answer) if s.strip()]
+    if len(sentences) < 2:
+        return None
+    words = _words(ctx.reading.plain)
+    scored = sorted(sentences, key=lambda s: len(words & _words(s)), reverse=True)
+    if not words & _words(scored[0]):
+        return None
+    return scored[0]
+
+
+def _relevant_draft(ctx: Context) -> str | None:
+    hits = ctx.reading.hits
+    if not hits or hits[0].score < ctx.thresholds.sure_retrieval_score:
+        return None
+    entry = ctx.models.kb.entry(hits[0].entry_id)
+    intent = ctx.models.kb.intents.get(entry.intent)
+    return None if intent is not None and intent.handoff is not None else entry.sms_reply()

@@ -1,0 +1,129 @@
+"""Understanding one text in its conversation: everything the decision steps read, computed
+once (one encoder call, batched with the previous question when the text leans on it).
+
+    raw text -> plain words (shorthand, spelling) -> language, safety, tone, person, legal,
+    fraud, specifics -> embedding -> intent, sentiment, retrieval (alone and with context)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.ai import escalation, language, specifics
+from app.ai.encoder import Vectors
+from app.ai.index import Hit
+from app.ai.intents import IntentPrediction
+from app.ai.knowledge import Specific
+from app.ai.models import AiModels
+from app.ai.safety import SafetyReading
+from app.ai.sentiment import Sentiment
+from app.pipeline.responder import ResponderRequest
+
+# A text that leans on the previous one: "and on sunday?", "what about returns in store?",
+# "how long does it take?", "y el domingo?".
+_FOLLOW_UP = re.compile(
+    r"^(?:and|also|what about|how about|whats about|what if|but|ok and|ok what about|so|"
+    r"same for|y|y el|y la|y los|y si|tambien)\b"
+    r"|^(?:how (?:long|much)|when|what time|where|is it|does it|do they|can i|will it)\b"
+    r".{0,25}\b(?:it|that|this|them|those|one)\b"
+    r"|^(?:how long|how much|what time|when|where)\??$"
+)
+_WORDS = re.compile(r"[^\W\d_]+")
+
+
+@dataclass
+class Reading:
+    """What the AI layer read from one text (and, for follow-ups, with the previous one)."""
+
+    text: str
+    plain: str
+    language: str
+    vector: Vectors
+    intent: IntentPrediction
+    sentiment: Sentiment
+    hits: list[Hit]
+    """Retrieval for the text alone."""
+    context_hits: list[Hit] = field(default_factory=list)
+    """Retrieval for the previous question and this text together (follow-ups only)."""
+    safety: SafetyReading | None = None
+    tone: escalation.Tone | None = None
+    asks_for_person: bool = False
+    legal: bool = False
+    fraud: bool = False
+    specifics: set[Specific] = field(default_factory=set)
+    follow_up: bool = False
+    revocation: float = 0.0
+    words: int = 0
+
+    def record(self) -> dict[str, Any]:
+        """What the console and the evals show of this reading."""
+        return {
+            "plain": self.plain,
+            "language": self.language,
+            "intent": self.intent.intent,
+            "confidence": round(self.intent.confidence, 4),
+            "out_of_scope": self.intent.out_of_scope,
+            "top_intents": [[name, round(p, 3)] for name, p in self.intent.top],
+            "sentiment": {
+                "label": self.sentiment.label,
+                "negative": round(self.sentiment.negative, 4),
+            },
+            "safety": None
+            if self.safety is None or not self.safety.danger
+            else {"kind": self.safety.kind, "matched": self.safety.matched},
+            "safety_similarity": round(self.safety.similarity, 4) if self.safety else None,
+            "signals": {
+                "asked_for_person": self.asks_for_person,
+                "legal": self.legal,
+                "fraud": self.fraud,
+                "anger_cues": self.tone.anger_cues if self.tone else 0,
+                "grievances": self.tone.grievances if self.tone else 0,
+                "specifics": sorted(self.specifics),
+                "follow_up": self.follow_up,
+            },
+            "revocation_similarity": round(self.revocation, 4),
+        }
+
+
+def is_follow_up(plain: str) -> bool:
+    """Whether a text leans on the previous turn ("and on sunday?")."""
+    return bool(_FOLLOW_UP.search(plain.strip()))
+
+
+def read(models: AiModels, request: ResponderRequest) -> Reading:
+    """Read one text; the previous customer question joins only when the text leans on it."""
+    lang = language.detect(request.body)
+    plain = models.normaliser(request.body, correct=lang == "en")
+    previous = request.previous.question if request.previous is not None else None
+    follow_up = previous is not None and is_follow_up(plain)
+    short = len(_WORDS.findall(plain)) <= 4
+    with_context = previous is not None and (follow_up or short)
+    texts = (
+        [plain, f"{models.normaliser(previous, correct=lang == 'en')} {plain}"] if with_context and previous else [plain]
+    )
+    vectors = models.encoder.encode(texts)
+    vector = vectors[0]
+    (intent,) = models.intents.predict(vector)
+    hits = models.index.search(vector, k=3, text=plain)
+    context_hits = models.index.search(vectors[1], k=3, text=texts[1]) if len(texts) > 1 else []
+    return Reading(
+        text=request.body,
+        plain=plain,
+        language=lang,
+        vector=vector,
+        intent=intent,
+        sentiment=models.sentiment.score(request.body, vector),
+        hits=hits,
+        context_hits=context_hits,
+        safety=models.safety.read(request.body, vector, plain=plain, english=lang == "en"),
+        tone=escalation.tone(request.body),
+        asks_for_person=escalation.asks_for_person(plain),
+        legal=escalation.legal_matter(plain),
+        fraud=escalation.fraud_worry(plain),
+        specifics=specifics.specifics(request.body, has_media=request.has_media),
+        follow_up=follow_up,
+        revocation=models.revocations.similarity(vector),
+        words=len(_WORDS.findall(plain)),
+    )

@@ -1,0 +1,342 @@
+"""Processing one inbound text: compliance first, then the responder's one decision, then
+acting on it in one transaction (texts to the customer, the queue item and its
+acknowledgement, the decision record).
+
+Safe to run twice for one message (a crash between two commits re-runs the job): the compliance
+decision is stored per provider message id, and every effect below is committed in one
+transaction together with the message's `processed` status.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from app import log
+from app.ai.safety import match_patterns
+from app.compliance.model import InboundDecision
+from app.compliance.replies import Brand, reply_text
+from app.compliance.second_pass import opt_out_tool
+from app.compliance.service import Compliance
+from app.handoff.queue import hand_off, unresolved_item
+from app.handoff.sla import FirstResponseSla
+from app.outbound.send import cancel_pending, queue_outbound
+from app.pipeline.decision import (
+    Clarify,
+    Close,
+    Decided,
+    HandOff,
+    Option,
+    OptOut,
+    Reason,
+    Reply,
+)
+from app.pipeline.responder import Previous, QueueState, Responder, ResponderRequest, Turn
+from app.pipeline.wording import Wording
+from app.storage.messages import add_status, now, recent_messages
+from app.storage.tables import AiDecision, Conversation, HandoffItem, Message
+
+CONFIRMATION_DEADLINE = timedelta(minutes=5)  # TIME-2 / FCC-3
+CONTEXT_WINDOW = timedelta(hours=12)
+"""An earlier turn older than this is not context: a new day's text starts afresh."""
+OPT_OUT_INSTRUCTION = "Reply STOP to opt out."
+_logger = log.get_logger("pipeline")
+
+
+@dataclass
+class InboundProcessor:
+    """Runs `process_inbound` jobs."""
+
+    engine: Engine
+    compliance: Compliance
+    responder: Responder
+    brand: Brand
+    provider: str
+    provider_handles_keywords: bool = False
+    sla: FirstResponseSla | None = None
+    wording: Wording | None = None
+    """The acknowledgement and safety texts (None: a hand-off is silent, as in some tests)."""
+    while_waiting: str = "answer"
+    """`answer` or `silent`: the bot's way with plain questions while a hand-off waits."""
+
+    def __call__(self, payload: dict[str, str]) -> None:
+        """The job handler."""
+        self.process(uuid.UUID(payload["message_id"]))
+
+    def process(self, message_id: uuid.UUID) -> None:
+        """Decide on one inbound text and commit everything that follows from it."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            message = session.get(Message, message_id)
+            if message is None or message.status == "processed":
+                return
+            conversation = session.get(Conversation, message.conversation_id)
+            assert conversation is not None
+        decision = self.compliance.process_inbound(
+            phone=conversation.phone_e164,
+            body=message.body,
+            received_at=message.created_at,
+            provider_message_id=f"{message.provider}:{message.provider_message_id}",
+            brand=conversation.brand,
+        )
+        decided = self._respond(message, conversation, decision)
+        if decided is not None and isinstance(decided.decision, OptOut):
+            decision = decided.decision.decision  # the AI second pass read a revocation (§7)
+        with Session(self.engine) as session:
+            message = session.get(Message, message_id)
+            conversation = session.get(Conversation, message.conversation_id) if message else None
+            if message is None or conversation is None or message.status == "processed":
+                return
+            queue = _queue_state(unresolved_item(session, conversation_id=conversation.id))
+            self._act(session, message, conversation, decision, decided, queue)
+            if decided is not None and decided.record:
+                record_decision(session, message=message, decided=decided, queue=queue)
+            add_status(session, message, "processed", detail=f"{decision.action}/{decision.match}")
+            session.commit()
+        _logger.info("pipeline.processed", action=decision.action, match=decision.match)
+
+    def _respond(
+        self, message: Message, conversation: Conversation, decision: InboundDecision
+    ) -> Decided | None:
+        # The responder runs outside any transaction: it may be slow (an LLM), and it only
+        # sees texts the compliance layer passed. While a person owns the thread it still
+        # runs, but only to draft: `_act` sends nothing it wrote.
+        if decision.action != "pass":
+            return None
+        with Session(self.engine) as session:
+            earlier = recent_messages(
+                session, conversation_id=conversation.id, before=message.created_at
+            )
+            previous = _previous(session, conversation.id, message.created_at)
+            queue = _queue_state(unresolved_item(session, conversation_id=conversation.id))
+        request = ResponderRequest(
+            conversation_id=conversation.id,
+            phone=conversation.phone_e164,
+            body=message.body,
+            decision=decision,
+            history=tuple(
+                Turn("inbound" if m.direction == "inbound" else "outbound", m.body, m.created_at)
+                for m in earlier
+            ),
+            first_outbound=conversation.last_outbound_at is None,
+            opt_out=opt_out_tool(
+                self.compliance,
+                phone=conversation.phone_e164,
+                received_at=message.created_at,
+                provider_message_id=f"{message.provider}:{message.provider_message_id}",
+                brand=conversation.brand,
+            ),
+            previous=previous,
+            queue=queue,
+            has_media=bool(message.media),
+        )
+        try:
+            return self.responder.respond(request)
+        except Exception as exc:  # an unexpected failure goes to a person, never to silence
+            _logger.error("pipeline.responder_failed", error=repr(exc))
+            handoff = HandOff((Reason.responder_error,))
+            return Decided(handoff, {"decision": "handoff", "reasons": ["responder_error"]})
+
+    def _act(
+        self,
+        session: Session,
+        message: Message,
+        conversation: Conversation,
+        decision: InboundDecision,
+        decided: Decided | None,
+        queue: QueueState,
+    ) -> None:
+        reasons: list[Reason] = []
+        texts: list[tuple[str, str]] = []  # (body, purpose) for the customer, in order
+        if decision.safety_escalation or match_patterns(message.body) is not None:
+            # Danger in a text the compliance layer acted on ("cancel everything, i want to
+            # end it"): the patterns need no model, so safety never waits on the AI.
+            reasons.append(Reason.safety)
+        if decision.action == "opt_out":
+            cancel_pending(session, conversation=conversation, reason="customer opted out (IN-2)")
+            if decision.handoff:
+                reasons.append(Reason.compliance_handoff)
+            if queue != "none":
+                reasons.append(Reason.opted_out)  # the agent must see it before typing a reply
+        if decision.reply is not None and not self._provider_replied(decision):
+            text = reply_text(
+                decision.reply,
+                language=decision.reply_language,
+                brand=self.brand,
+                scope=decision.scope,
+            )
+            queue_outbound(
+                session,
+                conversation=conversation,
+                body=text,
+                category="reply",
+                purpose=decision.reply,
+                idempotency_key=f"{decision.reply}:{message.id}",
+                provider=self.provider,
+                expires_at=message.created_at + CONFIRMATION_DEADLINE,
+            )
+        chosen = decided.decision if decided is not None else None
+        language = "en"
+        team: str | None = None
+        if isinstance(chosen, HandOff):
+            reasons.extend(chosen.reasons)
+            language, team = chosen.language, chosen.team
+        elif isinstance(chosen, Reply | Clarify | Close) and self._may_answer(decision, queue):
+            texts.extend(_texts_of(chosen))
+        if reasons:
+            handoff = HandOff(tuple(dict.fromkeys(reasons)), team=team, language=language)
+            texts = self._hand_off(session, message, conversation, handoff, queue) + texts
+        self._send(session, message, conversation, texts)
+
+    def _may_answer(self, decision: InboundDecision, queue: QueueState) -> bool:
+        if decision.reply_policy == "no_reply":
+            return False
+        return queue == "none" or (queue == "waiting" and self.while_waiting == "answer")
+
+    def _hand_off(
+        self,
+        session: Session,
+        message: Message,
+        conversation: Conversation,
+        handoff: HandOff,
+        queue: QueueState,
+    ) -> list[tuple[str, str]]:
+        """Queue the conversation and say so to the customer, in one step."""
+        hand_off(
+            session,
+            conversation=conversation,
+            reasons=[r.value for r in handoff.reasons],
+            message_id=message.id,
+            sla=self.sla,
+            team=handoff.team,
+            around_the_clock=handoff.safety,
+        )
+        if self.wording is None or Reason.opted_out in handoff.reasons:
+            return []
+        if handoff.safety:
+            return [(self.wording.safety(handoff.language), "safety")]
+        if queue != "none" or Reason.compliance_handoff in handoff.reasons:
+            return []  # already told, or the opt-out confirmation is the answer
+        return [
+            (self.wording.acknowledgement(handoff.group, handoff.language, now()), "handoff_ack")
+        ]
+
+    def _send(
+        self,
+        session: Session,
+        message: Message,
+        conversation: Conversation,
+        texts: list[tuple[str, str]],
+    ) -> None:
+        first = conversation.last_outbound_at is None and not _anything_sent(session, conversation)
+        for index, (body, purpose) in enumerate(texts):
+            if first and index == 0:
+                body = self._first_text(body)
+            queue_outbound(
+                session,
+                conversation=conversation,
+                body=body,
+                category="reply",
+                purpose=purpose,
+                idempotency_key=f"{purpose}:{index}:{message.id}",
+                provider=self.provider,
+            )
+
+    def _first_text(self, body: str) -> str:
+        # MSG-2: the first text to a customer names the brand and says how to opt out.
+        name = self.brand.name
+        named = body if name.lower() in body.lower() else f"{name}: {body}"
+        if "reply stop" in named.lower():
+            return named
+        return f"{named} {OPT_OUT_INSTRUCTION}"
+
+    def _provider_replied(self, decision: InboundDecision) -> bool:
+        # PROV-1 (b): the provider answers single-word STOP/START/HELP itself; phrases and
+        # clauses never reach its filter (PROV-2), so those confirmations stay ours.
+        return self.provider_handles_keywords and decision.match == "exact"
+
+
+def _texts_of(decision: Reply | Clarify | Close) -> list[tuple[str, str]]:
+    if isinstance(decision, Reply):
+        return [(answer.text, "reply") for answer in decision.answers]
+    if isinstance(decision, Clarify):
+        return [(decision.text, "clarify")]
+    return [(decision.text, "close")] if decision.text else []
+
+
+def _queue_state(item: HandoffItem | None) -> QueueState:
+    if item is None:
+        return "none"
+    return "owned" if item.status == "claimed" else "waiting"
+
+
+def _anything_sent(session: Session, conversation: Conversation) -> bool:
+    found = session.exec(
+        select(Message.id).where(
+            Message.conversation_id == conversation.id,
+            Message.direction == "outbound",
+            col(Message.status).not_in(("cancelled", "blocked", "failed")),
+        )
+    ).first()
+    return found is not None
+
+
+def _previous(session: Session, conversation_id: uuid.UUID, before: datetime) -> Previous | None:
+    """The bot's decision on the customer's previous text, if it is recent enough."""
+    row = session.exec(
+        select(AiDecision, Message)
+        .join(Message, col(Message.id) == col(AiDecision.message_id))
+        .where(AiDecision.conversation_id == conversation_id, col(Message.created_at) < before)
+        .order_by(col(Message.created_at).desc())
+    ).first()
+    if row is None:
+        return None
+    decision, message = row
+    if before - message.created_at > CONTEXT_WINDOW:
+        return None
+    record = decision.record
+    options = tuple(
+        Option(int(o["number"]), str(o["label"]), str(o["entry_id"]))
+        for o in record.get("options") or []
+    )
+    return Previous(
+        question=message.body,
+        kind=decision.action,
+        entries=tuple(record.get("entries") or ()),
+        reply=record.get("draft") if decision.action == "reply" else None,
+        options=options,
+        at=message.created_at,
+    )
+
+
+def record_decision(
+    session: Session, *, message: Message, decided: Decided, queue: QueueState = "none"
+) -> None:
+    """Store what the responder saw and decided, in the caller's transaction.
+
+    While a person owns the conversation a reply is kept as the agent's draft (`draft`).
+    """
+    record = dict(decided.record)
+    action = decided.kind
+    if queue == "owned" and action in ("reply", "clarify"):
+        action = "draft"
+    reasons = (
+        [r.value for r in decided.decision.reasons] if isinstance(decided.decision, HandOff) else []
+    )
+    intent = record.get("intent")
+    confidence = record.get("confidence")
+    session.add(
+        AiDecision(
+            message_id=message.id,
+            conversation_id=message.conversation_id,
+            action=action,
+            intent=intent if isinstance(intent, str) else None,
+            confidence=float(confidence) if isinstance(confidence, int | float) else None,
+            reasons=reasons,
+            record=record,
+            created_at=now(),
+        )
+    )
