@@ -12,6 +12,7 @@ texts, and anger needs an angry word, not a merely negative one.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from app.compliance.normalise import normalise
@@ -233,3 +234,18 @@ def legal_matter(text: str) -> bool:
 def fraud_worry(text: str) -> bool:
     """A scam, a suspicious message claiming to be the business, an unauthorised charge."""
     return bool(_FRAUD.search(_folded(text)))
+
+
+# Money that already moved on the customer's own account: only a person can look it up.
+_MONEY_MOVED = re.compile(
+    r"\b(?:charged|charging|billed|paid|refunded|deducted|debited|overcharged|came out of|"
+    r"hit my (?:card|account)|took \$|shows \$|cobraron|cobro|me cobraron|pague)\b"
+)
+
+
+def account_specific(text: str, given: Collection[str]) -> bool:
+    """A charge, refund or payment on the customer's own account, with its amount, order or
+    card ("charged $43.12 on 3/2", "AC40991 refund"): a lookup, not an FAQ."""
+    if not {"amount", "order_number", "card_digits"}.intersection(given):
+        return False
+    return bool(_MONEY_MOVED.search(_folded(text)))

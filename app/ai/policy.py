@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.ai.index import Hit
+from app.ai.intents import IntentPrediction
 from app.ai.knowledge import KnowledgeEntry
 from app.ai.models import AiModels
 from app.ai.reading import Reading
@@ -43,7 +44,16 @@ _CLOSING_WORDS = frozenset(
     excellent wonderful amazing muchas vale bueno listo perfecto genial np""".split()
 )
 _THANKS = re.compile(r"\b(?:thank|thanks|thx|ty|tysm|appreciate|gracias)\b")
-_PRICE = re.compile(r"\b(?:how much|price|prices|pricing|cost|costs|charge for|fee for|\$)|cuanto")
+# A question about what something costs (not "price adjustment policy?").
+_PRICE = re.compile(
+    r"\bhow much\b|\bwhat (?:does|do|is|would|will) (?:\w+ ){0,4}(?:cost|charge)\b|"
+    r"\b(?:price|prices|cost|costs) (?:of|for|on)\b|\bcharge for\b|\bfee for\b|"
+    r"\bwhat do you charge\b|\$\d"
+)
+_PRICE_WORDS = frozenset(
+    """how much price prices pricing cost costs charge charges fee fees does do what is it are
+    the for of on your you""".split()
+)
 _STOPWORDS = frozenset(
     """the a an and or but is are was were be do does did you your i my me we our it this that
     what when where how why who which can could would will have has had to of in on at for
@@ -61,8 +71,8 @@ class Thresholds:
     min_retrieval_score: float = 0.45
     sure_retrieval_score: float = 0.62
     """At or above: the entry answers even when the intent head disagrees."""
-    sibling_margin: float = 0.02
-    """Two entries of one intent this close: ask which one is meant."""
+    sibling_margin: float = 0.03
+    """Entries this close for a short text: ask which one is meant."""
     person_intent: float = 0.7
     handoff_intent: float = 0.6
 
@@ -95,9 +105,11 @@ class Context:
         intent = kb.intents.get(self.reading.intent.intent)
         return intent.team if intent is not None and not self.reading.intent.out_of_scope else None
 
-    def handoff(self, *reasons: Reason, draft: str | None = None) -> HandOff:
-        """A hand-off for these reasons, routed to the question's team."""
-        return HandOff(reasons, team=self.team(), language=self.reading.language, draft=draft)
+    def handoff(self, *reasons: Reason, draft: str | bool | None = True) -> HandOff:
+        """A hand-off for these reasons, routed to the question's team; the agent gets the
+        relevant entry's answer as a draft unless `draft` says otherwise."""
+        text = _relevant_draft(self) if draft is True else (draft or None)
+        return HandOff(reasons, team=self.team(), language=self.reading.language, draft=text)
 
 
 def revocation(ctx: Context) -> Decision | None:
@@ -171,12 +183,12 @@ def needs_person(ctx: Context) -> Decision | None:
         reasons.append(Reason.legal)
     if reading.fraud:
         reasons.append(Reason.fraud)
+    if reading.account:
+        reasons.append(Reason.account_specific)
     tone = reading.tone
     negative = reading.sentiment.negative
     if tone is not None and (
-        tone.angry
-        or (tone.aggrieved and negative >= 0.6)
-        or negative >= max(0.9, ctx.thresholds.negative_sentiment)
+        tone.angry or (tone.aggrieved and negative >= ctx.thresholds.negative_sentiment)
     ):
         reasons.append(Reason.negative_sentiment if not tone.complaint else Reason.complaint)
     intent = ctx.models.kb.intents.get(reading.intent.intent)
@@ -191,7 +203,7 @@ def needs_person(ctx: Context) -> Decision | None:
     if not reasons:
         return None
     unique = tuple(dict.fromkeys(reasons))
-    return ctx.handoff(*unique, draft=_relevant_draft(ctx))
+    return ctx.handoff(*unique)
 
 
 def answer(ctx: Context) -> Decision | None:
@@ -204,26 +216,40 @@ def answer(ctx: Context) -> Decision | None:
         return ctx.handoff(Reason.no_knowledge)
     best = hits[0]
     entry = ctx.models.kb.entry(best.entry_id)
-    agrees = _agrees(ctx, entry)
+    with_context = hits is reading.context_hits
+    intent = reading.context_intent if with_context and reading.context_intent else reading.intent
+    agrees = _agrees(ctx, entry, best.score, intent)
     ctx.record["answerability"] = {
         "entry": entry.id,
         "score": round(best.score, 4),
         "intent_agrees": agrees,
-        "context": hits is reading.context_hits,
+        "context": with_context,
     }
     if best.score < thresholds.sure_retrieval_score:
-        if reading.intent.out_of_scope and not agrees:
+        if intent.out_of_scope and not agrees:
             return ctx.handoff(Reason.out_of_scope)
-        if best.score < thresholds.min_retrieval_score:
+        floor = thresholds.min_retrieval_score
+        if reading.language != "en" and agrees and intent.confidence >= 0.9:
+            floor -= 0.07  # the encoder reads English best: a Spanish match scores lower
+        if best.score < floor:
             return ctx.handoff(Reason.no_knowledge)
         if not agrees:
-            return ctx.handoff(Reason.low_confidence, draft=None)
+            return ctx.handoff(Reason.low_confidence)
     given = set(entry.handoff_when_given) & reading.specifics
     if given:
         ctx.record["answerability"]["already_given"] = sorted(given)
         return ctx.handoff(Reason.account_specific)
     if not _covers(ctx, entry, best):
-        return ctx.handoff(Reason.not_answerable)
+        # A close runner-up may cover it ("how much?" after a shipping answer: the prices).
+        runner = next(
+            (h for h in hits[1:3] if best.score - h.score <= 0.05 and h.score >= floor_of(ctx)),
+            None,
+        )
+        if runner is None or not _covers(ctx, ctx.models.kb.entry(runner.entry_id), runner):
+            return ctx.handoff(Reason.not_answerable)
+        best, entry = runner, ctx.models.kb.entry(runner.entry_id)
+        hits = [runner]
+        ctx.record["answerability"]["entry"] = entry.id
     siblings = _siblings(ctx, hits)
     if siblings:
         options = tuple(
@@ -232,6 +258,11 @@ def answer(ctx: Context) -> Decision | None:
         return Clarify(options, ctx.wording.clarify(options, reading.language))
     entries = [entry, *_second_question(ctx, entry)]
     return _reply(ctx, entries)
+
+
+def floor_of(ctx: Context) -> float:
+    """The lowest retrieval score that may ground an answer."""
+    return ctx.thresholds.min_retrieval_score
 
 
 def _reply(ctx: Context, entries: list[KnowledgeEntry]) -> Decision:
@@ -245,7 +276,7 @@ def _reply(ctx: Context, entries: list[KnowledgeEntry]) -> Decision:
         # repeated question means the answer did not help.
         focused = _focused(ctx, entries[0]) if reading.follow_up else None
         if focused is None or focused == previous.reply:
-            return ctx.handoff(Reason.repeated_failure, draft=None)
+            return ctx.handoff(Reason.repeated_failure, draft=False)
         answers[0] = Answer(entries[0].id, focused)
     return Reply(tuple(answers), language=reading.language)
 
@@ -261,10 +292,16 @@ def _hits(ctx: Context) -> list[Hit]:
     return alone
 
 
-def _agrees(ctx: Context, entry: KnowledgeEntry) -> bool:
-    intent = ctx.reading.intent
-    top = [name for name, p in intent.top[:2] if p >= 0.15]
-    return entry.intent in top and intent.confidence >= ctx.thresholds.min_confidence * 0.6
+def _agrees(
+    ctx: Context, entry: KnowledgeEntry, score: float, intent: IntentPrediction | None = None
+) -> bool:
+    """The intent head and retrieval point at the same topic: the entry's intent is the
+    confident first intent, or (with a fair retrieval score) a close second."""
+    intent = intent or ctx.reading.intent
+    if entry.intent == intent.intent and intent.confidence >= ctx.thresholds.min_confidence:
+        return True
+    second = dict(intent.top[:2]).get(entry.intent, 0.0)
+    return second >= 0.2 and score >= 0.5
 
 
 def _sure_answer(ctx: Context) -> bool:
@@ -283,11 +320,11 @@ def _covers(ctx: Context, entry: KnowledgeEntry, best: Hit) -> bool:
     """The entry speaks to the question's specifics: a price asked is a price the entry
     states, for the thing asked about."""
     reading = ctx.reading
-    if _PRICE.search(reading.plain):
+    if reading.language == "en" and _PRICE.search(reading.plain):
         text = f"{entry.question} {' '.join(entry.phrasings)} {entry.answer} {entry.body}"
         if "$" not in entry.answer and "free" not in entry.answer.casefold():
             return False
-        subjects = _words(reading.plain) - _words("how much price cost costs does is it fee")
+        subjects = _words(reading.plain) - _PRICE_WORDS
         entry_words = _words(text)
         missing = {w for w in subjects if w not in entry_words and len(w) >= 4}
         if missing - ctx.models.generic_words:
@@ -297,13 +334,11 @@ def _covers(ctx: Context, entry: KnowledgeEntry, best: Hit) -> bool:
 
 
 def _siblings(ctx: Context, hits: list[Hit]) -> list[KnowledgeEntry]:
+    """Entries so close for a short, general text that either could be meant ("how do i
+    cancel?": an order, an appointment, the Club)."""
     best = hits[0]
-    close = [
-        h
-        for h in hits[1:]
-        if h.intent == best.intent and best.score - h.score <= ctx.thresholds.sibling_margin
-    ]
-    if not close or ctx.reading.words > 6:
+    close = [h for h in hits[1:] if best.score - h.score <= ctx.thresholds.sibling_margin]
+    if not close or ctx.reading.words > 8 or ctx.reading.follow_up:
         return []
     return [ctx.models.kb.entry(h.entry_id) for h in [best, *close]]
 
@@ -314,40 +349,50 @@ def _label(entry: KnowledgeEntry) -> str:
 
 def _second_question(ctx: Context, first: KnowledgeEntry) -> list[KnowledgeEntry]:
     """A text with two questions gets both answers ("hours? and do u ship to canada")."""
-    parts = [p for p in re.split(r"\?+|\band also\b|\balso\b|\bplus\b", ctx.reading.plain) if p]
-    parts = [p.strip() for p in parts if len(_words(p)) >= 2]
-    if len(parts) < 2:
-        return []
-    models = ctx.models
+    kb = ctx.models.kb
     found: list[KnowledgeEntry] = []
-    vectors = models.encoder.encode(parts)
-    for part, vector in zip(parts, vectors, strict=True):
-        hits = models.index.search(vector, k=1, text=part)
-        if hits and hits[0].score >= ctx.thresholds.sure_retrieval_score:
-            entry = models.kb.entry(hits[0].entry_id)
-            if entry.id != first.id and entry not in found and entry.intent != first.intent:
-                intent = models.kb.intents.get(entry.intent)
-                if intent is None or intent.handoff is None:
-                    found.append(entry)
+    for _question, intent, hits in ctx.reading.parts:
+        if not hits:
+            continue
+        entry = kb.entry(hits[0].entry_id)
+        sure = hits[0].score >= ctx.thresholds.sure_retrieval_score
+        agrees = entry.intent == intent.intent and hits[0].score >= 0.5
+        handoff = kb.intents[entry.intent].handoff if entry.intent in kb.intents else None
+        if (sure or agrees) and handoff is None and entry.id != first.id and entry not in found:
+            found.append(entry)
     return found[:1]
 
 
 def _focused(ctx: Context, entry: KnowledgeEntry) -> str | None:
-    """The sentence of the entry's answer closest to a follow-up ("and on sunday?")."""
-    sentences = [s.strip() for s in re.split(r"(?<=[.!])\s+", entry.answer) if s.strip()]
-    if len(sentences) < 2:
+    """The part of the entry's answer a follow-up asks about ("and on sunday?" -> the
+    Sunday hours): the sentence, or within one sentence the clause, sharing its words."""
+    words = _words(ctx.reading.plain) - _STOPWORDS
+    if not words:
         return None
-    words = _words(ctx.reading.plain)
-    scored = sorted(sentences, key=lambda s: len(words & _words(s)), reverse=True)
-    if not words & _words(scored[0]):
+    answer = entry.sms_reply(ctx.reading.language)
+    sentences = [s.strip() for s in re.split(r"(?<=[.!])\s+", answer) if s.strip()]
+    parts = sentences if len(sentences) > 1 else re.split(r",\s+|;\s+|\s+and\s+", answer)
+    # Read the answer's own shorthand ("Sun 10am-6pm") the way the customer's was read.
+    plain = ctx.models.normaliser
+
+    def overlap(part: str) -> int:
+        return len(words & _words(plain(part, correct=False)))
+
+    best = max(parts, key=overlap).strip()
+    if overlap(best) == 0 or best == answer:
         return None
-    return scored[0]
+    return f"{best[0].upper()}{best[1:]}"
 
 
 def _relevant_draft(ctx: Context) -> str | None:
-    hits = ctx.reading.hits
-    if not hits or hits[0].score < ctx.thresholds.sure_retrieval_score:
+    """The best entry's answer, for the agent to start from, when it is on the question's
+    topic (retrieval above the floor, the intent head agreeing)."""
+    hits = ctx.reading.context_hits or ctx.reading.hits
+    if not hits or hits[0].score < ctx.thresholds.min_retrieval_score:
         return None
     entry = ctx.models.kb.entry(hits[0].entry_id)
     intent = ctx.models.kb.intents.get(entry.intent)
-    return None if intent is not None and intent.handoff is not None else entry.sms_reply()
+    if intent is not None and intent.handoff is not None:
+        return None
+    agrees = _agrees(ctx, entry, hits[0].score)
+    return entry.sms_reply(ctx.reading.language) if agrees else None

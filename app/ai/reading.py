@@ -47,11 +47,15 @@ class Reading:
     """Retrieval for the text alone."""
     context_hits: list[Hit] = field(default_factory=list)
     """Retrieval for the previous question and this text together (follow-ups only)."""
+    context_intent: IntentPrediction | None = None
+    parts: list[tuple[str, IntentPrediction, list[Hit]]] = field(default_factory=list)
+    """A text with two questions: each question with its intent and retrieval."""
     safety: SafetyReading | None = None
     tone: escalation.Tone | None = None
     asks_for_person: bool = False
     legal: bool = False
     fraud: bool = False
+    account: bool = False
     specifics: set[Specific] = field(default_factory=set)
     follow_up: bool = False
     revocation: float = 0.0
@@ -78,6 +82,7 @@ class Reading:
                 "asked_for_person": self.asks_for_person,
                 "legal": self.legal,
                 "fraud": self.fraud,
+                "account": self.account,
                 "anger_cues": self.tone.anger_cues if self.tone else 0,
                 "grievances": self.tone.grievances if self.tone else 0,
                 "specifics": sorted(self.specifics),
@@ -85,6 +90,20 @@ class Reading:
             },
             "revocation_similarity": round(self.revocation, 4),
         }
+
+
+_QUESTION_BREAK = re.compile(
+    r"\?+|\band also\b|\balso\b|\bplus\b"
+    r"|\band (?=(?:do|does|is|are|can|what|when|where|how)\b)"
+)
+
+
+def split_questions(plain: str) -> list[str]:
+    """The separate questions of a text, when it has two or more ("hours? and do u ship to
+    canada?"); empty for a single question."""
+    parts = [p.strip(" ,.!") for p in _QUESTION_BREAK.split(plain)]
+    parts = [p for p in parts if len(_WORDS.findall(p)) >= 2]
+    return parts if len(parts) >= 2 else []
 
 
 def is_follow_up(plain: str) -> bool:
@@ -100,14 +119,23 @@ def read(models: AiModels, request: ResponderRequest) -> Reading:
     follow_up = previous is not None and is_follow_up(plain)
     short = len(_WORDS.findall(plain)) <= 4
     with_context = previous is not None and (follow_up or short)
-    texts = (
-        [plain, f"{models.normaliser(previous, correct=lang == 'en')} {plain}"] if with_context and previous else [plain]
-    )
-    vectors = models.encoder.encode(texts)
+    texts = [plain]
+    if with_context and previous is not None:
+        texts.append(f"{models.normaliser(previous, correct=lang == 'en')} {plain}")
+    questions = split_questions(plain)
+    given = specifics.specifics(request.body, has_media=request.has_media)
+    # One encoder call for everything: the text, its context, its separate questions.
+    vectors = models.encoder.encode([*texts, *questions])
     vector = vectors[0]
-    (intent,) = models.intents.predict(vector)
+    intents = models.intents.predict(vectors)
+    intent = intents[0]
     hits = models.index.search(vector, k=3, text=plain)
     context_hits = models.index.search(vectors[1], k=3, text=texts[1]) if len(texts) > 1 else []
+    offset = len(texts)
+    parts = [
+        (q, intents[offset + i], models.index.search(vectors[offset + i], k=2, text=q))
+        for i, q in enumerate(questions)
+    ]
     return Reading(
         text=request.body,
         plain=plain,
@@ -117,12 +145,15 @@ def read(models: AiModels, request: ResponderRequest) -> Reading:
         sentiment=models.sentiment.score(request.body, vector),
         hits=hits,
         context_hits=context_hits,
+        context_intent=intents[1] if len(texts) > 1 else None,
+        parts=parts,
         safety=models.safety.read(request.body, vector, plain=plain, english=lang == "en"),
         tone=escalation.tone(request.body),
         asks_for_person=escalation.asks_for_person(plain),
         legal=escalation.legal_matter(plain),
         fraud=escalation.fraud_worry(plain),
-        specifics=specifics.specifics(request.body, has_media=request.has_media),
+        specifics=given,
+        account=escalation.account_specific(plain, given),
         follow_up=follow_up,
         revocation=models.revocations.similarity(vector),
         words=len(_WORDS.findall(plain)),

@@ -49,6 +49,10 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         r"(?:to|in|of) (?:live|living|go on|going on|keep going|being alive|life)\b",
         r"\b(?:cant|can not|cannot) (?:go on|keep going|do this anymore|take it anymore)\b",
         r"\b(?:overdose|overdosing|od on|take all (?:my|the) pills|swallow(?:ed)? all)\b",
+        r"\b(?:took|taken|swallowed|ate) (?:\w+ ){0,3}(?:too many|all (?:of )?(?:my|the)|"
+        r"a bunch of|"
+        r"a whole (?:bottle|pack) of|a lot of) (?:\w+ ){0,3}(?:pills|tablets|meds|medication|"
+        r"medicine|sleeping pills|painkillers)\b",
         r"\bnot worth living\b|\blife isnt worth\b",
         r"\b(?:no quiero|ya no quiero) (?:vivir|seguir|estar aqui|despertar)\b",
         r"\b(?:quiero|quisiera) (?:morir|morirme|matarme|desaparecer)\b",

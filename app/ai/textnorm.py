@@ -4,9 +4,10 @@ sunday?", "wats ur retun polcy" -> "whats your return policy".
 Two passes, both cheap (well under a millisecond):
 - shorthand: a fixed table of SMS abbreviations (`data/shorthand.yaml`);
 - spelling: a word that is neither in the knowledge base, nor an everyday word, nor a word of
-  the encoder's English vocabulary is replaced by the closest knowledge-base word (edit
-  distance 1, or 2 for longer words), so a misspelled topic word finds its entry. Real words,
-  names the encoder knows, numbers and order ids are left alone.
+  the encoder's English vocabulary is replaced by the closest knowledge-base word (one edit,
+  a swap of two letters counting as one; two edits from eight letters up), so a misspelled
+  topic word finds its entry. Real words, names the encoder knows, numbers and order ids are
+  left alone.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from functools import cache
 from importlib import resources
 
 import yaml
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA
 from rapidfuzz.process import extractOne
 
 _WORD = re.compile(
@@ -91,8 +92,10 @@ class Normaliser:
         cached = self._cache.get(word)
         if cached is not None:
             return cached
-        limit = 1 if len(word) <= 5 else 2
-        found = extractOne(word, self.vocabulary, scorer=Levenshtein.distance, score_cutoff=limit)
+        # One edit (a swap of two letters counts as one) below 8 letters, two from 8 up:
+        # "coupon" must not become "common", "unpause" must not become "pause".
+        limit = 1 if len(word) < 8 else 2
+        found = extractOne(word, self.vocabulary, scorer=OSA.distance, score_cutoff=limit)
         fixed = str(found[0]) if found is not None else word
         if len(self._cache) < 50_000:
             self._cache[word] = fixed
