@@ -122,6 +122,8 @@ _GRIEVANCE = re.compile(
     r"nadie (?:me )?(?:responde|contesta|ayuda)|otra vez|de nuevo)\b"
 )
 _COMPLAINT = re.compile(
+    r"\bwant (?:my )?(?:\$\d+|money|refund) back\b.{0,40}\b(?:plus|and)\b|"
+    r"\bsomething for (?:the|my) (?:hassle|trouble)\b|"
     r"\b(?:file|make|lodge|submit|open|register|raise|put in) (?:a |an |my )?(?:formal |official )?"
     r"(?:complaint|claim|grievance)\b|\bcomplain(?:ing|t)? (?:about|to)\b|\bi want to complain\b|"
     r"\b(?:compensation|compensate me|reimburse me|make (?:this|it) right|"
@@ -167,7 +169,10 @@ _FRAUD = re.compile(
     r"authorize|authorized|buy|bought)\b|"
     r"(?:spending|using|used) my (?:gift card|card|account|email)|"
     r"(?:pay|paid|payment) (?:\w+ )?(?:in|with) gift cards|sent to collections|"
-    r"(?:gane|ganaste|gano) .{0,30}tarjeta|es real\b|es de ustedes)\b"
+    r"(?:gane|ganaste|gano) .{0,30}tarjeta|es real\b|es de ustedes|"
+    r"(?:wallet|purse|card|phone) (?:got|was|has been) (?:stolen|lost)|"
+    r"never (?:shopped|bought anything|ordered anything) "
+    r"(?:there|here|at acme|from acme|from you))\b"
 )
 
 
@@ -182,13 +187,21 @@ _NOT_ASKING = re.compile(
 )
 
 
+# A text that opens with the person it wants ("agent please, question about my warranty").
+_PERSON_FIRST = re.compile(
+    r"^(?:hi |hey |hello )?(?:an? )?(?:agent|human|representative|rep|real person|live person|"
+    r"live agent|operator|manager|supervisor|persona|agente|representante)\b(?: (?:please|pls|plz|"
+    r"now|asap|por favor))?\s*[,.!?:;-]"
+)
+
+
 def asks_for_person(text: str) -> bool:
     """Whether the text asks for a person, in any words ("talking to an actual human",
     "can somebody call me", "reprsentative pls", "hablar con alguien")."""
     folded = _folded(text)
     if _NOT_ASKING.search(folded):
         return False
-    if any(pattern.search(folded) for pattern in _PERSON):
+    if any(pattern.search(folded) for pattern in _PERSON) or _PERSON_FIRST.search(folded):
         return True
     return len(folded.split()) <= _SHORT and bool(_PERSON_SHORT.search(folded))
 
@@ -238,6 +251,8 @@ def fraud_worry(text: str) -> bool:
 
 # Money that already moved on the customer's own account: only a person can look it up.
 _MONEY_MOVED = re.compile(
+    r"\b(?:charge|charges|fee) (?:from|on|of|for \$)|on my (?:card|statement|visa|mastercard|"
+    r"amex|bank|account)|receipt shows|"
     r"\b(?:charged|charging|billed|paid|refunded|deducted|debited|overcharged|came out of|"
     r"hit my (?:card|account)|took \$|shows \$|cobraron|cobro|me cobraron|pague)\b"
 )

@@ -226,7 +226,8 @@ def answer(ctx: Context) -> Decision | None:
         "context": with_context,
     }
     if best.score < thresholds.sure_retrieval_score:
-        if intent.out_of_scope and not agrees:
+        # The out-of-scope score is learnt on English texts: other languages rely on retrieval.
+        if intent.out_of_scope and not agrees and reading.language == "en":
             return ctx.handoff(Reason.out_of_scope)
         floor = thresholds.min_retrieval_score
         if reading.language != "en" and agrees and intent.confidence >= 0.9:
@@ -287,6 +288,15 @@ def _hits(ctx: Context) -> list[Hit]:
     if not joined:
         return alone
     floor = ctx.thresholds.min_retrieval_score
+    previous = ctx.request.previous
+    if (
+        previous is not None
+        and alone
+        and alone[0].score >= floor
+        and joined[0].entry_id in previous.entries
+        and alone[0].entry_id not in previous.entries
+    ):
+        return alone  # a new question on the same topic ("and can i turn it back on?")
     if reading.follow_up or not alone or alone[0].score < floor:
         return joined if joined[0].score >= (alone[0].score if alone else 0.0) - 0.05 else alone
     return alone
@@ -316,6 +326,10 @@ def _words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z]{3,}", text.casefold()) if w not in _STOPWORDS}
 
 
+def _stem(word: str) -> str:
+    return word[:-1] if word.endswith("s") and len(word) > 4 else word
+
+
 def _covers(ctx: Context, entry: KnowledgeEntry, best: Hit) -> bool:
     """The entry speaks to the question's specifics: a price asked is a price the entry
     states, for the thing asked about."""
@@ -324,10 +338,12 @@ def _covers(ctx: Context, entry: KnowledgeEntry, best: Hit) -> bool:
         text = f"{entry.question} {' '.join(entry.phrasings)} {entry.answer} {entry.body}"
         if "$" not in entry.answer and "free" not in entry.answer.casefold():
             return False
-        subjects = _words(reading.plain) - _PRICE_WORDS
-        entry_words = _words(text)
-        missing = {w for w in subjects if w not in entry_words and len(w) >= 4}
-        if missing - ctx.models.generic_words:
+        subjects = {_stem(w) for w in _words(reading.plain) - _PRICE_WORDS if len(w) >= 4}
+        subjects -= {_stem(w) for w in ctx.models.generic_words}
+        entry_words = {_stem(w) for w in _words(text)}
+        missing = subjects - entry_words
+        # Half or more of what the price is asked for is not in the entry: not its price.
+        if subjects and len(missing) * 2 >= len(subjects):
             ctx.record.setdefault("answerability", {})["uncovered"] = sorted(missing)
             return False
     return True

@@ -93,7 +93,7 @@ class Reading:
 
 
 _QUESTION_BREAK = re.compile(
-    r"\?+|\band also\b|\balso\b|\bplus\b"
+    r"\?+|\s\+\s|\band also\b|\balso\b|\bplus\b"
     r"|\band (?=(?:do|does|is|are|can|what|when|where|how)\b)"
 )
 

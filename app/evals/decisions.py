@@ -188,10 +188,9 @@ def _metrics(scored: list[Scored], by_label: dict[str, list[Scored]]) -> dict[st
 
 
 def _negative(s: Scored) -> bool:
-    if "negative_sentiment" in s.outcome.reasons or "negative_sentiment" in s.turn.reasons:
-        return True
-    sentiment = s.turn.record.get("sentiment")
-    return isinstance(sentiment, dict) and bool(sentiment.get("flagged"))
+    """The text was read as angry: a hand-off for anger or a complaint."""
+    angry = {"negative_sentiment", "complaint"}
+    return bool(angry & set(s.outcome.reasons) or angry & set(s.turn.reasons))
 
 
 def _llm_metrics(scored: list[Scored]) -> dict[str, float]:
