@@ -28,7 +28,7 @@ _ENGLISH = frozenset(
     what when where how why who which can could would will have has had to of in on at for
     with from not no yes please thanks hi hello open close store order hours""".split()
 )
-_SPANISH_CHARS = re.compile(r"[¿¡ñ]")
+_SPANISH_CHARS = re.compile(r"[¿¡ñáíóú]")
 
 
 def detect(text: str) -> Language:

@@ -185,6 +185,8 @@ def needs_person(ctx: Context) -> Decision | None:
         reasons.append(Reason.fraud)
     if reading.account:
         reasons.append(Reason.account_specific)
+    if ctx.record.get("llm_needs_human"):
+        reasons.append(Reason.llm_needs_human)
     tone = reading.tone
     negative = reading.sentiment.negative
     if tone is not None and (

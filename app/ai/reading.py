@@ -19,6 +19,7 @@ from app.ai.knowledge import Specific
 from app.ai.models import AiModels
 from app.ai.safety import SafetyReading
 from app.ai.sentiment import Sentiment
+from app.ai.textnorm import gloss_spanish
 from app.pipeline.responder import ResponderRequest
 
 # A text that leans on the previous one: "and on sunday?", "what about returns in store?",
@@ -106,22 +107,31 @@ def split_questions(plain: str) -> list[str]:
     return parts if len(parts) >= 2 else []
 
 
+_OPENER = re.compile(r"^(?:ok|okay|k|cool|great|thanks|thank you|perfect|got it|alright)\W+")
+_REFERENCE = re.compile(r"\b(?:it|that|this|them|those|one|there|then)\b")
+
+
 def is_follow_up(plain: str) -> bool:
-    """Whether a text leans on the previous turn ("and on sunday?")."""
-    return bool(_FOLLOW_UP.search(plain.strip()))
+    """Whether a text leans on the previous turn ("and on sunday?", "ok how do i book one")."""
+    text = _OPENER.sub("", plain.strip())
+    if _FOLLOW_UP.search(text):
+        return True
+    return len(_WORDS.findall(text)) <= 7 and bool(_REFERENCE.search(text))
 
 
 def read(models: AiModels, request: ResponderRequest) -> Reading:
     """Read one text; the previous customer question joins only when the text leans on it."""
     lang = language.detect(request.body)
-    plain = models.normaliser(request.body, correct=lang == "en")
+    # The encoder reads English: a Spanish text is read through its English words.
+    plain = models.normaliser(request.body) if lang == "en" else gloss_spanish(request.body)
     previous = request.previous.question if request.previous is not None else None
     follow_up = previous is not None and is_follow_up(plain)
     short = len(_WORDS.findall(plain)) <= 4
     with_context = previous is not None and (follow_up or short)
     texts = [plain]
     if with_context and previous is not None:
-        texts.append(f"{models.normaliser(previous, correct=lang == 'en')} {plain}")
+        before = models.normaliser(previous) if lang == "en" else gloss_spanish(previous)
+        texts.append(f"{before} {plain}")
     questions = split_questions(plain)
     given = specifics.specifics(request.body, has_media=request.has_media)
     # One encoder call for everything: the text, its context, its separate questions.
@@ -149,9 +159,10 @@ def read(models: AiModels, request: ResponderRequest) -> Reading:
         parts=parts,
         safety=models.safety.read(request.body, vector, plain=plain, english=lang == "en"),
         tone=escalation.tone(request.body),
-        asks_for_person=escalation.asks_for_person(plain),
-        legal=escalation.legal_matter(plain),
-        fraud=escalation.fraud_worry(plain),
+        # The readers see both forms: the plain words, and (for Spanish) the original.
+        asks_for_person=any(escalation.asks_for_person(t) for t in (plain, request.body)),
+        legal=any(escalation.legal_matter(t) for t in (plain, request.body)),
+        fraud=any(escalation.fraud_worry(t) for t in (plain, request.body)),
         specifics=given,
         account=escalation.account_specific(plain, given),
         follow_up=follow_up,

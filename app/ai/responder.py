@@ -127,8 +127,8 @@ class AiResponder:
         ctx.record |= {"intent": ctx.reading.intent.intent, "confidence": answer.confidence}
         if answer.revocation_intent:
             ctx.record["llm_revocation"] = True
-        if answer.needs_human and not known:
-            ctx.reading.intent = replace(ctx.reading.intent, out_of_scope=True)
+        if answer.needs_human:
+            ctx.record["llm_needs_human"] = True
 
     def _draft(self, ctx: Context, reply: Reply) -> Decision:
         """LLM wording when configured, then the guardrails on every text that would go out."""

@@ -109,3 +109,23 @@ def _join(tokens: list[str]) -> str:
             text += " "
         text += token
     return text
+
+
+@cache
+def _spanish() -> tuple[list[tuple[re.Pattern[str], str]], dict[str, str]]:
+    raw = yaml.safe_load(
+        resources.files("app.ai").joinpath("data/spanish_gloss.yaml").read_text("utf-8")
+    )
+    phrases = sorted(raw["phrases"].items(), key=lambda item: -len(str(item[0])))
+    compiled = [(re.compile(rf"\b{re.escape(str(k))}\b"), str(v)) for k, v in phrases]
+    return compiled, {str(k): str(v) for k, v in raw["words"].items()}
+
+
+def gloss_spanish(text: str) -> str:
+    """A Spanish text in English words, for the English-only encoder ("a que hora abren el
+    domingo" -> "what time open the sunday"); unknown words pass through."""
+    phrases, words = _spanish()
+    lowered = text.lower().replace("¿", " ").replace("¡", " ")
+    for pattern, english in phrases:
+        lowered = pattern.sub(english, lowered)
+    return " ".join(words.get(token, token) for token in re.findall(r"[\w$.'/-]+|[?!]", lowered))

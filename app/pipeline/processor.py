@@ -248,7 +248,7 @@ class InboundProcessor:
     def _first_text(self, body: str) -> str:
         # MSG-2: the first text to a customer names the brand and says how to opt out.
         name = self.brand.name
-        named = body if name.lower() in body.lower() else f"{name}: {body}"
+        named = body if body.lower().startswith(name.lower()) else f"{name}: {body}"
         if "reply stop" in named.lower():
             return named
         return f"{named} {OPT_OUT_INSTRUCTION}"

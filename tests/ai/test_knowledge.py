@@ -74,9 +74,33 @@ def test_a_good_entry_parses_and_round_trips() -> None:
     entry = parse_entry(GOOD, "store-hours.md")
     assert entry.texts()[0] == "What are your store hours?"
     assert entry.body == "All stores keep the same hours."
-    assert entry.sms_reply().endswith(" https://acme.com/stores")
+    # The link is appended bare (no scheme): shorter, and phones still make it tappable.
+    assert entry.sms_reply() == f"{entry.answer} acme.com/stores"
+    assert "https://" not in entry.sms_reply()
     again = parse_entry(render_entry(entry), "again.md")
     assert again.content_hash() == entry.content_hash()
+
+
+def test_a_spanish_answer_is_sent_in_spanish_with_the_same_link() -> None:
+    spanish = GOOD.replace(
+        "link:", "answer_es: Abrimos de 9am a 9pm de lunes a sabado.\nlink:"
+    ).replace("link: https://acme.com/stores", "link: https://acme.com/stores\n"
+              "handoff_when_given:\n- order_number")  # fmt: skip
+    entry = parse_entry(spanish, "store-hours.md")
+    assert entry.speaks("es") and entry.speaks("en")
+    assert entry.sms_reply("es") == "Abrimos de 9am a 9pm de lunes a sabado. acme.com/stores"
+    assert entry.sms_reply("en").startswith("Stores are open")
+    assert entry.handoff_when_given == ["order_number"]
+    english_only = parse_entry(GOOD, "store-hours.md")
+    assert not english_only.speaks("es")
+    assert english_only.sms_reply("es") == english_only.sms_reply("en")  # no Spanish: English
+
+
+def test_a_link_already_in_the_answer_is_not_appended_again() -> None:
+    inline = GOOD.replace("Sunday.", "Sunday. See acme.com/stores")
+    entry = parse_entry(inline, "store-hours.md")
+    assert entry.sms_reply() == entry.answer
+    assert entry.sms_reply().count("acme.com/stores") == 1
 
 
 @pytest.mark.parametrize(
