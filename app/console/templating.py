@@ -11,6 +11,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from app.compliance.segments import MAX_TEXT_CHARS, count_segments
+from app.pipeline.decision import Reason
 from app.storage.messages import now
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -62,7 +63,15 @@ def iso(value: datetime | None) -> str:
     return value.isoformat() if value is not None else ""
 
 
-AUTHORS = {"reply": "bot", "agent": "agent", "api": "API"}
+AUTHORS = {
+    "reply": "bot",
+    "clarify": "bot",
+    "close": "bot",
+    "handoff_ack": "bot: a person will reply",
+    "safety": "bot: safety text",
+    "agent": "agent",
+    "api": "API",
+}
 """Who wrote an outbound text, by its purpose (the rest are the compliance layer's replies)."""
 
 
@@ -91,8 +100,9 @@ def segment_count(text: str) -> int:
 
 
 def reason_label(reason: str) -> str:
-    """`negative_sentiment` -> `negative sentiment`."""
-    return reason.replace("_", " ")
+    """A stored reason as people read it (`asked_for_person` -> `asked for a person`)."""
+    parsed = Reason.parse(reason)
+    return parsed.label if parsed is not None else reason.replace("_", " ")
 
 
 _FILTERS: dict[str, Any] = {

@@ -65,6 +65,11 @@ class Reason(StrEnum):
         """The kind of person this reason needs."""
         return _GROUP[self]
 
+    @property
+    def label(self) -> str:
+        """How the console and the dashboard name it."""
+        return _LABEL.get(self, self.value.replace("_", " "))
+
     @classmethod
     def parse(cls, value: str) -> Reason | None:
         """The reason stored as `value` (None for a value no longer in use)."""
@@ -111,6 +116,27 @@ _GROUP: dict[Reason, Group] = {
 }
 for _reason in Reason:
     _GROUP.setdefault(_reason, Group.unanswerable)
+
+
+_LABEL: dict[Reason, str] = {
+    Reason.safety: "safety: crisis or danger",
+    Reason.negative_sentiment: "angry or frustrated",
+    Reason.complaint: "complaint",
+    Reason.repeated_failure: "the answer did not help",
+    Reason.legal: "legal matter",
+    Reason.fraud: "fraud or scam",
+    Reason.asked_for_person: "asked for a person",
+    Reason.account_specific: "needs their account",
+    Reason.compliance_handoff: "compliance: possible opt-out",
+    Reason.possible_revocation: "possible opt-out",
+    Reason.opted_out: "opted out",
+    Reason.not_answerable: "not covered by the knowledge",
+    Reason.no_knowledge: "no knowledge entry",
+    Reason.low_confidence: "unsure of the topic",
+    Reason.out_of_scope: "out of scope",
+    Reason.no_language: "no answer in their language",
+    Reason.llm_needs_human: "the LLM asked for a person",
+}
 
 
 def priority_of(reasons: tuple[Reason, ...] | list[str]) -> int:

@@ -45,7 +45,7 @@ def test_sync_then_search_explains_the_match(kb_env: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "store-hours" in result.output
     assert "are you open sunday" in result.output  # the phrasing that matched
-    assert "Sunday 10am to 6pm" in result.output  # the answer
+    assert "Sun 10am-6pm" in result.output  # the answer
 
 
 def test_check_reports_problems_with_file_and_field(kb_env: Path) -> None:
