@@ -229,6 +229,12 @@ class Tone:
         return self.grievances >= 1 or self.shouting
 
 
+def frustrated(tone: Tone, negative: float, threshold: float) -> bool:
+    """What escalates as anger: angry words, or a grievance the sentiment head reads as
+    negative. Negative words alone ("cancel my order, wrong size") do not."""
+    return tone.angry or (tone.aggrieved and negative >= threshold)
+
+
 def tone(text: str) -> Tone:
     """Anger and complaint cues of a text (the sentiment head adds its score elsewhere)."""
     folded = _folded(text)

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.ai.escalation import frustrated
 from app.ai.index import Hit
 from app.ai.intents import IntentPrediction
 from app.ai.knowledge import KnowledgeEntry
@@ -189,9 +190,7 @@ def needs_person(ctx: Context) -> Decision | None:
         reasons.append(Reason.llm_needs_human)
     tone = reading.tone
     negative = reading.sentiment.negative
-    if tone is not None and (
-        tone.angry or (tone.aggrieved and negative >= ctx.thresholds.negative_sentiment)
-    ):
+    if tone is not None and frustrated(tone, negative, ctx.thresholds.negative_sentiment):
         reasons.append(Reason.negative_sentiment if not tone.complaint else Reason.complaint)
     intent = ctx.models.kb.intents.get(reading.intent.intent)
     if intent is not None and intent.handoff is not None and not reading.intent.out_of_scope:

@@ -63,6 +63,8 @@ _KNOWN: dict[str, MetricInfo] = {
     "calm_flagged_negative": MetricInfo(
         "calm texts read as negative", higher_is_better=False, tolerance=3.0
     ),
+    "head_angry_flagged": MetricInfo("sentiment head alone: angry flagged", higher_is_better=None),
+    "head_calm_flagged": MetricInfo("sentiment head alone: calm flagged", higher_is_better=None),
     "latency_p50_ms": MetricInfo("AI layer p50", "ms", None),
     "latency_p95_ms": MetricInfo("AI layer p95", "ms", None),
     "llm_tokens_per_text": MetricInfo("LLM tokens per text", "count", None),

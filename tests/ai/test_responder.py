@@ -1,5 +1,9 @@
 """The AI responder through the real pipeline: real models, a real database, real guardrails;
-the LLM mode against a scripted OpenAI-compatible server on loopback."""
+the LLM mode against a scripted OpenAI-compatible server on loopback.
+
+The clock stands still on a Tuesday morning in New York (business hours): hand-off
+acknowledgements say when a person replies, and that depends on the hour.
+"""
 
 from __future__ import annotations
 
@@ -12,18 +16,26 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from app import clock
 from app.ai.models import AiModels
 from app.ai.responder import AiResponder
 from app.channels.base import InboundSms
 from app.config import Settings
 from app.pipeline.ingress import accept_inbound
 from app.runtime import Runtime, build_runtime
-from app.storage.tables import AiDecision, HandoffItem, OutboxEntry
+from app.storage.tables import AiDecision, HandoffItem, Message, OutboxEntry
 from tests.ai.fake_openai import Action, FakeOpenAI, classification
 from tests.conftest import REPO
 
 PHONE = "+12125550123"
+TUESDAY_MORNING = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)  # 11:00 in New York
 _sids = itertools.count(1)
+# What the customer reads when a person takes over, by the reason's group (first text: brand and
+# opt-out line; business hours: the 15-minute target).
+WITHIN_15 = "A member of our team will text you back here within about 15 minutes."
+ACK_PERSON = f"Acme: Sure. {WITHIN_15} Reply STOP to opt out."
+ACK_COMPLAINT = f"Acme: We're sorry about this. {WITHIN_15} Reply STOP to opt out."
+ACK_DEFAULT = f"Acme: Thanks for your message. {WITHIN_15} Reply STOP to opt out."
 
 
 def ai_settings(data_dir: Path, **overrides: object) -> Settings:
@@ -31,7 +43,15 @@ def ai_settings(data_dir: Path, **overrides: object) -> Settings:
 
 
 @pytest.fixture
-def runtime(sqlite_engine: Engine, ai_models: AiModels, ai_data_dir: Path) -> Iterator[Runtime]:
+def frozen() -> Iterator[clock.FrozenClock]:
+    with clock.frozen(TUESDAY_MORNING) as stopped:
+        yield stopped
+
+
+@pytest.fixture
+def runtime(
+    sqlite_engine: Engine, ai_models: AiModels, ai_data_dir: Path, frozen: clock.FrozenClock
+) -> Iterator[Runtime]:
     settings = ai_settings(ai_data_dir)
     yield build_runtime(
         settings, engine=sqlite_engine, responder=AiResponder(settings, models=ai_models)
@@ -45,7 +65,7 @@ def text(runtime: Runtime, body: str, *, phone: str = PHONE, at: datetime | None
         from_number=phone,
         to_number="+18005550199",
         body=body,
-        received_at=at or datetime.now(UTC),
+        received_at=at or clock.now(),
     )
     accept_inbound(runtime.engine, sms, brand="default")
     runtime.jobs.drain()
@@ -54,6 +74,17 @@ def text(runtime: Runtime, body: str, *, phone: str = PHONE, at: datetime | None
 def sent(engine: Engine) -> list[str]:
     with Session(engine) as session:
         return [e.body for e in session.exec(select(OutboxEntry).order_by(col(OutboxEntry.id)))]
+
+
+def sent_with_purpose(engine: Engine) -> list[tuple[str, str]]:
+    """(purpose, body) of every text that reached the provider, in sending order."""
+    with Session(engine) as session:
+        rows = session.exec(select(OutboxEntry).order_by(col(OutboxEntry.id))).all()
+        purposes = {
+            m.idempotency_key: m.purpose
+            for m in session.exec(select(Message).where(Message.direction == "outbound"))
+        }
+    return [(str(purposes[row.idempotency_key]), row.body) for row in rows]
 
 
 def decisions(engine: Engine) -> list[AiDecision]:
@@ -66,13 +97,19 @@ def queue(engine: Engine) -> list[list[str]]:
         return [item.reasons for item in session.exec(select(HandoffItem))]
 
 
-def test_a_known_question_gets_the_grounded_answer_naming_the_brand(runtime: Runtime) -> None:
+def test_a_known_question_gets_the_grounded_answer_naming_the_brand(
+    runtime: Runtime, ai_models: AiModels
+) -> None:
     text(runtime, "what time do you open on sunday?")
     (reply,) = sent(runtime.engine)
-    assert reply.startswith("Acme") and "Sunday 10am to 6pm" in reply
-    assert reply.endswith("Reply STOP to opt out.")  # MSG-2: the first text to this customer
+    hours = ai_models.kb.entry("store-hours").sms_reply()
+    assert "Sun 10am-6pm" in hours
+    # MSG-2: the first text to this customer names the brand up front (the entry's link
+    # "acme.com/stores" does not say who is texting) and says how to opt out, once.
+    assert reply == f"Acme: {hours} Reply STOP to opt out."
     (decision,) = decisions(runtime.engine)
     assert (decision.action, decision.intent) == ("reply", "store_hours")
+    assert decision.record["entries"] == ["store-hours"]
     assert decision.record["team"] == "stores"  # the catalogue's owner of store_hours
     assert decision.record["retrieved"][0]["entry_id"] == "store-hours"
     assert all(check["passed"] for check in decision.record["guardrails"])
@@ -87,21 +124,23 @@ def test_the_second_answer_is_the_plain_entry(runtime: Runtime) -> None:
 
 
 @pytest.mark.parametrize(
-    ("body", "reason"),
+    ("body", "reason", "acknowledgement"),
     [
-        ("can I talk to a real person please", "asked_for_person"),
+        ("can I talk to a real person please", "asked_for_person", ACK_PERSON),
         (
             "this is the worst service ever, I'm furious, you people are useless",
             "negative_sentiment",
+            ACK_COMPLAINT,
         ),
-        ("what's the weather going to be like tomorrow?", "out_of_scope"),
+        ("what's the weather going to be like tomorrow?", "out_of_scope", ACK_DEFAULT),
     ],
 )
 def test_texts_a_person_should_answer_are_handed_on_with_the_reason(
-    runtime: Runtime, body: str, reason: str
+    runtime: Runtime, body: str, reason: str, acknowledgement: str
 ) -> None:
     text(runtime, body)
-    assert sent(runtime.engine) == []
+    # No answer from the bot: one acknowledgement, worded for the reason, saying when.
+    assert sent_with_purpose(runtime.engine) == [("handoff_ack", acknowledgement)]
     ((reasons),) = queue(runtime.engine)
     assert reason in reasons
     (decision,) = decisions(runtime.engine)
@@ -120,16 +159,30 @@ def test_a_revocation_the_rules_miss_is_an_opt_out(runtime: Runtime) -> None:
 def test_a_possible_revocation_goes_to_a_person(runtime: Runtime) -> None:
     text(runtime, "por favor sáquenme de su lista")
     assert runtime.compliance.consent(PHONE).state.status != "opted_out"
-    assert sent(runtime.engine) == []
+    # Not opted out: the customer is told, in Spanish, that a person will reply (and, on this
+    # first text, how to opt out), and nothing else.
+    assert sent_with_purpose(runtime.engine) == [
+        (
+            "handoff_ack",
+            "Acme: Gracias por tu mensaje. Una persona de nuestro equipo te escribira aqui "
+            "en unos 15 minutos. Reply STOP to opt out.",
+        )
+    ]
     assert queue(runtime.engine)[0][0] == "possible_revocation"
 
 
-def test_a_customer_rephrasing_after_an_answer_goes_to_a_person(runtime: Runtime) -> None:
-    earlier = datetime.now(UTC) - timedelta(minutes=2)
-    text(runtime, "where is my order AC10442?", at=earlier)
-    assert len(sent(runtime.engine)) == 1
+def test_a_customer_rephrasing_after_an_answer_goes_to_a_person(
+    runtime: Runtime, frozen: clock.FrozenClock
+) -> None:
+    text(runtime, "where is my order AC10442?", at=clock.now() - timedelta(minutes=2))
+    assert [purpose for purpose, _ in sent_with_purpose(runtime.engine)] == ["reply"]
     text(runtime, "where's my order AC10442??")
     assert "repeated_failure" in queue(runtime.engine)[0]
+    # The same answer is not sent twice: the second text gets the acknowledgement only.
+    assert [purpose for purpose, _ in sent_with_purpose(runtime.engine)] == [
+        "reply",
+        "handoff_ack",
+    ]
 
 
 # -- LLM mode ----------------------------------------------------------------------------------
@@ -144,7 +197,11 @@ def llm() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture
 def llm_runtime(
-    sqlite_engine: Engine, ai_models: AiModels, ai_data_dir: Path, llm: FakeOpenAI
+    sqlite_engine: Engine,
+    ai_models: AiModels,
+    ai_data_dir: Path,
+    llm: FakeOpenAI,
+    frozen: clock.FrozenClock,
 ) -> Iterator[Runtime]:
     settings = ai_settings(
         ai_data_dir, llm_base_url=llm.base_url, llm_timeout_seconds=1.0, llm_max_retries=2
@@ -176,7 +233,8 @@ def test_an_invented_fact_fails_the_guardrail_and_escalates(
     llm.script("classify", Action(classification("store_hours")))
     llm.script("draft", Action("We open Sunday at 7am and close at 11pm!"))
     text(llm_runtime, "when do u open sunday")
-    assert sent(llm_runtime.engine) == []
+    # The invented hours never reach the customer: a person takes over and says so.
+    assert sent_with_purpose(llm_runtime.engine) == [("handoff_ack", ACK_DEFAULT)]
     (decision,) = decisions(llm_runtime.engine)
     assert "guardrail_failed" in decision.reasons
     grounded = decision.record["guardrails"][0]
@@ -195,16 +253,22 @@ def test_an_invented_fact_fails_the_guardrail_and_escalates(
     ids=["rate-limited", "server-error", "malformed", "invalid", "timeout"],
 )
 def test_a_failing_llm_is_retried_then_the_local_models_answer(
-    llm_runtime: Runtime, llm: FakeOpenAI, failure: Action, draft_failure: Action
+    llm_runtime: Runtime,
+    ai_models: AiModels,
+    llm: FakeOpenAI,
+    failure: Action,
+    draft_failure: Action,
 ) -> None:
     llm.script("classify", failure, failure, failure)  # three attempts: 1 + 2 retries
     llm.script("draft", draft_failure, draft_failure, draft_failure)
     text(llm_runtime, "what time do you open on sunday?")
     assert llm.count("classify") == 3 and llm.count("draft") == 3
     (reply,) = sent(llm_runtime.engine)
-    assert "Sunday 10am to 6pm" in reply  # the local answer
+    hours = ai_models.kb.entry("store-hours").sms_reply()
+    assert reply == f"Acme: {hours} Reply STOP to opt out."  # the local answer
     (decision,) = decisions(llm_runtime.engine)
     assert (decision.record["mode"], decision.record["draft_mode"]) == ("local", "local")
+    assert decision.record["entries"] == ["store-hours"]
 
 
 def test_one_rate_limit_is_retried_and_the_llm_still_answers(
