@@ -259,14 +259,29 @@ def fraud_worry(text: str) -> bool:
 _MONEY_MOVED = re.compile(
     r"\b(?:charge|charges|fee) (?:from|on|of|for \$)|on my (?:card|statement|visa|mastercard|"
     r"amex|bank|account)|receipt shows|"
-    r"\b(?:charged|charging|billed|paid|refunded|deducted|debited|overcharged|came out of|"
+    r"\b(?:charged|charging|billed|paid|refunded|deducted|debited|overcharged|came out of|taken|"
     r"hit my (?:card|account)|took \$|shows \$|cobraron|cobro|me cobraron|pague)\b"
+)
+
+
+# Something staff must do to a named order or account ("can you email the receipt for
+# AC40991 to...", "promo code didnt apply to AC50212"): a self-service answer would not do it.
+_STAFF_ACTION = re.compile(
+    r"\b(?:can|could|would|will) (?:you|u|someone) (?:please |pls )?(?:switch|change|update|"
+    r"merge|move|email|send|resend|apply|add|remove|fix|reverse|correct|transfer|combine|"
+    r"reset|unlock|reissue|adjust|credit|honor)\b|"
+    r"\b(?:didnt|did not|wasnt|was not|never) (?:apply|applied|go through|went through|post|"
+    r"posted|get applied|come off)\b"
 )
 
 
 def account_specific(text: str, given: Collection[str]) -> bool:
     """A charge, refund or payment on the customer's own account, with its amount, order or
-    card ("charged $43.12 on 3/2", "AC40991 refund"): a lookup, not an FAQ."""
-    if not {"amount", "order_number", "card_digits"}.intersection(given):
-        return False
-    return bool(_MONEY_MOVED.search(_folded(text)))
+    card ("charged $43.12 on 3/2", "AC40991 refund"), or something staff must do to a named
+    order or account: a lookup, not an FAQ."""
+    folded = _folded(text)
+    money = {"amount", "order_number", "card_digits"}.intersection(given)
+    named = {"order_number", "email", "card_digits"}.intersection(given)
+    return bool(money and _MONEY_MOVED.search(folded)) or bool(
+        named and _STAFF_ACTION.search(folded)
+    )

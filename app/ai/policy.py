@@ -72,7 +72,7 @@ class Thresholds:
     min_retrieval_score: float = 0.45
     sure_retrieval_score: float = 0.62
     """At or above: the entry answers even when the intent head disagrees."""
-    sibling_margin: float = 0.03
+    sibling_margin: float = 0.04
     """Entries this close for a short text: ask which one is meant."""
     person_intent: float = 0.7
     handoff_intent: float = 0.6
@@ -252,7 +252,20 @@ def answer(ctx: Context) -> Decision | None:
         best, entry = runner, ctx.models.kb.entry(runner.entry_id)
         hits = [runner]
         ctx.record["answerability"]["entry"] = entry.id
-    siblings = _siblings(ctx, hits)
+    if not entry.speaks(reading.language):
+        # A close runner-up that has the customer's language answers in it.
+        speaking = next(
+            (
+                h
+                for h in hits[1:3]
+                if best.score - h.score <= 0.05
+                and ctx.models.kb.entry(h.entry_id).speaks(reading.language)
+            ),
+            None,
+        )
+        if speaking is not None:
+            best, entry, hits = speaking, ctx.models.kb.entry(speaking.entry_id), [speaking]
+    siblings = _siblings(ctx, hits, intent)
     if siblings:
         options = tuple(
             Option(number, _label(e), e.id) for number, e in enumerate(siblings, start=1)
@@ -350,12 +363,18 @@ def _covers(ctx: Context, entry: KnowledgeEntry, best: Hit) -> bool:
     return True
 
 
-def _siblings(ctx: Context, hits: list[Hit]) -> list[KnowledgeEntry]:
-    """Entries so close for a short, general text that either could be meant ("how do i
-    cancel?": an order, an appointment, the Club)."""
+def _siblings(ctx: Context, hits: list[Hit], intent: IntentPrediction) -> list[KnowledgeEntry]:
+    """Entries of different topics, too close to tell apart, for a short general text the
+    intent head cannot settle either ("how do i cancel?": an order, an appointment, the Club).
+    When the intent head confidently names the best entry's topic, it simply answers."""
     best = hits[0]
-    close = [h for h in hits[1:] if best.score - h.score <= ctx.thresholds.sibling_margin]
-    if not close or ctx.reading.words > 8 or ctx.reading.follow_up:
+    close = [
+        h
+        for h in hits[1:]
+        if best.score - h.score <= ctx.thresholds.sibling_margin and h.intent != best.intent
+    ]
+    settled = best.intent == intent.intent and intent.confidence >= 0.9
+    if not close or settled or ctx.reading.words > 8 or ctx.reading.follow_up:
         return []
     return [ctx.models.kb.entry(h.entry_id) for h in [best, *close]]
 

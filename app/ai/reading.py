@@ -125,7 +125,9 @@ def read(models: AiModels, request: ResponderRequest) -> Reading:
     # The encoder reads English: a Spanish text is read through its English words.
     plain = models.normaliser(request.body) if lang == "en" else gloss_spanish(request.body)
     previous = request.previous.question if request.previous is not None else None
-    follow_up = previous is not None and is_follow_up(plain)
+    # After our clarifying question, the answer leans on the question ("the appt for my fit").
+    clarifying = request.previous is not None and request.previous.kind == "clarify"
+    follow_up = previous is not None and (clarifying or is_follow_up(plain))
     short = len(_WORDS.findall(plain)) <= 4
     with_context = previous is not None and (follow_up or short)
     texts = [plain]

@@ -9,7 +9,7 @@ import re
 
 from app.ai.knowledge import Specific
 
-_ORDER = re.compile(r"\b(?:ac|order|ord|#)\s*-?\s*#?\s*\d{4,}\b|\b[a-z]{2}\d{5,}\b", re.I)
+_ORDER = re.compile(r"(?:\b(?:ac|order|ord)|#)\s*-?\s*#?\s*\d{4,}\b|\b[a-z]{2}\d{5,}\b", re.I)
 _AMOUNT = re.compile(
     r"\$\s?\d+(?:[.,]\d{1,2})?|\b\d+[.,]\d{2}\b|\b\d+\s?(?:dollars|bucks|usd)\b", re.I
 )

@@ -22,7 +22,8 @@ from rapidfuzz.distance import OSA
 from rapidfuzz.process import extractOne
 
 _WORD = re.compile(
-    r"[a-zA-Z]+\d[\w-]*"  # an order id such as AC12345 stays one token
+    r"[a-zA-Z]/[a-zA-Z]?(?![\w/])"  # shorthand with a slash: w/, w/o, b/c
+    r"|[a-zA-Z]+-?\d[\w-]*"  # an order id such as AC12345 or AC-12345 stays one token
     r"|[a-zA-Z\u00c0-\u00ff']+(?:-[a-zA-Z\u00c0-\u00ff]+)*"
     r"|\$?\d[\w/:.,$-]*"  # amounts, dates, times
     r"|[^\w\s]+"
@@ -77,7 +78,7 @@ class Normaliser:
         for token in _WORD.findall(text):
             lowered = token.lower()
             if not lowered[0].isalpha():
-                out.append(lowered)
+                out.append(shorthand().get(lowered, lowered))  # 2day, 2nite; else numbers
                 continue
             expanded = shorthand().get(lowered.replace("'", ""))
             if expanded is not None:

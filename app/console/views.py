@@ -252,10 +252,20 @@ def conversation_view(
     )
 
 
+_NOTICES = ("handoff_ack", "safety")
+"""The bot's texts saying a person will reply: they answer nothing, so a draft stays useful."""
+
+
 def _latest_draft(entries: list[ThreadEntry]) -> str | None:
-    # The AI's draft for the newest inbound text, if nothing has gone out since it.
+    # The AI's draft for the newest inbound text, if nothing has gone out since it that
+    # answers it (a hand-off's acknowledgement does not).
     for entry in reversed(entries):
-        if entry.message.direction == "outbound" and entry.message.status != "cancelled":
+        message = entry.message
+        if (
+            message.direction == "outbound"
+            and message.status != "cancelled"
+            and message.purpose not in _NOTICES
+        ):
             return None
         if entry.message.direction == "inbound":
             draft = entry.record.get("draft")

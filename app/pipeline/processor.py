@@ -184,11 +184,17 @@ class InboundProcessor:
         if isinstance(chosen, HandOff):
             reasons.extend(chosen.reasons)
             language, team = chosen.language, chosen.team
-        elif isinstance(chosen, Reply | Clarify | Close) and self._may_answer(decision, queue):
+        elif (
+            isinstance(chosen, Reply | Clarify | Close)
+            and self._may_answer(decision, queue)
+            and Reason.safety not in reasons  # a text with danger in it is never answered
+        ):
             texts.extend(_texts_of(chosen))
         if reasons:
             handoff = HandOff(tuple(dict.fromkeys(reasons)), team=team, language=language)
-            texts = self._hand_off(session, message, conversation, handoff, queue) + texts
+            opted_out = decision.reply_policy in ("single_response_no_marketing", "no_reply")
+            told = self._hand_off(session, message, conversation, handoff, queue, opted_out)
+            texts = told + texts
         self._send(session, message, conversation, texts)
 
     def _may_answer(self, decision: InboundDecision, queue: QueueState) -> bool:
@@ -203,6 +209,7 @@ class InboundProcessor:
         conversation: Conversation,
         handoff: HandOff,
         queue: QueueState,
+        opted_out: bool = False,
     ) -> list[tuple[str, str]]:
         """Queue the conversation and say so to the customer, in one step."""
         hand_off(
@@ -220,6 +227,10 @@ class InboundProcessor:
             return [(self.wording.safety(handoff.language), "safety")]
         if queue != "none" or Reason.compliance_handoff in handoff.reasons:
             return []  # already told, or the opt-out confirmation is the answer
+        if opted_out:
+            # IN-7: an opted-out sender's new text may get one reply, and it is the person's:
+            # an acknowledgement would use it up promising a reply the gate then blocks.
+            return []
         return [
             (self.wording.acknowledgement(handoff.group, handoff.language, now()), "handoff_ack")
         ]
