@@ -259,7 +259,8 @@ def fraud_worry(text: str) -> bool:
 _MONEY_MOVED = re.compile(
     r"\b(?:charge|charges|fee) (?:from|on|of|for \$)|on my (?:card|statement|visa|mastercard|"
     r"amex|bank|account)|receipt shows|"
-    r"\b(?:charged|charging|billed|paid|refunded|deducted|debited|overcharged|came out of|taken|"
+    r"\b(?:charged|charging|billed|paid|refund|refunded|deducted|debited|overcharged|came out of|"
+    r"taken|"
     r"hit my (?:card|account)|took \$|shows \$|cobraron|cobro|me cobraron|pague)\b"
 )
 

@@ -237,7 +237,12 @@ def answer(ctx: Context) -> Decision | None:
             return ctx.handoff(Reason.no_knowledge)
         if not agrees:
             return ctx.handoff(Reason.low_confidence)
-    given = set(entry.handoff_when_given) & reading.specifics
+    # The customer already gave what a relevant entry asks them to text (an order number, a
+    # photo): a person takes it from here, whichever entry scored best.
+    relevant = [entry] + [
+        ctx.models.kb.entry(h.entry_id) for h in reading.hits[:3] if h.score >= floor_of(ctx)
+    ]
+    given = {s for e in relevant for s in e.handoff_when_given} & reading.specifics
     if given:
         ctx.record["answerability"]["already_given"] = sorted(given)
         return ctx.handoff(Reason.account_specific)

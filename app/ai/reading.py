@@ -111,6 +111,21 @@ _OPENER = re.compile(r"^(?:ok|okay|k|cool|great|thanks|thank you|perfect|got it|
 _REFERENCE = re.compile(r"\b(?:it|that|this|them|those|one|there|then)\b")
 
 
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def key_question(plain: str) -> str | None:
+    """In a long text, the sentence that asks (the last one with a question mark, else the
+    last sentence); None for a short text."""
+    if len(_WORDS.findall(plain)) <= 14:
+        return None
+    sentences = [s.strip() for s in _SENTENCE.split(plain) if len(_WORDS.findall(s)) >= 3]
+    if len(sentences) < 2:
+        return None
+    asking = [s for s in sentences if "?" in s]
+    return (asking or sentences)[-1]
+
+
 def is_follow_up(plain: str) -> bool:
     """Whether a text leans on the previous turn ("and on sunday?", "ok how do i book one")."""
     text = _OPENER.sub("", plain.strip())
@@ -135,13 +150,23 @@ def read(models: AiModels, request: ResponderRequest) -> Reading:
         before = models.normaliser(previous) if lang == "en" else gloss_spanish(previous)
         texts.append(f"{before} {plain}")
     questions = split_questions(plain)
+    key = key_question(plain)
     given = specifics.specifics(request.body, has_media=request.has_media)
-    # One encoder call for everything: the text, its context, its separate questions.
-    vectors = models.encoder.encode([*texts, *questions])
+    # One encoder call for everything: the text, its context, its separate questions, and a
+    # long text's question sentence.
+    vectors = models.encoder.encode([*texts, *questions, *([key] if key else [])])
     vector = vectors[0]
     intents = models.intents.predict(vectors)
     intent = intents[0]
     hits = models.index.search(vector, k=3, text=plain)
+    if key:
+        # A long story with a question in it: the question alone may match better.
+        key_hits = models.index.search(vectors[-1], k=3, text=key)
+        if key_hits and (not hits or key_hits[0].score > hits[0].score):
+            hits, intent = (
+                key_hits,
+                intents[-1] if intents[-1].confidence > intent.confidence else intent,
+            )
     context_hits = models.index.search(vectors[1], k=3, text=texts[1]) if len(texts) > 1 else []
     offset = len(texts)
     parts = [
