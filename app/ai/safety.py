@@ -54,6 +54,14 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         r"a whole (?:bottle|pack) of|a lot of) (?:\w+ ){0,3}(?:pills|tablets|meds|medication|"
         r"medicine|sleeping pills|painkillers)\b",
         r"\bnot worth living\b|\blife isnt worth\b",
+        r"\b(?:wont|will not) be (?:a )?(?:burden|problem) (?:to anyone |for anyone )?"
+        r"(?:much longer|anymore|for long)\b",
+        r"\b(?:giving|gave) away (?:all )?my (?:stuff|things|belongings)\b",
+        r"\b(?:said|saying|wrote|writing) (?:my )?goodbyes?\b|\bgoodbye (?:letter|note|forever)\b",
+        r"\b(?:cant|can not|cannot) (?:take|handle|stand) (?:the pain|this pain|it) (?:anymore|"
+        r"any longer)\b",
+        r"\b(?:i want|i wanna|ready) to (?:disappear|stop existing|not exist)\b",
+        r"\bkill (?:me|myself) now\b|\bnobody (?:would|will) miss me\b",
         r"\b(?:no quiero|ya no quiero) (?:vivir|seguir|estar aqui|despertar)\b",
         r"\b(?:quiero|quisiera) (?:morir|morirme|matarme|desaparecer)\b",
         r"\b(?:matarme|quitarme la vida|hacerme dano|acabar con (?:mi vida|todo))\b",
@@ -92,6 +100,11 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         r"\b(?:hell|shell|theyll|he will|she will|they will|going to|gonna|threatened to|"
         r"threatens to) (?:kill|hurt|shoot|stab|beat) (?:me|us|my)\b",
         r"\b(?:scared|afraid|terrified) (?:to go|of going) home\b",
+        r"\b(?:threatened|threatening|came at) me with (?:a |his |her )?(?:knife|gun|bat|weapon)\b",
+        r"\b(?:got|been|was|were) (?:jumped|mugged|robbed|assaulted|stabbed|shot)\b",
+        r"\b(?:my )?(?:ex|stalker|abuser)\b.{0,30}\b(?:outside|at my (?:door|house|work)|"
+        r"wont leave|breaking in|broke in)\b",
+        r"\bsomeone (?:is )?(?:breaking|broke|trying to break) in(?:to)?\b",
         r"\b(?:esta|estan|me sigue) (?:golpeando|pegando|lastimando|amenazando)\b",
         r"\b(?:been |is |keeps |kept |keep |started )?(?:following|stalking) me\b",
     ),
@@ -110,6 +123,12 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         r"\b(?:cant|can not|cannot|hard to|trouble|struggling to|hard time) breath",
         r"\b(?:not|isnt|stopped|stop) breathing\b",
         r"\b(?:unconscious|unresponsive|passed out|fainted|collapsed|wont wake up)\b",
+        r"\b(?:broke|broken|snapped) (?:my |his |her )?(?:leg|arm|wrist|ankle|hip|collarbone|ribs?)"
+        r"\b.{0,40}\b(?:cant move|bone|sticking|help|ambulance|bleeding)",
+        r"\b(?:deep|bad|big) (?:cut|gash|wound)\b|\bneed(?:s)? stitches\b",
+        r"\b(?:blood sugar|diabetic)\b.{0,30}\b(?:low|crashing|shaking|passing out|confused)\b",
+        r"\b(?:severe|bad|serious) allergic\b|\bstung\b.{0,30}\b(?:swelling|breath|allergic)\b",
+        r"\b(?:vomiting|throwing up) blood\b|\bcoughing up blood\b",
         r"\b(?:bleeding (?:a lot|badly|heavily|everywhere|bad|wont stop|out)|"
         r"blood everywhere|wont stop bleeding|lot of blood)\b",
         r"\b(?:throat|tongue) (?:is )?(?:closing|swelling)\b",
@@ -136,6 +155,9 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         r"\b(?:battery|charger|e ?bike|scooter) (?:is )?(?:smoking|burning|on fire|exploded|"
         r"swelling|swollen|sparking|melting)\b",
         r"\bexplo(?:sion|ded)\b",
+        r"\b(?:fumes|burning smell|smells like something burning)\b.{0,40}\b(?:dizzy|headache|"
+        r"sick|kids|everywhere|cant breathe)",
+        r"\b(?:sparks|sparking) (?:flying|coming|everywhere)\b",
         r"\b(?:battery|charger|e ?bike|scooter|stove|heater)\b.{0,40}\b(?:hissing|smoking|"
         r"smoke|sparks|sparking|flames|caught fire|melting)\b",
         r"\bsmell(?:s|ing)? (?:\w+ ){0,3}(?:like|of) (?:gas|propane|smoke|burning)\b",
@@ -151,6 +173,9 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         r"gone missing|choking|not breathing|unresponsive|locked in|stuck in|drowning|"
         r"kidnapped|taken by)",
         rf"\b(?:cant|can not|cannot) find (?:my|our) {_CHILD}\b",
+        rf"\b{_CHILD} (?:wandered off|ran off|is gone|got out|fell (?:off|down|from)"
+        r"(?: \w+){0,4} (?:and|hit|head|not moving|unconscious|bleeding))",
+        rf"\b{_CHILD} (?:is |was )?(?:choking|turning blue|not moving)\b",
         rf"\b{_CHILD} (?:left |locked |stuck )?in (?:a|the) (?:hot )?car\b",
         r"\b(?:left|locked) (?:a |the )?(?:baby|kid|child|toddler|dog) in (?:a|the|her|his|"
         r"their) car",
@@ -167,10 +192,17 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         r"\b(?:waving|pointing|pulled|has|had|with) (?:a |his |her )?(?:gun|pistol|rifle|knife|"
         r"machete|weapon)\b",
         r"\bmake (?:\w+ ){0,3}pay for what (?:she|he|they|you) did\b",
+        r"\b(?:gonna|going to|will|ill) (?:shoot|stab|kill) (?:up )?(?:the|your|that|this|some)\b",
+        r"\b(?:someone|somebody|they|you) (?:is |are )?(?:going to|gonna) get hurt\b",
         r"\bamenaz\w* con (?:matar|lastimar|disparar|golpear)\b",
     ),
 }
 _COMPILED = {kind: [re.compile(p) for p in patterns] for kind, patterns in PATTERNS.items()}
+# Idioms that share a pattern's words: "i'll shoot you a text", "shoot me an email".
+_IDIOMS = re.compile(
+    r"\bshoot (?:you|u|me|them|him|her) (?:a|an|the|over a) (?:text|message|msg|email|note|pic|"
+    r"photo|line|quick)\b"
+)
 
 
 @dataclass(frozen=True)
@@ -190,7 +222,7 @@ class SafetyReading:
 
 def match_patterns(text: str) -> tuple[str, str] | None:
     """The first pattern family the text matches: (kind, matched words)."""
-    folded = normalise(text)
+    folded = _IDIOMS.sub(" ", normalise(text))
     for kind, patterns in _COMPILED.items():
         for pattern in patterns:
             found = pattern.search(folded)
@@ -202,7 +234,7 @@ def match_patterns(text: str) -> tuple[str, str] | None:
 class SafetyDetector:
     """Both nets, with the examples embedded once per process."""
 
-    def __init__(self, encoder: Encoder, *, threshold: float = 0.62) -> None:
+    def __init__(self, encoder: Encoder, *, threshold: float = 0.56) -> None:
         raw: Any = yaml.safe_load(
             resources.files("app.ai").joinpath("data/safety_examples.yaml").read_text("utf-8")
         )
