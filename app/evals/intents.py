@@ -36,7 +36,7 @@ from app.ai.intent_training import (
 )
 from app.ai.intents import IntentModel
 from app.errors import ConfigurationError
-from app.evals.report import EvalReport
+from app.evals.report import EvalReport, Plot
 from app.log import get_logger
 
 log = get_logger(__name__)
@@ -162,7 +162,12 @@ def evaluate_intents(
     details["timings_seconds"]["total"] = round(time.perf_counter() - started, 1)
     log.info("evals.intents.done", dataset=dataset, **run.metrics)
     return EvalReport(
-        suite="intents", dataset=dataset, metrics=run.metrics, config=config, details=details
+        suite="intents",
+        dataset=dataset,
+        metrics=run.metrics,
+        config=config,
+        details=details,
+        plots=plots_of(details),
     )
 
 
@@ -243,7 +248,11 @@ def _score_test(model: IntentModel, x: Vectors, labels: list[str], oos_x: Vector
 def _metrics(dataset: str, result: _TestResult) -> tuple[dict[str, float], dict[str, Any]]:
     """Metric keys as published: CLINC150 in-scope accuracy and OOS recall, else accuracy."""
     accuracy = _pct(result.correct.mean()) if len(result.correct) else 0.0
-    calibration = {"expected_calibration_error": _ece(result.confidence, result.correct)}
+    calibration = {
+        "expected_calibration_error": _ece(result.confidence, result.correct),
+        "bins": _reliability_bins(result.confidence, result.correct),
+        "histogram": _confidence_histogram(result.confidence, result.correct),
+    }
     if dataset != "clinc150":
         return {"accuracy": accuracy}, {"calibration": calibration}
     in_scope = _pct((result.correct & (result.scores >= result.threshold)).mean())
@@ -264,6 +273,69 @@ def _ece(confidence: np.ndarray[Any, Any], correct: np.ndarray[Any, Any], bins: 
         if (which == b).any()
     )
     return _pct(gap / len(confidence))
+
+
+def _reliability_bins(
+    confidence: np.ndarray[Any, Any], correct: np.ndarray[Any, Any], bins: int = 10
+) -> list[list[float]]:
+    """[mean confidence, accuracy, count] per confidence bin (the reliability diagram)."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    return [
+        [
+            round(float(confidence[which == b].mean()), 4),
+            round(float(correct[which == b].mean()), 4),
+            int((which == b).sum()),
+        ]
+        for b in range(bins)
+        if (which == b).any()
+    ]
+
+
+def _confidence_histogram(
+    confidence: np.ndarray[Any, Any], correct: np.ndarray[Any, Any], bins: int = 20
+) -> dict[str, Any]:
+    """Counts of right and wrong predictions per confidence bin."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    right, _ = np.histogram(confidence[correct], bins=edges)
+    wrong, _ = np.histogram(confidence[~correct], bins=edges)
+    return {
+        "bins": [round(float(e), 2) for e in edges],
+        "series": {"right": right.tolist(), "wrong": wrong.tolist()},
+        "xlabel": "calibrated confidence",
+    }
+
+
+def plots_of(details: dict[str, Any]) -> list[Plot]:
+    """The intents report's plots: the CLINC150 trade-off curve with the shipped threshold,
+    the reliability diagram and the confidence histogram split by right and wrong."""
+    plots: list[Plot] = []
+    curve = details.get("tradeoff_curve")
+    if curve:
+        shipped = curve["shipped"]
+        plots.append(
+            Plot(
+                "curve",
+                "In-scope accuracy against out-of-scope recall (test)",
+                {
+                    "series": {
+                        f"{curve['score']} score": [
+                            [p["oos_recall"], p["in_scope_accuracy"]] for p in curve["points"]
+                        ]
+                    },
+                    "xlabel": "out-of-scope recall (%)",
+                    "ylabel": "in-scope accuracy (%)",
+                    "marker": [shipped["oos_recall"], shipped["in_scope_accuracy"]],
+                    "marker_label": "shipped threshold (chosen on validation)",
+                },
+            )
+        )
+    calibration = details.get("calibration") or {}
+    if calibration.get("bins"):
+        plots.append(Plot("reliability", "Calibration", {"bins": calibration["bins"]}))
+    if calibration.get("histogram"):
+        plots.append(Plot("histogram", "Confidence, right vs wrong", calibration["histogram"]))
+    return plots
 
 
 def _tradeoff_curve(model: IntentModel, result: _TestResult) -> dict[str, Any]:
