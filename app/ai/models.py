@@ -55,7 +55,7 @@ class AiModels:
             kb=kb,
             index=index,
             revocations=RevocationExamples.load(encoder),
-            safety=SafetyDetector(encoder),
+            safety=SafetyDetector(encoder, ordinary=ordinary_texts(kb)),
             normaliser=Normaliser.from_texts(business_texts(kb)),
         )
         if settings.llm_base_url:
@@ -111,3 +111,10 @@ def business_texts(kb: KnowledgeBase) -> list[str]:
     purpose: they are written the way customers misspell."""
     texts = [t for e in kb.entries for t in (e.question, e.answer, e.answer_es or "", e.body)]
     return texts + [intent.description for intent in kb.intents.values()]
+
+
+def ordinary_texts(kb: KnowledgeBase) -> list[str]:
+    """The knowledge base's questions, phrasings and examples: what customers ask every day
+    (the danger head learns that these are not danger)."""
+    texts = [t for e in kb.entries for t in e.texts()]
+    return texts + [x for intent in kb.intents.values() for x in intent.examples]
