@@ -112,7 +112,7 @@ def main() -> None:
             t0 = time.perf_counter()
             result = responder.respond(request)
             whole.append((time.perf_counter() - t0) * 1000)
-            key = "reply" if result.reply else "handoff"
+            key = result.kind  # reply, clarify, close, handoff, opt_out, silent
             outcomes[key] = outcomes.get(key, 0) + 1
 
             vector = models.encoder.encode_one(text)

@@ -1,12 +1,13 @@
 """Scale-out throughput: `smsdesk worker` with 1 vs 2 processes on PostgreSQL (issue #4).
 
 Each trial gets a fresh database with a backlog of inbound texts across many conversations
-(mostly questions, which go to the human queue, and some HELPs, which are answered through the
-console provider), then starts the real `smsdesk worker --processes P --concurrency N` command
-and times it until every job is done. Throughput is taken over the processing window (first
-text processed to last job finished, from the database's own timestamps), so process start-up
-is left out; the wall time including start-up is reported too. Trials of 1 and 2 processes
-alternate, and the ratio is of the medians measured in this one run.
+(mostly questions, which go to the human queue with one acknowledgement per conversation, and
+some HELPs, which are answered through the console provider), then starts the real
+`smsdesk worker --processes P --concurrency N` command and times it until every job is done.
+Throughput is taken over the processing window (first text processed to last job finished, from
+the database's own timestamps), so process start-up is left out; the wall time including
+start-up is reported too. Trials of 1 and 2 processes alternate, and the ratio is of the medians
+measured in this one run.
 
     python bench/procrastinate_workers.py [--messages 500] [--conversations 50] \
         [--concurrency 4] [--repeats 3] [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
@@ -90,7 +91,9 @@ def _backlog(url: str, data_dir: Path, messages: int, conversations: int) -> int
         )
         accept_inbound(runtime.engine, sms, brand="default")
     runtime.close()
-    return messages + helps  # every HELP is answered: one send job each
+    # Every HELP is answered, and each conversation's first question hands it to a person with
+    # one acknowledgement (later questions join the waiting item): one send job each.
+    return messages + helps + min(messages, conversations)
 
 
 def _count(engine: Any, sql: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,10 +98,16 @@ def test_demo_texts_go_through_the_real_pipeline(runtime: Runtime) -> None:
         stop = consent.consent(session, brand="acme", phone="+14155550134")
         assert stop.state.status == "opted_out"
     with Session(runtime.engine) as session:
-        confirmation = session.exec(select(Message).where(Message.direction == "outbound")).all()
-        assert [m.purpose for m in confirmation] == ["opt_out_confirmation"]
-        # bot="off" in tests: the three other customers wait for a person.
-        assert len(session.exec(select(HandoffItem)).all()) == len(DEMO_TEXTS) - 1
+        outbound = session.exec(select(Message).where(Message.direction == "outbound")).all()
+        items = session.exec(select(HandoffItem)).all()
+    # bot="off" in tests: the other customers wait for a person, and each is told so once.
+    assert len(items) == len(DEMO_TEXTS) - 1
+    assert Counter(m.purpose for m in outbound) == {
+        "opt_out_confirmation": 1,
+        "handoff_ack": len(DEMO_TEXTS) - 1,
+    }
+    acknowledged = sorted(str(m.conversation_id) for m in outbound if m.purpose == "handoff_ack")
+    assert acknowledged == sorted(str(item.conversation_id) for item in items)
 
 
 def test_production_refuses_the_demo(tmp_path: Path) -> None:

@@ -110,7 +110,7 @@ def test_a_known_question_gets_the_grounded_answer_naming_the_brand(
     (decision,) = decisions(runtime.engine)
     assert (decision.action, decision.intent) == ("reply", "store_hours")
     assert decision.record["entries"] == ["store-hours"]
-    assert decision.record["team"] == "stores"  # the catalogue's owner of store_hours
+    assert decision.record["team"] is None  # only a hand-off is routed to a team
     assert decision.record["retrieved"][0]["entry_id"] == "store-hours"
     assert all(check["passed"] for check in decision.record["guardrails"])
     assert queue(runtime.engine) == []
@@ -174,9 +174,9 @@ def test_a_possible_revocation_goes_to_a_person(runtime: Runtime) -> None:
 def test_a_customer_rephrasing_after_an_answer_goes_to_a_person(
     runtime: Runtime, frozen: clock.FrozenClock
 ) -> None:
-    text(runtime, "where is my order AC10442?", at=clock.now() - timedelta(minutes=2))
+    text(runtime, "can I pause my club membership?", at=clock.now() - timedelta(minutes=2))
     assert [purpose for purpose, _ in sent_with_purpose(runtime.engine)] == ["reply"]
-    text(runtime, "where's my order AC10442??")
+    text(runtime, "how do i pause my club membership??")
     assert "repeated_failure" in queue(runtime.engine)[0]
     # The same answer is not sent twice: the second text gets the acknowledgement only.
     assert [purpose for purpose, _ in sent_with_purpose(runtime.engine)] == [

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from app.channels.base import InboundSms
 from app.pipeline.ingress import accept_inbound
 from app.storage.tables import AiDecision, AuditEntry, ConversationNote, HandoffItem, Message
-from tests.console.conftest import MakeAgent, app_engine, login
+from tests.console.conftest import MakeAgent, app_engine, login, queue_item
 from tests.helpers import eventually
 
 PHONE = "+12125550123"
@@ -41,6 +41,27 @@ def text_in(client: TestClient, body: str, phone: str = PHONE) -> uuid.UUID:
 
     eventually(processed)
     return accepted.message_id
+
+
+def acknowledgement_sent(client: TestClient, conversation_id: uuid.UUID) -> Message:
+    """Wait for the bot's one hand-off acknowledgement to the customer to go out."""
+
+    def acknowledgements() -> list[Message]:
+        with Session(app_engine(client)) as session:
+            return list(
+                session.exec(
+                    select(Message).where(
+                        Message.conversation_id == conversation_id,
+                        Message.direction == "outbound",
+                    )
+                ).all()
+            )
+
+    eventually(lambda: [(m.purpose, m.status) for m in acknowledgements()] == [
+        ("handoff_ack", "sent")
+    ])  # fmt: skip
+    (acknowledgement,) = acknowledgements()
+    return acknowledgement
 
 
 def open_item(client: TestClient) -> HandoffItem:
@@ -133,6 +154,11 @@ def test_claim_reply_and_resolve_from_the_conversation_page(
 ) -> None:
     text_in(client, "I need help with my order")
     item = open_item(client)
+    # The hand-off told the customer a person will reply: that was the first text, so it named
+    # the brand and said how to opt out (MSG-2), and the agent's reply is not a first text.
+    acknowledgement = acknowledgement_sent(client, item.conversation_id)
+    assert acknowledgement.body.startswith("Acme: ")
+    assert acknowledgement.body.endswith(" Reply STOP to opt out.")
     page = f"/console/conversations/{item.conversation_id}"
     assert 'id="claim"' in client.get(page).text
 
@@ -142,8 +168,8 @@ def test_claim_reply_and_resolve_from_the_conversation_page(
     send_key = re.search(r'name="send_key" value="([0-9a-f]+)"', composer.text)
     assert send_key is not None
 
-    assert "first text to this customer" in composer.text  # MSG-2, said before it bites
-    body = "Acme: Hi, this is Ana. Let me check. Reply STOP to opt out."
+    assert "first text to this customer" not in composer.text  # the acknowledgement was
+    body = "Hi, this is Ana. Let me check."
     reply = {"body": body, "send_key": send_key[1]}
     sent = client.post(f"{page}/send", data=reply, headers=htmx(agent_csrf))
     assert sent.status_code == 200 and "outbound gate" in sent.text
@@ -251,19 +277,14 @@ def test_an_agent_cannot_open_another_brands_conversation(
 
 
 def _record_draft(client: TestClient, message_id: uuid.UUID, draft: str) -> None:
-    """What the AI layer writes for a text it drafted an answer to (here the bot is off)."""
+    """What the AI layer writes for a text it drafted an answer to. The bot is off here, so the
+    text already has its one decision (a hand-off, bot disabled): it becomes that draft."""
     with Session(app_engine(client)) as session:
-        message = session.get(Message, message_id)
-        assert message is not None
-        session.add(
-            AiDecision(
-                message_id=message_id,
-                conversation_id=message.conversation_id,
-                action="draft",
-                record={"draft": draft},
-                created_at=datetime.now(UTC),
-            )
-        )
+        decision = session.exec(select(AiDecision).where(AiDecision.message_id == message_id)).one()
+        assert (decision.action, decision.reasons) == ("handoff", ["bot_disabled"])
+        decision.action, decision.record = "draft", {"draft": draft}
+        decision.created_at = datetime.now(UTC)
+        session.add(decision)
         session.commit()
 
 
@@ -279,6 +300,8 @@ def test_the_composer_offers_a_newer_draft_without_touching_the_text(
     first = text_in(client, "Where is my order?")
     _record_draft(client, first, "Acme: your order ships today. Reply STOP to opt out.")
     item = open_item(client)
+    # The acknowledgement went out after the text: it answers nothing, so the draft stays.
+    acknowledgement_sent(client, item.conversation_id)
     client.post(f"/console/items/{item.id}/claim", headers=htmx(agent_csrf))
     base = f"/console/partials/conversations/{item.conversation_id}"
     composer = client.get(f"{base}/composer").text
@@ -324,7 +347,9 @@ def test_the_composer_follows_ownership_changes_made_elsewhere(
 def test_the_first_text_reminder_goes_once_a_text_went_out(
     client: TestClient, agent_csrf: str
 ) -> None:
-    text_in(client, "Hello?")
+    # A conversation nothing was texted to yet (a text through the pipeline would have got the
+    # hand-off acknowledgement, which is a first text of its own).
+    queue_item(app_engine(client), brand=BRAND, phone=PHONE)
     item = open_item(client)
     client.post(f"/console/items/{item.id}/claim", headers=htmx(agent_csrf))
     base = f"/console/partials/conversations/{item.conversation_id}"
@@ -352,15 +377,20 @@ def test_a_long_thread_shows_its_newest_texts_and_links_to_the_rest(
     for n in range(1, 6):
         text_in(client, f"text number {n}")
     item = open_item(client)
+    # Six texts: the five, and after the first one the hand-off's acknowledgement (only one:
+    # the later texts join the waiting item).
+    acknowledgement_sent(client, item.conversation_id)
     page = client.get(f"/console/conversations/{item.conversation_id}").text
-    assert "2 earlier texts not shown" in page
+    assert "3 earlier texts not shown" in page
     assert [n for n in range(1, 6) if f"text number {n}<" in page] == [3, 4, 5]
+    assert "a person will reply" not in page  # the acknowledgement is among the earlier ones
     thread = client.get(f"/console/partials/conversations/{item.conversation_id}/thread").text
-    assert "2 earlier texts not shown" in thread and "text number 2<" not in thread
+    assert "3 earlier texts not shown" in thread and "text number 2<" not in thread
 
     whole = client.get(f"/console/conversations/{item.conversation_id}?history=all").text
     assert "earlier text" not in whole
     assert [n for n in range(1, 6) if f"text number {n}<" in whole] == [1, 2, 3, 4, 5]
+    assert whole.count("bot: a person will reply") == 1
     # Live updates of the whole thread keep it whole.
     assert f"/console/partials/conversations/{item.conversation_id}/thread?history=all" in whole
     url = f"/console/partials/conversations/{item.conversation_id}/thread?history=all"

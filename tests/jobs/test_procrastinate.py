@@ -33,8 +33,8 @@ from app.channels.base import InboundSms
 from app.config import Settings
 from app.jobs.procrastinate_engine import QUEUE, RUN_KEY, ProcrastinateEngine
 from app.main import create_app
-from app.pipeline.ingress import accept_inbound
 from app.pipeline.decision import Answer, Decided, Reply
+from app.pipeline.ingress import accept_inbound
 from app.pipeline.responder import ResponderRequest
 from app.runtime import Runtime, build_runtime
 from app.storage.messages import conversation_key

@@ -1,5 +1,9 @@
 """Inbound texts through the whole pipeline on a real database: ingress, jobs, compliance,
-responder seam, outbound gate and the console provider."""
+responder seam, outbound gate and the console provider.
+
+The clock is frozen (a Tuesday morning in New York unless a test moves it): acknowledgements and
+quiet hours depend on the hour.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +15,18 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from app import clock
 from app.channels.base import InboundSms
 from app.config import Settings
-from app.pipeline.ingress import URGENT, accept_inbound
 from app.pipeline.decision import Answer, Decided, HandOff, Reason, Reply
+from app.pipeline.ingress import URGENT, accept_inbound
 from app.pipeline.responder import ResponderRequest
 from app.runtime import Runtime, build_runtime
 from app.storage.tables import AiDecision, HandoffItem, Job, Message, OutboxEntry
 
 PHONE = "+12125550123"
+TUESDAY_11AM = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)  # New York: business hours
+TUESDAY_1130PM = datetime(2026, 3, 11, 3, 30, tzinfo=UTC)  # New York: quiet hours
 _ids = itertools.count(1)
 
 
@@ -29,6 +36,12 @@ class EchoResponder:
     def respond(self, request: ResponderRequest) -> Decided:
         text = f"Acme: you said {request.body!r}. Reply STOP to opt out"
         return Decided(Reply((Answer("echo", text),)), {"entries": ["echo"], "draft": text})
+
+
+@pytest.fixture(autouse=True)
+def frozen() -> Iterator[clock.FrozenClock]:
+    with clock.frozen(TUESDAY_11AM) as stopped:
+        yield stopped
 
 
 @pytest.fixture
@@ -43,7 +56,7 @@ def sms(body: str, *, sid: str | None = None, at: datetime | None = None) -> Inb
         from_number=PHONE,
         to_number="+18005550199",
         body=body,
-        received_at=at or datetime.now(UTC),
+        received_at=at or clock.now(),
     )
 
 
@@ -111,15 +124,22 @@ def test_crisis_language_is_escalated_first(runtime: Runtime, engine: Engine) ->
     runtime.jobs.drain()
     with Session(engine) as session:
         (item,) = session.exec(select(HandoffItem)).all()
+        sent = session.exec(select(Message).where(Message.direction == "outbound")).all()
     assert item.reasons[0] == "safety_language" and item.priority == 0
+    # Emergency numbers, and no answer: the echo responder's reply is never sent.
+    assert [m.purpose for m in sent] == ["safety"]
+    assert "call 911 now" in sent[0].body and "you said" not in sent[0].body
 
 
-def test_marketing_at_night_is_scheduled_not_sent(runtime: Runtime, engine: Engine) -> None:
+def test_marketing_at_night_is_scheduled_not_sent(
+    runtime: Runtime, engine: Engine, frozen: clock.FrozenClock
+) -> None:
     from app.outbound.send import queue_outbound, release_due
     from app.storage.messages import get_or_create_conversation
 
+    frozen.set(TUESDAY_1130PM)  # 23:30 for a 212 number: quiet hours
     runtime.compliance.record(
-        "consent_captured", phone=PHONE, at=datetime.now(UTC) - timedelta(days=1), scope="all"
+        "consent_captured", phone=PHONE, at=clock.now() - timedelta(days=1), scope="all"
     )
     with Session(engine) as session:
         conversation = get_or_create_conversation(session, brand="default", phone=PHONE)
@@ -136,12 +156,14 @@ def test_marketing_at_night_is_scheduled_not_sent(runtime: Runtime, engine: Engi
     runtime.jobs.drain()
     with Session(engine) as session:
         message = session.exec(select(Message).where(Message.idempotency_key == "promo-1")).one()
-    if message.status == "scheduled":
-        assert message.send_after is not None and message.send_after > datetime.now(UTC)
-        assert outbox(engine) == []
-        assert release_due(engine) == 0
-    else:  # it is daytime in New York right now
-        assert message.status == "sent"
+    assert message.status == "scheduled"
+    assert message.send_after is not None and message.send_after > clock.now()
+    assert outbox(engine) == []
+    assert release_due(engine) == 0
+    frozen.set(message.send_after)  # the next morning it goes
+    assert release_due(engine) == 1
+    runtime.jobs.drain()
+    assert outbox(engine) == ["Acme: 20% off today. Reply STOP to opt out"]
 
 
 def test_texts_the_compliance_layer_acts_on_are_queued_as_urgent(
@@ -173,13 +195,17 @@ def test_while_a_person_owns_the_thread_the_bot_drafts_but_never_sends(
     accept_inbound(engine, sms("I want a person"), brand="default")
     runtime.jobs.drain()
     (acknowledgement,) = outbox(engine)
-    assert "A member of our team will text you back" in acknowledgement
+    assert acknowledgement == (
+        "Acme: Sure. A member of our team will text you back here within about 15 minutes. "
+        "Reply STOP to opt out."
+    )
     with Session(engine) as session:
         (item,) = session.exec(select(HandoffItem)).all()
         item.status, item.claimed_at = "claimed", item.created_at  # an agent owns it
         session.add(item)
         session.commit()
-    accept_inbound(engine, sms("my order is AC123"), brand="default")
+    accept_inbound(engine, sms("my order is AC123", at=clock.now() + timedelta(minutes=1)),
+                   brand="default")  # fmt: skip
     runtime.jobs.drain()
     assert len(outbox(engine)) == 1  # the second text was not answered by the bot
     with Session(engine) as session:

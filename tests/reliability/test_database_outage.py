@@ -16,7 +16,9 @@ import httpx2
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlmodel import col, select
 
+from app.storage.tables import Message, OutboxEntry
 from tests.reliability.conftest import Probe, SmsdeskServer, Twilio, eventually, new_sid
 
 pytestmark = pytest.mark.xdist_group("reliability")
@@ -125,8 +127,17 @@ def test_processing_resumes_after_the_outage_and_runs_each_text_once(
         (message,) = probe.inbound(sid)
         steps = [step.status for step in probe.steps(message.id)]
         assert steps == ["received", "processed"], sid
-    assert probe.job_states() == {"done": 4}  # three texts and the STOP's confirmation
-    confirmations = probe.scalar(
-        "SELECT count(*) FROM console_outbox WHERE to_number = '+14155550162'"
-    )
-    assert confirmations == 1
+    # Three texts, the STOP's confirmation, and the two questions' hand-off acknowledgements
+    # (the bot is off): each sent once.
+    assert probe.job_states() == {"done": 6}
+    with probe.session() as session:
+        sent = session.exec(
+            select(OutboxEntry.to_number, Message.purpose).join(
+                Message, col(Message.idempotency_key) == col(OutboxEntry.idempotency_key)
+            )
+        ).all()
+    assert sorted((phone, str(purpose)) for phone, purpose in sent) == [
+        ("+14155550161", "handoff_ack"),
+        ("+14155550162", "opt_out_confirmation"),
+        ("+14155550163", "handoff_ack"),
+    ]

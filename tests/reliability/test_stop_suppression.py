@@ -66,6 +66,18 @@ def test_stop_cancels_every_reply_queued_for_that_customer(
     question = twilio.form(new_sid(), PHONE, "Is my order ready?")
     assert twilio.post(question).status_code == 200
     eventually(lambda: probe.processed(question["MessageSid"]), seconds=10, what="question")
+    # The bot is off: the question went to a person, and the customer was told so once.
+    (question_message,) = probe.inbound(question["MessageSid"])
+    acknowledgement = f"handoff_ack:0:{question_message.id}"
+
+    def acknowledged() -> bool:
+        with probe.session() as session:
+            sent = session.exec(
+                select(Message).where(Message.idempotency_key == acknowledgement)
+            ).all()
+        return [m.status for m in sent] == ["sent"]
+
+    eventually(acknowledged, seconds=10, what="hand-off acknowledgement sent")
     hold = _hold_sends(probe, PHONE)
     keys = [f"queued-reply-{n}" for n in range(3)]
     for key in keys:
@@ -86,8 +98,13 @@ def test_stop_cancels_every_reply_queued_for_that_customer(
     for reply in replies:
         assert [step.status for step in probe.steps(reply.id)] == ["queued", "cancelled"]
     (stop_message,) = probe.inbound(stop["MessageSid"])
-    assert [row.idempotency_key for row in outbox] == [f"opt_out_confirmation:{stop_message.id}"]
-    assert probe.job_states() == {"done": 7}  # 2 texts, 3 replies, 1 confirmation, the hold
+    # Before the STOP only the acknowledgement went; after it, only the confirmation.
+    assert [row.idempotency_key for row in outbox] == [
+        acknowledgement,
+        f"opt_out_confirmation:{stop_message.id}",
+    ]
+    # 2 texts, 1 acknowledgement, 3 replies, 1 confirmation, the hold
+    assert probe.job_states() == {"done": 8}
 
 
 # The same promise at the moment the STOP is half processed. `InboundProcessor.process` commits
@@ -118,8 +135,8 @@ def _text(runtime: Runtime, body: str) -> uuid.UUID:
 def test_reply_queued_before_stop_is_not_sent_between_opt_out_and_cancellation(
     runtime: Runtime,
 ) -> None:
-    _text(runtime, "Is my order ready?")
-    runtime.jobs.drain()
+    question_id = _text(runtime, "Is my order ready?")
+    runtime.jobs.drain()  # the bot is off: a person takes over, and the customer is told
     with Session(runtime.engine, expire_on_commit=False) as session:
         conversation = get_or_create_conversation(session, brand=BRAND, phone=PHONE)
         reply = queue_outbound(
@@ -149,8 +166,9 @@ def test_reply_queued_before_stop_is_not_sent_between_opt_out_and_cancellation(
     runtime.jobs.drain()  # and the STOP's processing completes
 
     with Session(runtime.engine) as session:
-        sent = session.exec(select(OutboxEntry.idempotency_key)).all()
-    assert sent == [f"opt_out_confirmation:{stop_id}"]
+        sent = session.exec(select(OutboxEntry.idempotency_key).order_by(col(OutboxEntry.id))).all()
+    # The acknowledgement went before the STOP; the reply queued before it never goes.
+    assert sent == [f"handoff_ack:0:{question_id}", f"opt_out_confirmation:{stop_id}"]
 
 
 @pytest.mark.postgres
