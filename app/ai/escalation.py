@@ -80,15 +80,22 @@ _PERSON = [
         r"atienda|me ayude|me llame|me conteste|me escriba)\b"
     ),
     re.compile(
+        r"\b(?:necesito|quiero|busco|pueden darme|me pasan con|paseme con) (?:a |con )?"
+        r"(?:un |una )?(?:agente|persona|representante|humano|alguien|gerente)\b"
+    ),
+    re.compile(
         r"\b(?:que me llame|llamenme|llameme|persona real|un humano|una persona de verdad|"
         r"con un agente|con una persona)\b"
     ),
 ]
-# Alone, these words ask for a person only in a short text ("agent", "real person pls").
+# Alone, these words ask for a person only as the whole text ("agent", "real person pls"),
+# not inside another question ("my person of contact moved").
 _PERSON_SHORT = re.compile(
-    rf"\b(?:{_PEOPLE}|representante|agente|humano|persona)\b(?: (?:please|pls|now|asap|por favor))?"
+    r"^(?:(?:hi|hey|hello|um|ok|okay)\W+)?(?:an? |the |a real |a live |an actual |real |live )?"
+    rf"(?:{_PEOPLE}|representante|agente|humano|persona)"
+    r"(?:\W+(?:please|pls|plz|now|asap|por favor|thanks|thx|ty|needed))*\W*$"
 )
-_SHORT = 5
+_SHORT = 6
 
 _ANGER_WORDS = re.compile(
     r"\b(?:terrible|horrible|awful|worst|ridiculous|unacceptable|disgusting|pathetic|useless|"
@@ -203,7 +210,7 @@ def asks_for_person(text: str) -> bool:
         return False
     if any(pattern.search(folded) for pattern in _PERSON) or _PERSON_FIRST.search(folded):
         return True
-    return len(folded.split()) <= _SHORT and bool(_PERSON_SHORT.search(folded))
+    return len(folded.split()) <= _SHORT and bool(_PERSON_SHORT.match(folded))
 
 
 @dataclass(frozen=True)

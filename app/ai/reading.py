@@ -154,7 +154,13 @@ def read(models: AiModels, request: ResponderRequest) -> Reading:
     given = specifics.specifics(request.body, has_media=request.has_media)
     # One encoder call for everything: the text, its context, its separate questions, and a
     # long text's question sentence.
-    vectors = models.encoder.encode([*texts, *questions, *([key] if key else [])])
+    # The revocation examples are written in several languages: a Spanish text is compared
+    # as written, not through its English gloss.
+    raw = [request.body] if lang != "en" else []
+    vectors = models.encoder.encode([*texts, *questions, *([key] if key else []), *raw])
+    revocation_vector = vectors[-1] if raw else vectors[0]
+    if raw:
+        vectors = vectors[:-1]
     vector = vectors[0]
     intents = models.intents.predict(vectors)
     intent = intents[0]
@@ -193,6 +199,6 @@ def read(models: AiModels, request: ResponderRequest) -> Reading:
         specifics=given,
         account=escalation.account_specific(plain, given),
         follow_up=follow_up,
-        revocation=models.revocations.similarity(vector),
+        revocation=models.revocations.similarity(revocation_vector),
         words=len(_WORDS.findall(plain)),
     )
