@@ -311,7 +311,7 @@ def _hits(ctx: Context) -> list[Hit]:
     if (
         previous is not None
         and alone
-        and alone[0].score >= floor
+        and alone[0].score >= floor - 0.05
         and joined[0].entry_id in previous.entries
         and alone[0].entry_id not in previous.entries
     ):

@@ -44,6 +44,7 @@ CONFIRMATION_DEADLINE = timedelta(minutes=5)  # TIME-2 / FCC-3
 CONTEXT_WINDOW = timedelta(hours=12)
 """An earlier turn older than this is not context: a new day's text starts afresh."""
 OPT_OUT_INSTRUCTION = "Reply STOP to opt out."
+"""Without a `Wording` (bare test setups): the English instruction."""
 _logger = log.get_logger("pipeline")
 
 
@@ -93,7 +94,8 @@ class InboundProcessor:
             queue = _queue_state(unresolved_item(session, conversation_id=conversation.id))
             self._act(session, message, conversation, decision, decided, queue)
             if decided is not None and decided.record:
-                record_decision(session, message=message, decided=decided, queue=queue)
+                draft_only = not self._may_answer(decision, queue)
+                record_decision(session, message=message, decided=decided, draft_only=draft_only)
             add_status(session, message, "processed", detail=f"{decision.action}/{decision.match}")
             session.commit()
         _logger.info("pipeline.processed", action=decision.action, match=decision.match)
@@ -184,7 +186,9 @@ class InboundProcessor:
         if isinstance(chosen, HandOff):
             reasons.extend(chosen.reasons)
             language, team = chosen.language, chosen.team
-        elif (
+        elif isinstance(chosen, Reply):
+            language = chosen.language
+        if (
             isinstance(chosen, Reply | Clarify | Close)
             and self._may_answer(decision, queue)
             and Reason.safety not in reasons  # a text with danger in it is never answered
@@ -195,7 +199,7 @@ class InboundProcessor:
             opted_out = decision.reply_policy in ("single_response_no_marketing", "no_reply")
             told = self._hand_off(session, message, conversation, handoff, queue, opted_out)
             texts = told + texts
-        self._send(session, message, conversation, texts)
+        self._send(session, message, conversation, texts, language)
 
     def _may_answer(self, decision: InboundDecision, queue: QueueState) -> bool:
         if decision.reply_policy == "no_reply":
@@ -241,11 +245,12 @@ class InboundProcessor:
         message: Message,
         conversation: Conversation,
         texts: list[tuple[str, str]],
+        language: str,
     ) -> None:
         first = conversation.last_outbound_at is None and not _anything_sent(session, conversation)
         for index, (body, purpose) in enumerate(texts):
             if first and index == 0:
-                body = self._first_text(body)
+                body = self._first_text(body, language)
             queue_outbound(
                 session,
                 conversation=conversation,
@@ -256,13 +261,16 @@ class InboundProcessor:
                 provider=self.provider,
             )
 
-    def _first_text(self, body: str) -> str:
+    def _first_text(self, body: str, language: str) -> str:
         # MSG-2: the first text to a customer names the brand and says how to opt out.
         name = self.brand.name
         named = body if body.lower().startswith(name.lower()) else f"{name}: {body}"
         if "reply stop" in named.lower():
             return named
-        return f"{named} {OPT_OUT_INSTRUCTION}"
+        instruction = (
+            self.wording.opt_out_instruction(language) if self.wording else OPT_OUT_INSTRUCTION
+        )
+        return f"{named} {instruction}"
 
     def _provider_replied(self, decision: InboundDecision) -> bool:
         # PROV-1 (b): the provider answers single-word STOP/START/HELP itself; phrases and
@@ -324,15 +332,16 @@ def _previous(session: Session, conversation_id: uuid.UUID, before: datetime) ->
 
 
 def record_decision(
-    session: Session, *, message: Message, decided: Decided, queue: QueueState = "none"
+    session: Session, *, message: Message, decided: Decided, draft_only: bool = False
 ) -> None:
     """Store what the responder saw and decided, in the caller's transaction.
 
-    While a person owns the conversation a reply is kept as the agent's draft (`draft`).
+    `draft_only`: the bot may not answer now (a person owns the conversation, or the bot is
+    silent while a hand-off waits), so a reply is kept as the agent's draft (`draft`).
     """
     record = dict(decided.record)
     action = decided.kind
-    if queue == "owned" and action in ("reply", "clarify"):
+    if draft_only and action in ("reply", "clarify"):
         action = "draft"
     reasons = (
         [r.value for r in decided.decision.reasons] if isinstance(decided.decision, HandOff) else []

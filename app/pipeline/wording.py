@@ -87,6 +87,10 @@ class Wording:
             emergency=self.emergency_number, crisis_line=self.crisis_line
         )
 
+    def opt_out_instruction(self, language: str) -> str:
+        """How to opt out, appended to a conversation's first text (MSG-2)."""
+        return str(self._lang(language)["opt_out"])
+
     def close(self, language: str) -> str:
         """A polite close after a thanks."""
         return str(self._lang(language)["close"])

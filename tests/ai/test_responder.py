@@ -164,12 +164,12 @@ def test_a_possible_revocation_goes_to_a_person(runtime: Runtime) -> None:
     text(runtime, "por favor sáquenme de su lista")
     assert runtime.compliance.consent(PHONE).state.status != "opted_out"
     # Not opted out: the customer is told, in Spanish, that a person will reply (and, on this
-    # first text, how to opt out), and nothing else.
+    # first text, how to opt out, in Spanish too), and nothing else.
     assert sent_with_purpose(runtime.engine) == [
         (
             "handoff_ack",
             "Acme: Gracias por tu mensaje. Una persona de nuestro equipo te escribira aqui "
-            "en unos 15 minutos. Reply STOP to opt out.",
+            "en unos 15 minutos. Responde STOP para darte de baja.",
         )
     ]
     assert queue(runtime.engine)[0][0] == "possible_revocation"
