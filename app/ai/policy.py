@@ -8,7 +8,7 @@ returns a `Decision` or passes on. Their order is set in one place,
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.ai.escalation import frustrated
@@ -249,7 +249,12 @@ def answer(ctx: Context) -> Decision | None:
     if not _covers(ctx, entry, best):
         # A close runner-up may cover it ("how much?" after a shipping answer: the prices).
         runner = next(
-            (h for h in hits[1:3] if best.score - h.score <= 0.05 and h.score >= floor_of(ctx)),
+            (
+                h
+                for h in hits[1:3]
+                if h.score >= floor_of(ctx)
+                and (best.score - h.score <= 0.05 or h.intent == best.intent)
+            ),
             None,
         )
         if runner is None or not _covers(ctx, ctx.models.kb.entry(runner.entry_id), runner):
@@ -270,6 +275,23 @@ def answer(ctx: Context) -> Decision | None:
         )
         if speaking is not None:
             best, entry, hits = speaking, ctx.models.kb.entry(speaking.entry_id), [speaking]
+    previous = ctx.request.previous
+    if reading.follow_up and previous is not None and entry.id in previous.entries:
+        # A follow-up that lands on the answer just sent may mean its sibling ("can i put
+        # the club on hold" -> "and can i turn it back on?": resume, not pause again).
+        sibling = next(
+            (
+                h
+                for h in hits[1:3]
+                if h.score >= floor_of(ctx)
+                and h.intent == best.intent
+                and h.entry_id not in previous.entries
+                and _focused(ctx, entry) is None
+            ),
+            None,
+        )
+        if sibling is not None:
+            best, entry, hits = sibling, ctx.models.kb.entry(sibling.entry_id), [sibling]
     siblings = _siblings(ctx, hits, intent)
     if siblings:
         options = tuple(
@@ -312,10 +334,15 @@ def _hits(ctx: Context) -> list[Hit]:
         previous is not None
         and alone
         and alone[0].score >= floor - 0.05
+        and alone[0].intent == reading.intent.intent
         and joined[0].entry_id in previous.entries
         and alone[0].entry_id not in previous.entries
     ):
-        return alone  # a new question on the same topic ("and can i turn it back on?")
+        # A new question on the same topic ("ok how do i book one" after a bike-fit answer):
+        # the text's own best entry, scored with the context when that reads it better.
+        with_context = {h.entry_id: h.score for h in joined}
+        best = alone[0]
+        return [replace(best, score=max(best.score, with_context.get(best.entry_id, 0.0)))]
     if reading.follow_up or not alone or alone[0].score < floor:
         return joined if joined[0].score >= (alone[0].score if alone else 0.0) - 0.05 else alone
     return alone
@@ -373,12 +400,15 @@ def _siblings(ctx: Context, hits: list[Hit], intent: IntentPrediction) -> list[K
     intent head cannot settle either ("how do i cancel?": an order, an appointment, the Club).
     When the intent head confidently names the best entry's topic, it simply answers."""
     best = hits[0]
+    # A one- or two-word text ("refund?") can mean any close entry, even of one topic.
+    bare = len(_words(ctx.reading.plain)) <= 2
     close = [
         h
         for h in hits[1:]
-        if best.score - h.score <= ctx.thresholds.sibling_margin and h.intent != best.intent
+        if (h.intent != best.intent and best.score - h.score <= ctx.thresholds.sibling_margin)
+        or (bare and best.score - h.score <= ctx.thresholds.sibling_margin / 2)
     ]
-    settled = best.intent == intent.intent and intent.confidence >= 0.9
+    settled = best.intent == intent.intent and intent.confidence >= 0.9 and not bare
     if not close or settled or ctx.reading.words > 8 or ctx.reading.follow_up:
         return []
     return [ctx.models.kb.entry(h.entry_id) for h in [best, *close]]
