@@ -134,6 +134,20 @@ def is_follow_up(plain: str) -> bool:
     return len(_WORDS.findall(text)) <= 7 and bool(_REFERENCE.search(text))
 
 
+def _context_of(models: AiModels, request: ResponderRequest, lang: str) -> str:
+    """What a follow-up leans on: the question of the entry just answered (short and on
+    topic), else the customer's previous text."""
+    previous = request.previous
+    assert previous is not None
+    if previous.kind == "reply" and previous.entries:
+        try:
+            return models.kb.entry(previous.entries[0]).question
+        except KeyError:  # the knowledge changed since
+            pass
+    text = previous.question
+    return models.normaliser(text) if lang == "en" else gloss_spanish(text)
+
+
 def read(models: AiModels, request: ResponderRequest) -> Reading:
     """Read one text; the previous customer question joins only when the text leans on it."""
     lang = language.detect(request.body)
@@ -147,8 +161,7 @@ def read(models: AiModels, request: ResponderRequest) -> Reading:
     with_context = previous is not None and (follow_up or short)
     texts = [plain]
     if with_context and previous is not None:
-        before = models.normaliser(previous) if lang == "en" else gloss_spanish(previous)
-        texts.append(f"{before} {plain}")
+        texts.append(f"{_context_of(models, request, lang)} {plain}")
     questions = split_questions(plain)
     key = key_question(plain)
     given = specifics.specifics(request.body, has_media=request.has_media)
