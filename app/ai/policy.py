@@ -286,6 +286,7 @@ def answer(ctx: Context) -> Decision | None:
                 if h.score >= floor_of(ctx)
                 and h.intent == best.intent
                 and h.entry_id not in previous.entries
+                and h.entry_id in {a.entry_id for a in reading.hits}  # the text's own reading
                 and _focused(ctx, entry) is None
             ),
             None,

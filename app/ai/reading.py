@@ -7,6 +7,7 @@ once (one encoder call, batched with the previous question when the text leans o
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,18 +135,17 @@ def is_follow_up(plain: str) -> bool:
     return len(_WORDS.findall(text)) <= 7 and bool(_REFERENCE.search(text))
 
 
-def _context_of(models: AiModels, request: ResponderRequest, lang: str) -> str:
-    """What a follow-up leans on: the question of the entry just answered (short and on
-    topic), else the customer's previous text."""
+def _contexts_of(models: AiModels, request: ResponderRequest, lang: str) -> list[str]:
+    """What a follow-up may lean on: the customer's previous text and, when the bot answered
+    it, the question of the entry it answered from (short and on topic)."""
     previous = request.previous
     assert previous is not None
-    if previous.kind == "reply" and previous.entries:
-        try:
-            return models.kb.entry(previous.entries[0]).question
-        except KeyError:  # the knowledge changed since
-            pass
     text = previous.question
-    return models.normaliser(text) if lang == "en" else gloss_spanish(text)
+    found = [models.normaliser(text) if lang == "en" else gloss_spanish(text)]
+    if previous.kind == "reply" and previous.entries:
+        with contextlib.suppress(KeyError):  # the knowledge changed since
+            found.append(models.kb.entry(previous.entries[0]).question)
+    return found
 
 
 def read(models: AiModels, request: ResponderRequest) -> Reading:
@@ -161,7 +161,7 @@ def read(models: AiModels, request: ResponderRequest) -> Reading:
     with_context = previous is not None and (follow_up or short)
     texts = [plain]
     if with_context and previous is not None:
-        texts.append(f"{_context_of(models, request, lang)} {plain}")
+        texts += [f"{before} {plain}" for before in _contexts_of(models, request, lang)]
     questions = split_questions(plain)
     key = key_question(plain)
     given = specifics.specifics(request.body, has_media=request.has_media)
@@ -186,7 +186,13 @@ def read(models: AiModels, request: ResponderRequest) -> Reading:
                 key_hits,
                 intents[-1] if intents[-1].confidence > intent.confidence else intent,
             )
-    context_hits = models.index.search(vectors[1], k=3, text=texts[1]) if len(texts) > 1 else []
+    # With the context that reads best (the previous text, or the entry's question).
+    context_hits: list[Hit] = []
+    context_intent = None
+    for index in range(1, len(texts)):
+        found = models.index.search(vectors[index], k=3, text=texts[index])
+        if found and (not context_hits or found[0].score > context_hits[0].score):
+            context_hits, context_intent = found, intents[index]
     offset = len(texts)
     parts = [
         (q, intents[offset + i], models.index.search(vectors[offset + i], k=2, text=q))
@@ -201,7 +207,7 @@ def read(models: AiModels, request: ResponderRequest) -> Reading:
         sentiment=models.sentiment.score(request.body, vector),
         hits=hits,
         context_hits=context_hits,
-        context_intent=intents[1] if len(texts) > 1 else None,
+        context_intent=context_intent,
         parts=parts,
         safety=models.safety.read(request.body, vector, plain=plain, english=lang == "en"),
         tone=escalation.tone(request.body),
