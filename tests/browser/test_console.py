@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from app.storage.tables import AiDecision, Message
 from tests.browser.conftest import (
@@ -28,18 +28,20 @@ pytestmark = pytest.mark.xdist_group("browser")
 def _ai_drafted(
     desk: Desk, message: Message, draft: str, *, record: dict[str, Any] | None = None, **fields: Any
 ) -> None:
-    """What the AI layer records when it hands a text over with a draft (the bot is off here)."""
+    """What the AI layer records when it hands a text over with a draft (the bot is off here,
+    so the text's decision says only `bot_disabled`: the draft is added to it)."""
     with Session(desk.probe.writer) as session:
-        session.add(
-            AiDecision(
-                message_id=message.id,
-                conversation_id=message.conversation_id,
-                action="handoff",
-                record={"draft": draft, **(record or {})},
-                created_at=datetime.now(UTC),
-                **fields,
-            )
+        found = session.exec(select(AiDecision).where(AiDecision.message_id == message.id)).first()
+        decision = found or AiDecision(
+            message_id=message.id,
+            conversation_id=message.conversation_id,
+            action="handoff",
+            created_at=datetime.now(UTC),
         )
+        decision.record = {**(found.record if found else {}), "draft": draft, **(record or {})}
+        for name, value in fields.items():
+            setattr(decision, name, value)
+        session.add(decision)
         session.commit()
 
 
@@ -147,7 +149,10 @@ def test_claim_compose_with_counter_and_canned_text_send_and_see_it_sent(
     expect(page.locator("#release")).to_be_visible()
     expect(page.locator("#consent-badge")).to_have_text("subscribed")
     expect(page.locator("details.ai summary")).to_contain_text("AI: handoff · refund_status 41%")
-    expect(page.locator("#first-text-hint")).to_contain_text("must name Acme")
+    # The hand-off's acknowledgement was the conversation's first text (brand and opt-out
+    # line): the agent's reply needs neither, so no first-text hint.
+    expect(page.locator("#thread .bubble.outbound")).to_contain_text("A member of our team")
+    expect(page.locator("#first-text-hint")).to_have_count(0)
 
     body, counter = page.locator("#reply-body"), page.locator("#counter")
     expect(body).to_have_value(draft)  # the AI's draft, ready to check and edit
@@ -181,14 +186,12 @@ def test_claim_compose_with_counter_and_canned_text_send_and_see_it_sent(
 
     page.click("#send")
     expect(page.locator("#flash")).to_have_text("Sent to the outbound gate: it goes out now.")
-    bubble = page.locator("#thread .bubble.outbound", has_text="Reply STOP to opt out.")
+    bubble = page.locator("#thread .bubble.outbound", has_text="looking into this for you")
     expect(bubble).to_have_count(1)
     expect(bubble.locator(".status")).to_have_text("sent", timeout=WAIT_MS)
-    [sent] = desk.messages(phone, "outbound")
+    [sent] = [m for m in desk.messages(phone, "outbound") if m.purpose == "agent"]
     assert (sent.body, sent.status, sent.purpose) == (reply, "sent", "agent")
     expect(body).to_have_value("")  # a fresh composer (and idempotency key)
-    # The hint is rendered while the gate would still treat a text as the first one (until
-    # the first is handed to the provider); once it is, the next text needs no brand/STOP.
     page.reload()
     expect(page.locator("#reply-form")).to_be_visible()
     expect(page.locator("#first-text-hint")).to_have_count(0)
