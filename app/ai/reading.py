@@ -118,7 +118,7 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 def key_question(plain: str) -> str | None:
     """In a long text, the sentence that asks (the last one with a question mark, else the
     last sentence); None for a short text."""
-    if len(_WORDS.findall(plain)) <= 14:
+    if len(_WORDS.findall(plain)) <= 20:
         return None
     sentences = [s.strip() for s in _SENTENCE.split(plain) if len(_WORDS.findall(s)) >= 3]
     if len(sentences) < 2:
