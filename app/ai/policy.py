@@ -237,6 +237,11 @@ def answer(ctx: Context) -> Decision | None:
             return ctx.handoff(Reason.no_knowledge)
         if not agrees:
             return ctx.handoff(Reason.low_confidence)
+    kind = _handoff_kind(ctx, entry)
+    if kind is not None:
+        # An entry of an intent that always goes to a person is never sent as an answer.
+        return ctx.handoff(_HANDOFF_REASONS[kind], draft=False)
+    hits = [h for h in hits if _handoff_kind(ctx, ctx.models.kb.entry(h.entry_id)) is None]
     # The customer already gave what a relevant entry asks them to text (an order number, a
     # photo): a person takes it from here, whichever entry scored best.
     relevant = [entry] + [
@@ -301,6 +306,11 @@ def answer(ctx: Context) -> Decision | None:
         return Clarify(options, ctx.wording.clarify(options, reading.language))
     entries = [entry, *_second_question(ctx, entry)]
     return _reply(ctx, entries)
+
+
+def _handoff_kind(ctx: Context, entry: KnowledgeEntry) -> str | None:
+    intent = ctx.models.kb.intents.get(entry.intent)
+    return intent.handoff if intent is not None else None
 
 
 def floor_of(ctx: Context) -> float:
