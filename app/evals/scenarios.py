@@ -111,12 +111,11 @@ class Expect(BaseModel):
         return self
 
 
-class CustomerTurn(BaseModel):
-    """The customer texts the business."""
+class _Turn(BaseModel):
+    """What every turn has: when it happens and what must hold after it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    customer: Text
     after: str | None = None
     """Time since the previous turn (`30s`, `5m`, `2h`, `1d`); default one minute."""
     expect: Expect | None = None
@@ -129,29 +128,24 @@ class CustomerTurn(BaseModel):
         return value
 
 
+class CustomerTurn(_Turn):
+    """The customer texts the business."""
+
+    customer: Text
+
+
 AgentAction = Literal["claim", "reply", "release", "resolve"]
 Outcome = Literal["resolved", "return_to_bot", "no_reply_needed", "spam"]
 
 
-class AgentTurn(BaseModel):
+class AgentTurn(_Turn):
     """An agent acts on the conversation in the console."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     agent: AgentAction
     text: Text | None = None
     """`reply`: what the agent sends."""
     outcome: Outcome | None = None
     """`resolve`: how the item ends (`return_to_bot` hands the conversation back to the bot)."""
-    after: str | None = None
-    expect: Expect | None = None
-
-    @field_validator("after")
-    @classmethod
-    def _duration(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value)
-        return value
 
     @model_validator(mode="after")
     def _arguments(self) -> AgentTurn:
