@@ -109,6 +109,7 @@ def outbound(payload: OutboundIn, runtime: RuntimeDep) -> OutboundAccepted:
             purpose="api",
             idempotency_key=key,
             provider=runtime.sender.name,
+            urgent=payload.urgent,
         )
         try:
             session.commit()

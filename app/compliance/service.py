@@ -8,19 +8,25 @@ same transaction, so a committed opt-out is in force before anything else sees t
 from __future__ import annotations
 
 import re
-import zlib
+from contextlib import nullcontext
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
 
 from app import clock
+from app.compliance.contact_lock import contact_lock
 from app.compliance.content import check_content
 from app.compliance.gate import check_outbound
 from app.compliance.inbound import classify
-from app.compliance.ledger import Channel, ConsentLedger, ContactConsent, EventType
+from app.compliance.ledger import (
+    REVOCATION_EVENTS,
+    Channel,
+    ConsentLedger,
+    ContactConsent,
+    EventType,
+)
 from app.compliance.lexicon import ruleset_version
 from app.compliance.model import (
     OPTED_OUT,
@@ -34,6 +40,7 @@ from app.compliance.model import (
     Status,
 )
 from app.compliance.parsing import parse_e164
+from app.compliance.suppression import cancel_unsent
 from app.config import Settings
 from app.storage.tables import ComplianceDecision
 
@@ -102,7 +109,9 @@ class Compliance:
     ) -> InboundDecision:
         """Classify an inbound text and commit its consent effect; idempotent per message id."""
         phone, brand = parse_e164(phone), brand or self.settings.brand_id
-        with self.ledger.session() as session:
+        # The contact lock orders this with every send to the number (see contact_lock), and
+        # serialises read-then-append per number on PostgreSQL (SQLite: BEGIN IMMEDIATE too).
+        with contact_lock(self.ledger.engine, brand, phone), self.ledger.session() as session:
             if provider_message_id is not None:
                 stored = self.ledger.decision_for(
                     session,
@@ -112,7 +121,6 @@ class Compliance:
                 )
                 if stored is not None:
                     return InboundDecision.model_validate(stored.decision)
-            _lock_contact(session, brand, phone)
             consent = self.ledger.consent(session, brand=brand, phone=phone)
             decision = classify(
                 body, state=consent.state, received_at=received_at, policy=self.policy
@@ -134,6 +142,15 @@ class Compliance:
                     rule=decision.match,
                     keyword=decision.keyword or decision.phrase_id,
                     received_at=received_at,
+                )
+            if event_type in REVOCATION_EVENTS:
+                # IN-2: in the opt-out's own commit, so nothing queued can leave after it.
+                cancel_unsent(
+                    session,
+                    brand=brand,
+                    phone=phone,
+                    reason="customer opted out (IN-2)",
+                    marketing_only=decision.scope == "marketing",
                 )
             session.add(
                 ComplianceDecision(
@@ -291,13 +308,23 @@ class Compliance:
         provider_message_id: str | None = None,
         evidence: dict[str, Any] | None = None,
     ) -> None:
-        """Append one event: consent capture, a sent message, a confirmation, an override."""
-        with self.ledger.session() as session:
+        """Append one event: consent capture, a sent message, a confirmation, an override.
+
+        An event that ends consent cancels the number's unsent texts in the same commit, under
+        the contact lock (IN-2), like a STOP.
+        """
+        brand, phone = brand or self.settings.brand_id, parse_e164(phone)
+        ends_consent = event_type in REVOCATION_EVENTS or (
+            event_type in ("scope_change", "human_override")
+            and (evidence or {}).get("status", "subscribed") != "subscribed"
+        )
+        lock = contact_lock(self.ledger.engine, brand, phone) if ends_consent else nullcontext()
+        with lock, self.ledger.session() as session:
             self.ledger.append(
                 session,
                 ruleset_version=ruleset_version(),
-                brand=brand or self.settings.brand_id,
-                phone_e164=parse_e164(phone),
+                brand=brand,
+                phone_e164=phone,
                 event_type=event_type,
                 scope=scope,
                 category=category,
@@ -308,6 +335,14 @@ class Compliance:
                 effective_at=at,
                 evidence=evidence or {},
             )
+            if ends_consent:
+                cancel_unsent(
+                    session,
+                    brand=brand,
+                    phone=phone,
+                    reason=f"{event_type} ({source or channel})",
+                    marketing_only=scope == "marketing",
+                )
             session.commit()
 
     def record_inbound_seen(self, *, phone: str, at: datetime, brand: str | None = None) -> None:
@@ -326,8 +361,10 @@ class Compliance:
     ) -> InboundDecision:
         """SPEC §7 AI-1: the AI found a revocation the rules missed; honour it like any other."""
         brand = brand or self.settings.brand_id
-        with self.ledger.session() as session:
-            _lock_contact(session, brand, parse_e164(phone))
+        with (
+            contact_lock(self.ledger.engine, brand, parse_e164(phone)),
+            self.ledger.session() as session,
+        ):
             before = self.ledger.consent(session, brand=brand, phone=parse_e164(phone)).state
             # A job re-run after a crash asks again for the same text: one event per text.
             if provider_message_id is None or not self.ledger.has_event(
@@ -350,6 +387,9 @@ class Compliance:
                     actor="ai",
                     evidence={"reason": storable(reason), "evidence": storable(evidence)},
                 )
+            cancel_unsent(
+                session, brand=brand, phone=parse_e164(phone), reason="AI read an opt-out (AI-1)"
+            )
             session.commit()
         return InboundDecision(
             action="opt_out",
@@ -379,13 +419,6 @@ def _event_type(decision: InboundDecision) -> EventType | None:
     if decision.action == "help":
         return "help_request"
     return None
-
-
-def _lock_contact(session: Session, brand: str, phone: str) -> None:
-    """Serialise read-then-append per number on PostgreSQL (SQLite: BEGIN IMMEDIATE does it)."""
-    if session.get_bind().dialect.name == "postgresql":
-        key = zlib.crc32(f"{brand}\x1f{phone}".encode())
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
 def _json(value: dict[str, Any]) -> dict[str, Any]:

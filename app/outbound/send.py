@@ -25,6 +25,7 @@ from tenacity.wait import wait_base
 
 from app import log
 from app.channels.base import OutboundSms, Sender
+from app.compliance.contact_lock import contact_lock
 from app.compliance.model import Category, GateRequest
 from app.compliance.parsing import parse_instant
 from app.compliance.segments import count_segments
@@ -58,8 +59,13 @@ def queue_outbound(
     idempotency_key: str,
     provider: str,
     expires_at: datetime | None = None,
+    urgent: bool = False,
 ) -> Message:
-    """Add an outbound text and its send job to the caller's transaction."""
+    """Add an outbound text and its send job to the caller's transaction.
+
+    `urgent`: a transactional text the sender marked urgent (QH-5); kept on the message so the
+    send-time gate judges it as urgent too.
+    """
     size = count_segments(body)
     message = new_message(
         session,
@@ -74,6 +80,7 @@ def queue_outbound(
         encoding=size.encoding,
         status="queued",
         expires_at=expires_at,
+        urgent=urgent,
     )
     _enqueue_send(session, conversation, message)
     return message
@@ -135,8 +142,6 @@ class OutboundSender:
 
     def send(self, message_id: uuid.UUID) -> None:
         """Send one queued text if the gate allows it now; otherwise schedule or block it."""
-        # Read, decide, write: three short transactions, because SQLite allows one writer and
-        # the gate opens its own session on the ledger.
         with Session(self.engine, expire_on_commit=False) as session:
             message = session.get(Message, message_id)
             conversation = session.get(Conversation, message.conversation_id) if message else None
@@ -146,29 +151,61 @@ class OutboundSender:
         if message.expires_at is not None and now() > message.expires_at:
             self._record(message, "failed", detail="expired before it could be sent")
             return
-        category: Category = message.category or "reply"  # type: ignore[assignment]
-        decision = self.compliance.check_outbound(
-            GateRequest(conversation.phone_e164, now(), category),
-            body=None if message.purpose in COMPLIANCE_PURPOSES else message.body,
-            first_message=conversation.last_outbound_at is None,
-            brand=conversation.brand,
-            keyword_reply=message.purpose in COMPLIANCE_PURPOSES,
+        deadline = (message.expires_at - now()).total_seconds() if message.expires_at else 60.0
+        # Each attempt checks consent again under the contact lock: the waits between attempts
+        # are outside it, so a STOP never waits for a retry's back-off.
+        retrying = Retrying(
+            retry=retry_if_exception(lambda e: isinstance(e, ProviderError) and e.retryable),
+            stop=stop_after_attempt(self.max_attempts) | stop_after_delay(max(1.0, deadline)),
+            wait=self.retry_wait,
+            before_sleep=_log_retry,
+            reraise=True,
         )
-        with Session(self.engine, expire_on_commit=False) as session:
-            # The row lock orders this with `cancel_pending`: whichever commits first, the other
-            # sees it (SQLite's single writer gives the same order).
-            stored = session.get(Message, message_id, with_for_update=True)
-            if stored is None or stored.status not in ("queued", "sending"):
-                return  # cancelled by an opt-out while the gate was deciding
-            if not decision.allowed:
-                reasons = "; ".join(decision.reasons)
-                self._hold(session, stored, decision.rule, decision.next_allowed_utc, reasons)
+        try:
+            retrying(self._attempt, message_id, conversation)
+        except RecipientOptedOut as exc:
+            self._carrier_opt_out(message, conversation, exc)
+        except ProviderError as exc:
+            self._record(message, "failed", detail=str(exc), error_code=exc.provider_code)
+
+    def _attempt(self, message_id: uuid.UUID, conversation: Conversation) -> None:
+        """Gate, hand-off and result of one attempt, all under the number's contact lock.
+
+        The lock is what makes a committed opt-out final (IN-2, TIME-3): recording an opt-out
+        takes it too, so either this attempt's consent check sees the opt-out, or the provider
+        has the text before the opt-out commits. The SQLite write lock is not held during the
+        provider call (only short transactions inside): see `contact_lock` for the trade-off.
+        """
+        with contact_lock(self.engine, conversation.brand, conversation.phone_e164):
+            with Session(self.engine, expire_on_commit=False) as session:
+                message = session.get(Message, message_id)
+                if message is None or message.status not in ("queued", "sending"):
+                    return  # cancelled by an opt-out (or a carrier report) meanwhile
+                fresh = session.get(Conversation, conversation.id)
+                conversation = fresh if fresh is not None else conversation
+            category: Category = message.category or "reply"  # type: ignore[assignment]
+            decision = self.compliance.check_outbound(
+                GateRequest(conversation.phone_e164, now(), category, urgent=message.urgent),
+                body=None if message.purpose in COMPLIANCE_PURPOSES else message.body,
+                first_message=conversation.last_outbound_at is None,
+                brand=conversation.brand,
+                keyword_reply=message.purpose in COMPLIANCE_PURPOSES,
+            )
+            with Session(self.engine, expire_on_commit=False) as session:
+                # The row lock orders this with `cancel_pending` (which runs without the contact
+                # lock): whichever commits first, the other sees it.
+                stored = session.get(Message, message_id, with_for_update=True)
+                if stored is None or stored.status not in ("queued", "sending"):
+                    return
+                if not decision.allowed:
+                    reasons = "; ".join(decision.reasons)
+                    self._hold(session, stored, decision.rule, decision.next_allowed_utc, reasons)
+                    session.commit()
+                    return
+                stored.attempts += 1
+                add_status(session, stored, "sending")
                 session.commit()
-                return
-            stored.attempts += 1
-            add_status(session, stored, "sending")
-            session.commit()
-        self._deliver(stored, conversation)
+            self._deliver(stored, conversation)
 
     def _hold(
         self,
@@ -191,6 +228,7 @@ class OutboundSender:
         )
 
     def _deliver(self, message: Message, conversation: Conversation) -> None:
+        """One hand-off to the provider and its result (raises `ProviderError` to retry)."""
         sms = OutboundSms(
             message_id=message.id,
             to_number=conversation.phone_e164,
@@ -199,22 +237,7 @@ class OutboundSender:
             from_number=conversation.business_number,
             status_callback=self.status_callback,
         )
-        deadline = (message.expires_at - now()).total_seconds() if message.expires_at else 60.0
-        retrying = Retrying(
-            retry=retry_if_exception(lambda e: isinstance(e, ProviderError) and e.retryable),
-            stop=stop_after_attempt(self.max_attempts) | stop_after_delay(max(1.0, deadline)),
-            wait=self.retry_wait,
-            before_sleep=_log_retry,
-            reraise=True,
-        )
-        try:
-            result = retrying(self.sender.send, sms)
-        except RecipientOptedOut as exc:
-            self._carrier_opt_out(message, conversation, exc)
-            return
-        except ProviderError as exc:
-            self._record(message, "failed", detail=str(exc), error_code=exc.provider_code)
-            return
+        result = self.sender.send(sms)
         # The ledger first: whoever sees the text as sent also finds it (and a STOP's
         # confirmation) in the customer's consent history.
         category: Category = message.category or "reply"  # type: ignore[assignment]

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, SmallInteger, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Column, Index, SmallInteger, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from app.storage.types import UtcDateTime
@@ -123,6 +123,10 @@ class Message(SQLModel, table=True):
     """Outbound: give up after this instant (TIME-2: a confirmation is due within 5 minutes)."""
     created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    urgent: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
+    """Outbound: an urgent transactional text (QH-5), judged as urgent again at send time."""
 
 
 class MessageStatus(SQLModel, table=True):
