@@ -220,6 +220,11 @@ def test_no_text_but_the_confirmation_reaches_the_provider_after_an_opt_out(
         worker.join(timeout=30)
     second_engine.dispose()
 
+    with Session(engine) as session:
+        errors = session.exec(
+            select(Job.kind, Job.attempts, Job.last_error).where(col(Job.attempts) > 1)
+        ).all()
+    print("RETRIED", len(errors), [(k, a, (e or "")[-600:]) for k, a, e in errors[:3]])
     violations = provider.violations()
     purposes = [purpose for _, purpose, _ in provider.received]
     print(
