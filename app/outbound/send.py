@@ -1,8 +1,11 @@
 """Outbound: queue a text, pass the gate at send time, hand it to the provider, record the result.
 
 Nothing reaches the provider without `Compliance.check_outbound` at that moment (ARCH-2,
-TIME-3): a STOP that arrived after a reply was queued still blocks it. Retries (tenacity) only
-follow errors where the provider took nothing, and reuse the message's idempotency key.
+TIME-3): a STOP that arrived after a reply was queued still blocks it. The check and the
+hand-off run under the number's `contact_lock`, which recording an opt-out also takes, so a
+committed opt-out is final: nothing but its confirmation reaches the provider after it. Retries
+(tenacity) only follow errors where the provider took nothing, reuse the message's idempotency
+key, and check consent again.
 """
 
 from __future__ import annotations

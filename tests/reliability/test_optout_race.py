@@ -1,18 +1,17 @@
 """STOP hammered against bot, agent and API sends: after the opt-out commits, only its
 confirmation reaches the provider (IN-2, TIME-3; issue 13).
 
-For each of `NUMBERS` customers, at the same moment: a question (the bot answers it), the STOP,
-an agent's reply and an integrator's API send. Everything goes through the real app (the
-integrator routes over ASGI, its embedded workers) plus a second job engine on its own
-connection pool, as a second worker process would be, on a real SQLite file and a real
-PostgreSQL database. The provider is a fake that, the moment a text reaches it, reads in a
+For each of 1,000 customers (100 in the fast suite), at the same moment: a question (the bot
+answers it), the STOP, an agent's reply and an integrator's API send. Everything goes through
+the real app (the integrator routes over ASGI, its embedded workers) plus a second job engine
+on its own connection pool, as a second worker process would be, on a real SQLite file and a
+real PostgreSQL database. The provider is a fake that, the moment a text reaches it, reads in a
 fresh transaction whether the number's opt-out is committed: any text but the confirmation
 after that is a violation.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -41,8 +40,6 @@ from tests.reliability.conftest import eventually
 
 pytestmark = pytest.mark.xdist_group("reliability")
 
-NUMBERS = int(os.environ.get("SMSDESK_RACE_NUMBERS", "1000"))
-"""Customers per database (issue 13 asks for at least 1,000)."""
 KEY = "race-test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 BRAND = "default"
@@ -117,7 +114,13 @@ def _busy_jobs(engine: Engine) -> int:
         ).one()
 
 
+# 1,000 customers is what issue 13 asks for (minutes on SQLite's one writer: `slow`); the
+# 100-customer run keeps the race in the fast suite.
+@pytest.mark.parametrize(
+    "numbers", [pytest.param(100, id="100"), pytest.param(1000, id="1000", marks=pytest.mark.slow)]
+)
 def test_no_text_but_the_confirmation_reaches_the_provider_after_an_opt_out(
+    numbers: int,
     engine: Engine,
     settings: Settings,
     provider: ConsentCheckingProvider,
@@ -202,8 +205,8 @@ def test_no_text_but_the_confirmation_reaches_the_provider_after_an_opt_out(
             # Each STOP comes a few customers later than that customer's question: some texts
             # leave before it, some race it, some are queued behind it.
             tasks = sorted(
-                [(n, task, n) for n in range(NUMBERS) for task in (question, integrator, agent)]
-                + [(n + n % 24, stop, n) for n in range(NUMBERS)],
+                [(n, task, n) for n in range(numbers) for task in (question, integrator, agent)]
+                + [(n + n % 24, stop, n) for n in range(numbers)],
                 key=lambda item: item[0],
             )
             started = time.monotonic()
@@ -212,7 +215,7 @@ def test_no_text_but_the_confirmation_reaches_the_provider_after_an_opt_out(
             print(f"requests: {time.monotonic() - started:.1f} s")
         eventually(
             lambda: _busy_jobs(runtime.engine) == 0,
-            seconds=60 + NUMBERS * 0.3,
+            seconds=120 + numbers * 0.6,  # a bound for loaded CI machines, not a target
             what="every job finished",
         )
         print(f"jobs: {time.monotonic() - started:.1f} s")
@@ -220,26 +223,21 @@ def test_no_text_but_the_confirmation_reaches_the_provider_after_an_opt_out(
         worker.join(timeout=30)
     second_engine.dispose()
 
-    with Session(engine) as session:
-        errors = session.exec(
-            select(Job.kind, Job.attempts, Job.last_error).where(col(Job.attempts) > 1)
-        ).all()
-    print("RETRIED", len(errors), [(k, a, (e or "")[-600:]) for k, a, e in errors[:3]])
     violations = provider.violations()
     purposes = [purpose for _, purpose, _ in provider.received]
     print(
-        f"{NUMBERS} numbers, {len(provider.received)} texts to the provider, "
+        f"{numbers} numbers, {len(provider.received)} texts to the provider, "
         f"{len(violations)} after a committed opt-out: {violations[:5]}"
     )
     assert violations == []
     # Every customer opted out and was told so exactly once...
     confirmations = [n for n, p, _ in provider.received if p == "opt_out_confirmation"]
-    assert sorted(confirmations) == sorted(phone(n) for n in range(NUMBERS))
+    assert sorted(confirmations) == sorted(phone(n) for n in range(numbers))
     ledger = ConsentLedger(engine)
     with ledger.session() as session:
         assert all(
             ledger.consent(session, brand=BRAND, phone=phone(n)).state.status == "opted_out"
-            for n in range(NUMBERS)
+            for n in range(numbers)
         )
     # ...and the race was real: every kind of text took part, some left before the opt-out,
     # others were stopped by it.
