@@ -92,7 +92,7 @@ PHRASES: tuple[Phrase, ...] = (
     ),
     _p(
         "P10",
-        r"\b(?:revoke|withdraw|rescind|retract) (?:my |all |any |of )*(?:consent|permission)\b",
+        r"\b(?:revoke|withdraw|rescind|retract) (?:my |all |any |of ){0,4}(?:consent|permission)\b",
     ),
     _p(
         "P11",
