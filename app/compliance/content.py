@@ -102,9 +102,7 @@ def _positions(words: Sequence[str]) -> dict[str, list[int]]:
     return found
 
 
-def _occurrences_at(
-    words: Sequence[str], seq: Seq, positions: dict[str, list[int]]
-) -> list[int]:
+def _occurrences_at(words: Sequence[str], seq: Seq, positions: dict[str, list[int]]) -> list[int]:
     """`_occurrences`, looking only where the first word is: linear in the body for all terms
     together, where comparing every term at every position cost terms x words."""
     n = len(seq)

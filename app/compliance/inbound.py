@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from functools import cache
 from datetime import datetime
+from functools import cache
 
 from rapidfuzz.distance import DamerauLevenshtein
 
@@ -29,6 +29,7 @@ from app.compliance.model import (
     Scope,
 )
 from app.compliance.normalise import collapse_runs, normalise, segments
+from app.compliance.own_products import names_own_product
 from app.compliance.phrases import MESSAGE_NOUN, PhraseMatch, find_phrases
 
 NEUTRAL = "~"
@@ -406,8 +407,13 @@ def _only_about_messages(words: list[str], lex: Lexicon) -> bool:
     )
 
 
-def _residual(segs: list[_Segment], lex: Lexicon) -> _Hit | None:
-    """Tier 5: a clause that opens with an opt-out verb aimed at nothing but us (`stop it`)."""
+def _residual(
+    segs: list[_Segment], lex: Lexicon, own_products: frozenset[tuple[str, ...]]
+) -> _Hit | None:
+    """Tier 5: a clause that opens with an opt-out verb aimed at nothing but us (`stop it`).
+
+    RES-1: a verb aimed at one of the brand's own products ("cancel my acme club") is not.
+    """
     for s, seg in enumerate(segs):
         for clause in seg.clauses:
             indices = _strip_indexed(list(clause), seg.guarded, lex.fillers)
@@ -418,9 +424,13 @@ def _residual(segs: list[_Segment], lex: Lexicon) -> _Hit | None:
             after = seg.guarded[indices[0] + 1 : clause.stop]
             if after and after[0] in lex.residual_prepositions:
                 continue
-            if _about_something_else(after, lex) or (
-                verb in lex.residual_verbs_needing_messaging_object
-                and not _only_about_messages(after, lex)
+            if (
+                _about_something_else(after, lex)
+                or names_own_product(after, own_products)
+                or (
+                    verb in lex.residual_verbs_needing_messaging_object
+                    and not _only_about_messages(after, lex)
+                )
             ):
                 continue
             return _Hit(
@@ -484,7 +494,7 @@ def classify(
         )
         # IN-9: crisis language suppresses the fuzzy and residual rules.
         if hit is None and not crisis:
-            hit = _typo(words, lex) or _residual(segs, lex)
+            hit = _typo(words, lex) or _residual(segs, lex, policy.own_products)
     hit = hit or _Hit("pass", "none")
     return _decide(hit, state, segs, lex, text, crisis, policy)
 

@@ -49,6 +49,9 @@ class Policy:
     max_reply_chars: int = 320
     governor_holidays: frozenset[str] = frozenset()
     """ISO dates (YYYY-MM-DD) declared no-solicitation days by a governor (QH-9)."""
+    own_products: frozenset[tuple[str, ...]] = frozenset()
+    """RES-1: the brand's own products and services as normalised tokens ("acme", "club");
+    a residual verb aimed at one of them is about the product, not a revocation."""
 
 
 class InboundDecision(BaseModel):

@@ -117,7 +117,7 @@ def _problems(items: Any, *, anchored: bool, inside_repeat: bool) -> Iterator[st
     items = list(items)
     for position, (op, av) in enumerate(items):
         if op in _REPEATS:
-            low, high, body = av
+            _low, high, body = av
             unbounded = high == sre_constants.MAXREPEAT
             body = list(body)
             single = len(body) == 1 and body[0][0] in _SINGLE
@@ -146,7 +146,7 @@ def _anchored_branches(parsed: Any) -> list[tuple[bool, Any]]:
     else:
         branches = [items]
     return [
-        (bool(branch) and list(branch)[0] == (sre_constants.AT, sre_constants.AT_BEGINNING),
+        (bool(branch) and next(iter(branch)) == (sre_constants.AT, sre_constants.AT_BEGINNING),
          branch)
         for branch in branches
     ]  # fmt: skip
