@@ -31,6 +31,7 @@ from app.compliance.model import (
 from app.compliance.normalise import collapse_runs, normalise, segments
 from app.compliance.own_products import names_own_product
 from app.compliance.phrases import MESSAGE_NOUN, PhraseMatch, find_phrases
+from app.compliance.resume import asks_to_resume
 
 NEUTRAL = "~"
 _TIME = re.compile(r"^\d{1,4}(?:am|pm|h|hrs?|st|nd|rd|th)$|^\d{1,2}h\d{2}(?:am|pm)?$")
@@ -517,16 +518,22 @@ def _decide(
     elif hit.action == "opt_in":
         new_state = SUBSCRIBED
     reply_policy = None
+    reply = _REPLY_FOR[hit.action]
     if hit.action == "pass":
         reply_policy = "normal"
         if state.status == "opted_out":
             reply_policy = "no_reply" if policy.strict_mode else "single_response_no_marketing"
+            words = [w for seg in segs for w in seg.words]
+            if reply_policy != "no_reply" and not crisis and asks_to_resume(words):
+                # AI-3: the one reply IN-7 allows is the instruction to text START; the AI
+                # adds nothing (it could only repeat it or promise what IN-5 forbids).
+                reply, reply_policy = "resume_instruction", "no_reply"
     return InboundDecision(
         action=hit.action,
         new_state=new_state.status,
         state_changed=new_state != state,
-        reply=_REPLY_FOR[hit.action],
-        forward_to_ai=hit.action == "pass",
+        reply=reply,
+        forward_to_ai=hit.action == "pass" and reply is None,
         keyword=hit.keyword.canonical if hit.keyword else None,
         phrase_id=hit.phrase_id,
         match=hit.match,
