@@ -95,21 +95,36 @@ def _occurrences(words: Sequence[str], seq: Seq) -> list[int]:
     return [i for i in range(len(words) - n + 1) if tuple(words[i : i + n]) == seq]
 
 
+def _positions(words: Sequence[str]) -> dict[str, list[int]]:
+    found: dict[str, list[int]] = {}
+    for i, word in enumerate(words):
+        found.setdefault(word, []).append(i)
+    return found
+
+
+def _occurrences_at(words: Sequence[str], seq: Seq, positions: dict[str, list[int]]) -> list[int]:
+    """`_occurrences`, looking only where the first word is: linear in the body for all terms
+    together, where comparing every term at every position cost terms x words."""
+    n = len(seq)
+    return [i for i in positions.get(seq[0], ()) if tuple(words[i : i + n]) == seq]
+
+
 def _shaft_reasons(words: list[str], age_gated: bool) -> list[str]:
     reasons: list[str] = []
+    positions = _positions(words)
     for category in _rules().shaft:
         if age_gated and category.age_gate_allows:
             continue  # MSG-3: alcohol only behind a registered 21+ full-DOB age gate
         excused = {
             i + k
             for seq in category.exceptions
-            for i in _occurrences(words, seq)
+            for i in _occurrences_at(words, seq, positions)
             for k in range(len(seq))
         }
         hits = [
             " ".join(term)
             for term in category.terms
-            for i in _occurrences(words, term)
+            for i in _occurrences_at(words, term, positions)
             if not excused.issuperset(range(i, i + len(term)))
         ]
         if hits:
@@ -124,6 +139,8 @@ class _Scanner:
         self.toks, self.shouted, self.rules = sentence, shouted, _rules()
         self.w = self.rules.words
         self.found: list[_Instruction] = []
+        self.floor = 0
+        """Where the last instruction read ended: the purpose before the next starts after it."""
 
     def at(self, i: int, words: str) -> bool:
         return i < len(self.toks) and self.toks[i] in self.w[words]
@@ -149,9 +166,16 @@ class _Scanner:
         return tuple(self.toks[i:end]), end
 
     def purpose_before(self, i: int) -> Seq:
-        # "To pause delivery, reply STOP": the clause before the verb states the purpose.
-        clauses = " ".join(self.toks[:i]).replace(":", ",").split(",")
-        words = next((c.split() for c in reversed(clauses) if c.strip()), [])
+        # "To pause delivery, reply STOP": the last clause before the verb states the purpose.
+        # Read backwards, no further than the previous instruction, so every token is read a
+        # bounded number of times however many instructions a sentence holds (linear work).
+        end = i
+        while end > self.floor and self.toks[end - 1] in (",", ":"):
+            end -= 1
+        start = end
+        while start > self.floor and self.toks[start - 1] not in (",", ":"):
+            start -= 1
+        words = self.toks[start:end]
         return tuple(words[1:]) if words and words[0] in self.w["markers"] else ()
 
     def judge(self, kw: Keyword, purpose: Seq) -> bool:
@@ -170,6 +194,7 @@ class _Scanner:
         else:
             purpose = self.purpose_before(start)
         self.found += [_Instruction(kw, purpose, self.judge(kw, purpose)) for kw in keywords]
+        self.floor = end
         return end
 
     def scan(self) -> list[_Instruction]:

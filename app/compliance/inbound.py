@@ -12,6 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 
 from rapidfuzz.distance import DamerauLevenshtein
 
@@ -28,7 +29,9 @@ from app.compliance.model import (
     Scope,
 )
 from app.compliance.normalise import collapse_runs, normalise, segments
+from app.compliance.own_products import names_own_product
 from app.compliance.phrases import MESSAGE_NOUN, PhraseMatch, find_phrases
+from app.compliance.resume import asks_to_resume
 
 NEUTRAL = "~"
 _TIME = re.compile(r"^\d{1,4}(?:am|pm|h|hrs?|st|nd|rd|th)$|^\d{1,2}h\d{2}(?:am|pm)?$")
@@ -80,53 +83,103 @@ def _strip_indexed(indices: list[int], words: list[str], fillers: frozenset[str]
     return kept if kept else indices
 
 
-def _pick_spelling(keywords: tuple[Keyword, ...], text: str) -> Keyword:
-    """`OPT OUT`, `OPT-OUT` and `OPTOUT` share a key: report the one the customer typed."""
-    if len(keywords) == 1:
-        return keywords[0]
-    # Compare collapsed forms too: "opt ouuut" was typed as OPT OUT (NORM-6).
-    stretched = collapse_runs(text)
-    typed = [
-        kw for kw in keywords if kw.spelling in text or collapse_runs(kw.spelling) in stretched
-    ]
-    if typed:
-        return max(typed, key=lambda kw: len(kw.spelling))
-    plain = [kw for kw in keywords if kw.spelling == kw.key]
-    return plain[0] if plain else keywords[0]
+class _Spellings:
+    """`OPT OUT`, `OPT-OUT` and `OPTOUT` share a key: report the one the customer typed.
+
+    Finding it searches the whole text, so the answer is kept per key: a body repeating
+    "opt out" thousands of times searches once, not once per repetition (linear work).
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._stretched: str | None = None
+        self._picked: dict[tuple[Keyword, ...], Keyword] = {}
+
+    def pick(self, keywords: tuple[Keyword, ...]) -> Keyword:
+        if len(keywords) == 1:
+            return keywords[0]
+        picked = self._picked.get(keywords)
+        if picked is None:
+            picked = self._picked[keywords] = self._typed(keywords)
+        return picked
+
+    def _typed(self, keywords: tuple[Keyword, ...]) -> Keyword:
+        # Compare collapsed forms too: "opt ouuut" was typed as OPT OUT (NORM-6).
+        if self._stretched is None:
+            self._stretched = collapse_runs(self.text)
+        typed = [
+            kw
+            for kw in keywords
+            if kw.spelling in self.text or collapse_runs(kw.spelling) in self._stretched
+        ]
+        if typed:
+            return max(typed, key=lambda kw: len(kw.spelling))
+        plain = [kw for kw in keywords if kw.spelling == kw.key]
+        return plain[0] if plain else keywords[0]
 
 
-def _parse_keywords(words: list[str], lex: Lexicon, text: str) -> list[Keyword] | None:
+def _parse_keywords(words: list[str], lex: Lexicon, spellings: _Spellings) -> list[Keyword] | None:
     """Split `words` into consecutive runs that each spell a keyword, or None.
 
     `s t o p` is one run spelling STOP; `STOP STOP` and `HELP STOP` are two runs.
+    Linear in the number of words: a run stops growing once its collapsed letters are no
+    keyword's prefix, and after `2 * longest_key` words (a keyword spelled out letter by
+    letter, with room for stretched letters: `s t o o p`), so "s s s s ..." costs no more
+    than any other text.
     """
-    if not words or any(collapse_runs(w) not in lex.key_fragments for w in words):
+    collapsed_words = [collapse_runs(w) for w in words]
+    if not words or any(c not in lex.key_fragments for c in collapsed_words):
         return None
     n = len(words)
-    best: list[list[Keyword] | None] = [None] * (n + 1)
-    best[0] = []
+    # reached[end] = (start, keyword): the last run of one parse of words[:end]. Back-pointers,
+    # not lists copied at every step, so a body of a thousand STOPs stays linear.
+    reached: list[tuple[int, Keyword] | None] = [None] * (n + 1)
     for start in range(n):
-        so_far = best[start]
-        if so_far is None:
+        if start > 0 and reached[start] is None:
             continue
         piece = ""
-        for end in range(start, n):
+        collapsed = ""
+        for end in range(start, min(n, start + 2 * lex.longest_key)):
             piece += words[end]
-            collapsed = collapse_runs(piece)
-            if len(collapsed) > lex.longest_key:
+            more = collapsed_words[end]
+            # Joining two collapsed runs can create one new run at the seam ("s" + "s").
+            collapsed += more[1:] if collapsed and more and collapsed[-1] == more[0] else more
+            if collapsed not in lex.key_prefixes:
                 break
             found = lex.keywords_by_key.get(piece) or lex.keywords_by_collapsed_key.get(collapsed)
-            if found and best[end + 1] is None:
-                best[end + 1] = [*so_far, _pick_spelling(found, text)]
-    return best[n]
+            if found and reached[end + 1] is None:
+                reached[end + 1] = (start, spellings.pick(found))
+    if reached[n] is None:
+        return None
+    parsed: list[Keyword] = []
+    end = n
+    while end > 0:
+        step = reached[end]
+        assert step is not None  # every reached end was reached from a reached start
+        end, keyword = step
+        parsed.append(keyword)
+    return parsed[::-1]
+
+
+@cache
+def _by_first_word(
+    sequences: tuple[tuple[str, ...], ...],
+) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Word sequences by their first word, in their given order: each position of a body is
+    compared with the few sequences that can start there, not with all of them."""
+    index: dict[str, list[tuple[str, ...]]] = {}
+    for sequence in sequences:
+        index.setdefault(sequence[0], []).append(sequence)
+    return {word: tuple(found) for word, found in index.items()}
 
 
 def _neutralise(words: list[str], lex: Lexicon) -> list[str]:
     """NORM-7: blank out guard sequences and negated revocation verbs."""
     out = list(words)
+    guards = _by_first_word(lex.guards)
     i = 0
     while i < len(out):
-        for guard in lex.guards:
+        for guard in guards.get(out[i], ()):
             if tuple(out[i : i + len(guard)]) == guard:
                 out[i : i + len(guard)] = [NEUTRAL] * len(guard)
                 i += len(guard) - 1
@@ -169,13 +222,17 @@ def _is_emoji_stop(body: str, lex: Lexicon) -> bool:
     return bool(visible) and all(ch in lex.opt_out_emoji for ch in visible)
 
 
-def _whole_message(words: list[str], state: ConsentState, lex: Lexicon, text: str) -> _Hit | None:
+def _whole_message(
+    words: list[str], state: ConsentState, lex: Lexicon, spellings: _Spellings
+) -> _Hit | None:
     """Tier 1: the message, fillers removed, is nothing but keywords."""
-    parsed = _parse_keywords(_strip(words, lex.fillers), lex, text)
+    parsed = _parse_keywords(_strip(words, lex.fillers), lex, spellings)
     if parsed is None or not any(kw.type == "opt_out" for kw in parsed):
         # `me again back` are fillers for HELP and opt-in only: "help me" is HELP, while
         # "unsubscribe me" is the P3 phrase, not a whole-message keyword.
-        extended = _parse_keywords(_strip(words, lex.fillers | lex.fillers_help_opt_in), lex, text)
+        extended = _parse_keywords(
+            _strip(words, lex.fillers | lex.fillers_help_opt_in), lex, spellings
+        )
         if extended is not None and all(kw.type != "opt_out" for kw in extended):
             parsed = extended
     if parsed is None:
@@ -193,12 +250,12 @@ def _whole_message(words: list[str], state: ConsentState, lex: Lexicon, text: st
     return _Hit("pass", "none")  # only YES, while subscribed
 
 
-def _clause_keyword(segs: list[_Segment], lex: Lexicon, text: str) -> _Hit | None:
+def _clause_keyword(segs: list[_Segment], lex: Lexicon, spellings: _Spellings) -> _Hit | None:
     """Tier 3: some clause, fillers removed, is an opt-out keyword."""
     for s, seg in enumerate(segs):
         for clause in seg.clauses:
             indices = _strip_indexed(list(clause), seg.guarded, lex.fillers)
-            parsed = _parse_keywords([seg.guarded[i] for i in indices], lex, text)
+            parsed = _parse_keywords([seg.guarded[i] for i in indices], lex, spellings)
             opt_outs = [kw for kw in parsed or () if kw.type == "opt_out"]
             if opt_outs:
                 covered = frozenset((s, i) for i in clause)
@@ -217,7 +274,7 @@ def _phrase_matches(seg: _Segment, lex: Lexicon) -> list[PhraseMatch]:
 
 
 def _phrase(
-    segs: list[_Segment], lex: Lexicon, text: str, marketing_scope_allowed: bool
+    segs: list[_Segment], lex: Lexicon, spellings: _Spellings, marketing_scope_allowed: bool
 ) -> _Hit | None:
     """Tier 2: a revocation phrase in some segment."""
     found = [(s, m) for s, seg in enumerate(segs) for m in _phrase_matches(seg, lex)]
@@ -227,7 +284,7 @@ def _phrase(
     # the matches cover what the customer said about our messages.
     _, widest = max(found, key=lambda item: item[1].last - item[1].first)
     scope: Scope = "all"
-    if marketing_scope_allowed and _names_only_marketing(segs, found, lex, text):
+    if marketing_scope_allowed and _names_only_marketing(segs, found, lex, spellings):
         scope = "marketing"
     covered = frozenset((s, i) for s, m in found for i in range(m.first, m.last + 1))
     return _Hit(
@@ -241,49 +298,60 @@ def _phrase(
 
 
 def _names_only_marketing(
-    segs: list[_Segment], found: list[tuple[int, PhraseMatch]], lex: Lexicon, text: str
+    segs: list[_Segment],
+    found: list[tuple[int, PhraseMatch]],
+    lex: Lexicon,
+    spellings: _Spellings,
 ) -> bool:
     """SCOPE-2: every revocation in the message is about marketing, and no keyword clause."""
+    bare = lex.messaging_words | lex.fillers | lex.clause_conjunctions | {"or", "nor"}
+    # Later segments count only when made of messaging words alone ("Stop the promos, and the
+    # reminders"): whether any segment after s does is computed once, from the end, so a
+    # message of many segments is read once rather than once per match (linear work).
+    later = [False] * (len(segs) + 1)
+    for t in range(len(segs) - 1, -1, -1):
+        words = segs[t].words
+        later[t] = later[t + 1] or (
+            all(word in bare for word in words) and _names_other_messages(words, "", lex, bare)
+        )
     for s, match in found:
         seg = segs[s]
         clause = seg.clause_of(match.first)
         if not any(seg.words[i] in lex.marketing_words for i in clause):
             return False
-        if _names_other_messages(segs, s, match.last + 1, lex):
+        start = match.last + 1
+        previous = seg.words[start - 1] if start > 0 else ""
+        if later[s + 1] or _names_other_messages(seg.words[start:], previous, lex, bare):
             return False
-    return _clause_keyword(segs, lex, text) is None
+    return _clause_keyword(segs, lex, spellings) is None
 
 
-def _names_other_messages(segs: list[_Segment], s: int, start: int, lex: Lexicon) -> bool:
+def _names_other_messages(
+    words: list[str], previous: str, lex: Lexicon, bare: frozenset[str]
+) -> bool:
     """Does the object go on to name other messages: `stop the promos and (the) texts`?
 
     The words after the match are read while they are only messaging words, fillers and
-    conjunctions (no new verb, as in "but keep order updates"); later segments count only
-    when they are made of such words alone ("Stop the promos, and the reminders").
+    conjunctions (no new verb, as in "but keep order updates").
     """
-    bare = lex.messaging_words | lex.fillers | lex.clause_conjunctions | {"or", "nor"}
-    tails = [segs[s].words[start:]] + [seg.words for seg in segs[s + 1 :]]
-    for n, words in enumerate(tails):
-        if n > 0 and not all(word in bare for word in words):
-            continue
-        previous = segs[s].words[start - 1] if n == 0 and start > 0 else ""
-        for word in words:
-            if word not in bare:
-                break
-            # "marketing texts" are still marketing; "promos and texts" are not only that.
-            if (
-                MESSAGE_NOUN.fullmatch(word)
-                and word not in lex.marketing_words
-                and previous not in lex.marketing_words
-            ):
-                return True
-            previous = word
+    for word in words:
+        if word not in bare:
+            break
+        # "marketing texts" are still marketing; "promos and texts" are not only that.
+        if (
+            MESSAGE_NOUN.fullmatch(word)
+            and word not in lex.marketing_words
+            and previous not in lex.marketing_words
+        ):
+            return True
+        previous = word
     return False
 
 
 def _has_crisis(words: list[str], lex: Lexicon) -> bool:
-    for i in range(len(words)):
-        for pattern in lex.crisis_patterns:
+    patterns = _by_first_word(lex.crisis_patterns)
+    for i, word in enumerate(words):
+        for pattern in patterns.get(word, ()):
             if tuple(words[i : i + len(pattern)]) == pattern:
                 return True
     return False
@@ -340,8 +408,13 @@ def _only_about_messages(words: list[str], lex: Lexicon) -> bool:
     )
 
 
-def _residual(segs: list[_Segment], lex: Lexicon) -> _Hit | None:
-    """Tier 5: a clause that opens with an opt-out verb aimed at nothing but us (`stop it`)."""
+def _residual(
+    segs: list[_Segment], lex: Lexicon, own_products: frozenset[tuple[str, ...]]
+) -> _Hit | None:
+    """Tier 5: a clause that opens with an opt-out verb aimed at nothing but us (`stop it`).
+
+    RES-1: a verb aimed at one of the brand's own products ("cancel my acme club") is not.
+    """
     for s, seg in enumerate(segs):
         for clause in seg.clauses:
             indices = _strip_indexed(list(clause), seg.guarded, lex.fillers)
@@ -352,9 +425,13 @@ def _residual(segs: list[_Segment], lex: Lexicon) -> _Hit | None:
             after = seg.guarded[indices[0] + 1 : clause.stop]
             if after and after[0] in lex.residual_prepositions:
                 continue
-            if _about_something_else(after, lex) or (
-                verb in lex.residual_verbs_needing_messaging_object
-                and not _only_about_messages(after, lex)
+            if (
+                _about_something_else(after, lex)
+                or names_own_product(after, own_products)
+                or (
+                    verb in lex.residual_verbs_needing_messaging_object
+                    and not _only_about_messages(after, lex)
+                )
             ):
                 continue
             return _Hit(
@@ -405,19 +482,20 @@ def classify(
         and received_at < policy.marketing_only_revocations_until
     )
     crisis = _has_crisis(words, lex)
+    spellings = _Spellings(text)
 
     hit: _Hit | None
     if not words:
         hit = _Hit("opt_out", "emoji", scope="all") if _is_emoji_stop(body, lex) else None
     else:
         hit = (
-            _whole_message(words, state, lex, text)
-            or _phrase(segs, lex, text, marketing_scope_allowed)
-            or _clause_keyword(segs, lex, text)
+            _whole_message(words, state, lex, spellings)
+            or _phrase(segs, lex, spellings, marketing_scope_allowed)
+            or _clause_keyword(segs, lex, spellings)
         )
         # IN-9: crisis language suppresses the fuzzy and residual rules.
         if hit is None and not crisis:
-            hit = _typo(words, lex) or _residual(segs, lex)
+            hit = _typo(words, lex) or _residual(segs, lex, policy.own_products)
     hit = hit or _Hit("pass", "none")
     return _decide(hit, state, segs, lex, text, crisis, policy)
 
@@ -440,16 +518,22 @@ def _decide(
     elif hit.action == "opt_in":
         new_state = SUBSCRIBED
     reply_policy = None
+    reply = _REPLY_FOR[hit.action]
     if hit.action == "pass":
         reply_policy = "normal"
         if state.status == "opted_out":
             reply_policy = "no_reply" if policy.strict_mode else "single_response_no_marketing"
+            words = [w for seg in segs for w in seg.words]
+            if reply_policy != "no_reply" and not crisis and asks_to_resume(words):
+                # AI-3: the one reply IN-7 allows is the instruction to text START; the AI
+                # adds nothing (it could only repeat it or promise what IN-5 forbids).
+                reply, reply_policy = "resume_instruction", "no_reply"
     return InboundDecision(
         action=hit.action,
         new_state=new_state.status,
         state_changed=new_state != state,
-        reply=_REPLY_FOR[hit.action],
-        forward_to_ai=hit.action == "pass",
+        reply=reply,
+        forward_to_ai=hit.action == "pass" and reply is None,
         keyword=hit.keyword.canonical if hit.keyword else None,
         phrase_id=hit.phrase_id,
         match=hit.match,

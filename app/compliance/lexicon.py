@@ -46,6 +46,8 @@ class Lexicon:
     keywords_by_key: dict[str, tuple[Keyword, ...]]
     keywords_by_collapsed_key: dict[str, tuple[Keyword, ...]]
     key_fragments: frozenset[str]
+    key_prefixes: frozenset[str]
+    """Every prefix of every collapsed key: a longer piece starting otherwise spells no keyword."""
     longest_key: int
     by_canonical: dict[str, Keyword]
     opt_in_only_when_opted_out: frozenset[str]
@@ -132,6 +134,10 @@ def _fragments(keys: Iterable[str]) -> frozenset[str]:
     return frozenset(found)
 
 
+def _prefixes(keys: Iterable[str]) -> frozenset[str]:
+    return frozenset(key[:end] for key in keys for end in range(1, len(key) + 1))
+
+
 def _read_data(name: str) -> bytes:
     return resources.files("app.compliance.data").joinpath(name).read_bytes()
 
@@ -155,6 +161,7 @@ def lexicon() -> Lexicon:
         keywords_by_key=_index(keywords, lambda key: key),
         keywords_by_collapsed_key=by_collapsed,
         key_fragments=_fragments(by_collapsed),
+        key_prefixes=_prefixes(by_collapsed),
         longest_key=max(len(kw.key) for kw in keywords),
         by_canonical={kw.canonical: kw for kw in keywords},
         opt_in_only_when_opted_out=frozenset(_strings(data["opt_in_only_when_opted_out"])),

@@ -12,7 +12,7 @@ Action = Literal["opt_out", "opt_in", "help", "pass"]
 Match = Literal["exact", "clause", "phrase", "fuzzy", "residual", "emoji", "ai", "none"]
 Status = Literal["subscribed", "opted_out"]
 Scope = Literal["all", "marketing"]
-ReplyKind = Literal["opt_out_confirmation", "opt_in_confirmation", "help"]
+ReplyKind = Literal["opt_out_confirmation", "opt_in_confirmation", "help", "resume_instruction"]
 ReplyPolicy = Literal["normal", "single_response_no_marketing", "no_reply"]
 Category = Literal["marketing", "transactional", "reply"]
 Language = Literal["en", "es", "fr"]
@@ -49,6 +49,9 @@ class Policy:
     max_reply_chars: int = 320
     governor_holidays: frozenset[str] = frozenset()
     """ISO dates (YYYY-MM-DD) declared no-solicitation days by a governor (QH-9)."""
+    own_products: frozenset[tuple[str, ...]] = frozenset()
+    """RES-1: the brand's own products and services as normalised tokens ("acme", "club");
+    a residual verb aimed at one of them is about the product, not a revocation."""
 
 
 class InboundDecision(BaseModel):

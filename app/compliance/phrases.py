@@ -92,7 +92,7 @@ PHRASES: tuple[Phrase, ...] = (
     ),
     _p(
         "P10",
-        r"\b(?:revoke|withdraw|rescind|retract) (?:my |all |any |of )*(?:consent|permission)\b",
+        r"\b(?:revoke|withdraw|rescind|retract) (?:my |all |any |of ){0,4}(?:consent|permission)\b",
     ),
     _p(
         "P11",
@@ -104,6 +104,7 @@ PHRASES: tuple[Phrase, ...] = (
         r"\bno (?:me |nos )?(?:envien|manden|escriban|contacten|envies|mandes|escribas|llamen)\b"
         r"|\bno (?:mas|quiero mas) (?:mensajes|textos|sms)\b"
         r"|\bdej(?:en|e|a) de (?:enviar|escribir|mandar|contactar)(?:me|nos)?\b"
+        r"|\bno (?:quiero|deseo) (?:recibir )?(?:mas )?(?:mensajes|textos|sms)\b"
         r"|\b(?:darme|dame|denme|dar|deme) de baja\b",
     ),
 )

@@ -25,7 +25,11 @@ if TYPE_CHECKING:
     from app.config import Settings
 
 TemplateId = Literal[
-    "help", "opt_out_confirmation", "opt_out_confirmation_marketing", "opt_in_confirmation"
+    "help",
+    "opt_out_confirmation",
+    "opt_out_confirmation_marketing",
+    "opt_in_confirmation",
+    "resume_instruction",
 ]
 MAX_SEGMENTS = 2
 """§8: a compliance reply is never longer than two segments."""

@@ -39,6 +39,7 @@ from app.compliance.model import (
     Scope,
     Status,
 )
+from app.compliance.own_products import load_own_products
 from app.compliance.parsing import parse_e164
 from app.compliance.suppression import cancel_unsent
 from app.config import Settings
@@ -59,6 +60,7 @@ def policy_from(settings: Settings) -> Policy:
         reply_window_hours=settings.reply_window_hours,
         max_reply_chars=settings.max_reply_chars,
         governor_holidays=frozenset(day.isoformat() for day in settings.governor_holidays),
+        own_products=load_own_products(settings.knowledge_dir),
     )
 
 
