@@ -100,7 +100,8 @@ class Settings(BaseSettings):
     stay `silent`. Once an agent owns the conversation the bot only drafts."""
     canned_responses_file: Path = Path("knowledge/canned_responses.yaml")
     simulator: bool | None = None
-    """The phone simulator page at /simulator (default: on with the console SMS provider)."""
+    """The phone simulator page at /simulator (default: on with the console SMS provider,
+    outside production; refused in production: it lets anyone text as any number)."""
     simulator_rate_limit: str = "10/minute;100/hour"
     """How many texts the public simulator takes from one client address, and for one phone
     number (`limits` notation: `N/second|minute|hour|day`, several separated by `;`)."""
@@ -180,7 +181,7 @@ class Settings(BaseSettings):
         if self.worker_process is None:
             self.worker_process = self.env != "test"
         if self.simulator is None:
-            self.simulator = self.sms_provider == "console"
+            self.simulator = self.sms_provider == "console" and self.env != "prod"
         if self.demo is None:
             self.demo = self.env == "dev" and self.sms_provider == "console"
         if self.database_url is None:
@@ -211,6 +212,11 @@ class Settings(BaseSettings):
             raise ValueError("SMSDESK_TWILIO_AUTH_TOKEN must be set to your Twilio auth token")
         if any(key.get_secret_value() == DEV_API_KEY for key in self.api_keys):
             raise ValueError("SMSDESK_API_KEYS contains the public development key")
+        if self.simulator:
+            raise ValueError(
+                "SMSDESK_SIMULATOR is on with SMSDESK_ENV=prod: the public phone simulator reads "
+                "and texts as any number; turn it off (SMSDESK_SIMULATOR=false)"
+            )
 
     @property
     def db_url(self) -> str:
