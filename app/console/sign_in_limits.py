@@ -38,7 +38,7 @@ PER_ADDRESS = 50
 RATE_LIMITED = "login.rate_limited"
 RATE_LIMITED_TOTAL = "login.rate_limited_total"
 
-_TABLE: Table = SignInAttempts.__table__  # type: ignore[assignment]
+_TABLE: Table = SignInAttempts.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
