@@ -191,6 +191,8 @@ def _finish(
     context.audit_queue(db, verb, item_id, result, **(detail or {}))
     if result == "not_found":
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such queue item")
+    if result == "forbidden":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="the item is another team's")
     item = db.get(HandoffItem, item_id, populate_existing=True)
     assert item is not None
     if result == "conflict":
