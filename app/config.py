@@ -58,7 +58,8 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     """The URL the SMS provider calls (signatures are computed over it; set it behind proxies)."""
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
-    """Keys for the integrator API (`Authorization: Bearer <key>`), comma-separated."""
+    """Keys for the integrator API (`Authorization: Bearer <key>`), comma-separated; an
+    entry `key:brand1|brand2` reaches only those brands (see app/api/keys.py)."""
     max_webhook_bytes: int = Field(default=65_536, ge=1_024)
 
     # SMS provider.
@@ -173,7 +174,12 @@ class Settings(BaseSettings):
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
-            return [key.strip() for key in value.split(",") if key.strip()]
+            value = [key.strip() for key in value.split(",") if key.strip()]
+        if isinstance(value, list):
+            from app.api.keys import parse_entry
+
+            for entry in value:
+                parse_entry(entry.get_secret_value() if isinstance(entry, SecretStr) else entry)
         return value
 
     @model_validator(mode="after")
@@ -210,7 +216,7 @@ class Settings(BaseSettings):
         token = self.twilio_auth_token.get_secret_value()
         if self.sms_provider == "twilio" and token in ("", DEV_TWILIO_AUTH_TOKEN):
             raise ValueError("SMSDESK_TWILIO_AUTH_TOKEN must be set to your Twilio auth token")
-        if any(key.get_secret_value() == DEV_API_KEY for key in self.api_keys):
+        if any(key.get_secret_value().partition(":")[0] == DEV_API_KEY for key in self.api_keys):
             raise ValueError("SMSDESK_API_KEYS contains the public development key")
         if self.simulator:
             raise ValueError(

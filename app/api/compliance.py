@@ -13,10 +13,10 @@ from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from app import clock
-from app.api.deps import ApiKey, ComplianceDep
+from app.api.deps import BrandApiKey, ComplianceDep
 from app.compliance.model import Category, GateDecision, GateRequest, InboundDecision, Status
 
-router = APIRouter(prefix="/api/v1/compliance", tags=["compliance"], dependencies=[ApiKey])
+router = APIRouter(prefix="/api/v1/compliance", tags=["compliance"], dependencies=[BrandApiKey])
 
 
 class ClassifyRequest(BaseModel):
