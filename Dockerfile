@@ -1,5 +1,7 @@
 # smsdesk service image: embedded defaults (SQLite in /data); set SMSDESK_DATABASE_URL for
-# PostgreSQL. Build: docker build -t smsdesk .   Run: docker run -p 8000:8000 -v smsdesk:/data smsdesk
+# PostgreSQL. Build: docker build -t smsdesk .   Run: docker run -p 8000:8000 -v smsdesk:/data
+#   -e SMSDESK_ENV=prod -e SMSDESK_API_KEYS=<your key> smsdesk   (listening on 0.0.0.0, `serve`
+#   refuses the development key, token, demo and simulator: see README, "Quick start")
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

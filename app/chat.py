@@ -99,7 +99,9 @@ class Phone:
         self._client.close()
 
     def _key(self) -> str:
-        return self.settings.api_keys[0].get_secret_value() if self.settings.api_keys else ""
+        # An entry may name the brands it reaches (`key:brand1|brand2`): only the key is sent.
+        entry = self.settings.api_keys[0].get_secret_value() if self.settings.api_keys else ""
+        return entry.partition(":")[0]
 
 
 def run(phone: Phone, lines: Iterable[str], *, wait_seconds: float) -> None:

@@ -58,7 +58,8 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     """The URL the SMS provider calls (signatures are computed over it; set it behind proxies)."""
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
-    """Keys for the integrator API (`Authorization: Bearer <key>`), comma-separated."""
+    """Keys for the integrator API (`Authorization: Bearer <key>`), comma-separated; an
+    entry `key:brand1|brand2` reaches only those brands (see app/api/keys.py)."""
     max_webhook_bytes: int = Field(default=65_536, ge=1_024)
 
     # SMS provider.
@@ -100,7 +101,8 @@ class Settings(BaseSettings):
     stay `silent`. Once an agent owns the conversation the bot only drafts."""
     canned_responses_file: Path = Path("knowledge/canned_responses.yaml")
     simulator: bool | None = None
-    """The phone simulator page at /simulator (default: on with the console SMS provider)."""
+    """The phone simulator page at /simulator (default: on with the console SMS provider,
+    outside production; refused in production: it lets anyone text as any number)."""
     simulator_rate_limit: str = "10/minute;100/hour"
     """How many texts the public simulator takes from one client address, and for one phone
     number (`limits` notation: `N/second|minute|hour|day`, several separated by `;`)."""
@@ -172,7 +174,12 @@ class Settings(BaseSettings):
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
-            return [key.strip() for key in value.split(",") if key.strip()]
+            value = [key.strip() for key in value.split(",") if key.strip()]
+        if isinstance(value, list):
+            from app.api.keys import parse_entry
+
+            for entry in value:
+                parse_entry(entry.get_secret_value() if isinstance(entry, SecretStr) else entry)
         return value
 
     @model_validator(mode="after")
@@ -180,7 +187,7 @@ class Settings(BaseSettings):
         if self.worker_process is None:
             self.worker_process = self.env != "test"
         if self.simulator is None:
-            self.simulator = self.sms_provider == "console"
+            self.simulator = self.sms_provider == "console" and self.env != "prod"
         if self.demo is None:
             self.demo = self.env == "dev" and self.sms_provider == "console"
         if self.database_url is None:
@@ -209,8 +216,13 @@ class Settings(BaseSettings):
         token = self.twilio_auth_token.get_secret_value()
         if self.sms_provider == "twilio" and token in ("", DEV_TWILIO_AUTH_TOKEN):
             raise ValueError("SMSDESK_TWILIO_AUTH_TOKEN must be set to your Twilio auth token")
-        if any(key.get_secret_value() == DEV_API_KEY for key in self.api_keys):
+        if any(key.get_secret_value().partition(":")[0] == DEV_API_KEY for key in self.api_keys):
             raise ValueError("SMSDESK_API_KEYS contains the public development key")
+        if self.simulator:
+            raise ValueError(
+                "SMSDESK_SIMULATOR is on with SMSDESK_ENV=prod: the public phone simulator reads "
+                "and texts as any number; turn it off (SMSDESK_SIMULATOR=false)"
+            )
 
     @property
     def db_url(self) -> str:

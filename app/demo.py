@@ -18,11 +18,21 @@ from datetime import timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from app import log
 from app.channels.base import InboundSms
 from app.chat import BUSINESS_NUMBER
 from app.config import Settings
 from app.errors import ConfigurationError
-from app.handoff.agents import AgentError, Role, create_agent, find_agent
+from app.exposure import check_exposure, is_loopback
+from app.handoff.agents import (
+    AgentError,
+    Role,
+    audit,
+    authenticate,
+    create_agent,
+    disable_agent,
+    find_agent,
+)
 from app.pipeline.ingress import accept_inbound
 from app.storage.messages import now
 
@@ -147,6 +157,33 @@ def seed_demo(settings: Settings, engine: Engine) -> DemoCredentials:
     return DemoCredentials(DEMO_ACCOUNTS, tuple(created), seeded)
 
 
+def retire_demo_accounts(engine: Engine) -> list[str]:
+    """Disable every demo agent that still has its public password and end its sessions;
+    return their emails. Run where the demo must not be live: production (a database first
+    used by `make run` keeps them) and a server reachable from other machines.
+
+    Disabled rather than refused: the server comes up, and an operator who wants one of these
+    accounts sets a password of their own (`smsdesk agents password`) and enables it again.
+    """
+    retired: list[str] = []
+    with Session(engine) as session:
+        for account in DEMO_ACCOUNTS:
+            if authenticate(session, email=account.email, password=account.password) is None:
+                continue  # absent, already disabled, or given a password of its own
+            disable_agent(session, email=account.email)
+            audit(session, action="demo.account_disabled", target=account.email)
+            session.commit()
+            retired.append(account.email)
+    if retired:
+        log.get_logger("demo").warning(
+            "demo.accounts_disabled",
+            agents=retired,
+            reason="public demo password outside local development",
+            fix="smsdesk agents password <email>, then smsdesk agents enable <email>",
+        )
+    return retired
+
+
 def _url_host(host: str) -> str:
     if host in ("", "0.0.0.0"):  # listening everywhere: this machine answers on loopback
         return "127.0.0.1"
@@ -160,7 +197,9 @@ def banner(
 ) -> list[str]:
     """What `smsdesk serve` prints before the server starts: where to go, and how to sign in."""
     base = f"http://{_url_host(host)}:{port}"
-    lines = [f"smsdesk ({settings.brand_name}) is starting on {base}"]
+    listening = f"[{host}]" if ":" in host else host
+    reach = "this machine only" if is_loopback(host) else "reachable from other machines"
+    lines = [f"smsdesk ({settings.brand_name}) is listening on {listening}:{port} ({reach})"]
     lines.append(f"  Agent console:    {base}/console/")
     if settings.simulator:
         lines.append(f"  Phone simulator:  {base}/simulator")
@@ -181,15 +220,26 @@ def banner(
 
 
 def start_up(settings: Settings, *, host: str, port: int) -> list[str]:
-    """Seed the demo when it is on (DemoRefused in production) and return the banner."""
+    """Refuse an unsafe exposure (UnsafeExposure), seed the demo when it is on (DemoRefused
+    in production), retire demo agents left in a database served beyond loopback, and
+    return the banner."""
+    check_exposure(settings, host=host)  # before opening (and migrating) the database
     credentials: DemoCredentials | None = None
     if settings.demo:
-        check_demo_allowed(settings)  # before opening (and migrating) the database
+        check_demo_allowed(settings)
         from app.storage import open_database
 
         engine = open_database(settings.db_url)
         try:
             credentials = seed_demo(settings, engine)
+        finally:
+            engine.dispose()
+    elif not is_loopback(host):
+        from app.storage import open_database
+
+        engine = open_database(settings.db_url)
+        try:
+            retire_demo_accounts(engine)
         finally:
             engine.dispose()
     return banner(settings, host=host, port=port, credentials=credentials)

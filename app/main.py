@@ -18,6 +18,7 @@ from app.api import compliance, health, messages, webhooks
 from app.api.inflight import InFlight, InFlightMiddleware
 from app.config import Settings, get_settings
 from app.console import install_console
+from app.demo import retire_demo_accounts
 from app.errors import InvalidInput, SmsdeskError
 from app.runtime import build_runtime
 
@@ -36,6 +37,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sys.setswitchinterval(0.001)
         runtime = build_runtime(settings, foreground_busy=requests.busy)
         app.state.runtime = runtime
+        if settings.env == "prod":  # a database first used by `make run` keeps the demo agents
+            retire_demo_accounts(runtime.engine)
         stop = asyncio.Event()
         # Embedded mode runs the workers in this process; in scale-out mode this is only the
         # relay that hands committed work to procrastinate (`smsdesk worker` runs the jobs).
@@ -57,12 +60,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             runtime.close()
             gc.unfreeze()  # an app built again in this process (tests) starts from a clean slate
 
+    # The interactive API docs and the schema describe every route to whoever asks: only
+    # outside production (an integrator reads them on a development instance).
+    public_docs = settings.env != "prod"
     app = FastAPI(
         title="smsdesk",
         version=__version__,
         summary="Two-way business texting that never breaks texting law.",
         lifespan=lifespan,
+        docs_url="/docs" if public_docs else None,
+        redoc_url="/redoc" if public_docs else None,
+        openapi_url="/openapi.json" if public_docs else None,
     )
+    # Starlette's trailing-slash redirect builds an absolute URL from the Host header (an
+    # attacker's host echoed back); routes are declared with their one spelling instead.
+    app.router.redirect_slashes = False
     app.add_middleware(InFlightMiddleware, meter=requests)
     app.include_router(health.router)
     app.include_router(compliance.router)

@@ -1,7 +1,8 @@
 """Compliance routes: ask what an inbound text means, or whether a send is allowed now.
 
 Both are dry runs: they read the consent ledger but change nothing. Messages that really
-arrive or leave go through the messaging routes, which record their decisions.
+arrive or leave go through the messaging routes, which record their decisions. They reveal a
+number's consent state, so they need an API key like every other integrator route.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from app import clock
-from app.api.deps import ComplianceDep
+from app.api.deps import BrandApiKey, ComplianceDep
 from app.compliance.model import Category, GateDecision, GateRequest, InboundDecision, Status
 
-router = APIRouter(prefix="/api/v1/compliance", tags=["compliance"])
+router = APIRouter(prefix="/api/v1/compliance", tags=["compliance"], dependencies=[BrandApiKey])
 
 
 class ClassifyRequest(BaseModel):

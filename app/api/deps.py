@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from app.api.keys import ApiGrant, check_api_key
 from app.compliance.service import Compliance
 from app.config import Settings, get_settings
 from app.runtime import Runtime
@@ -31,17 +31,30 @@ def _app_settings(request: Request) -> Settings:
 def _api_key(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     settings: Annotated[Settings, Depends(_app_settings)],
-) -> None:
-    """Require `Authorization: Bearer <key>` with one of the configured keys."""
-    given = credentials.credentials.encode() if credentials else b""
-    if not given or not any(
-        hmac.compare_digest(given, key.get_secret_value().encode()) for key in settings.api_keys
-    ):
+) -> ApiGrant:
+    """Require `Authorization: Bearer <key>` with one of the configured keys (the key's
+    check is `check_api_key`, shared with whatever authenticates before the body is read)."""
+    grant = check_api_key(settings, credentials.credentials if credentials else "")
+    if grant is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="a valid API key is required (Authorization: Bearer <key>)",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    return grant
+
+
+def _key_for_this_brand(
+    grant: Annotated[ApiGrant, Depends(_api_key)],
+    settings: Annotated[Settings, Depends(_app_settings)],
+) -> ApiGrant:
+    """A key that reaches this instance's brand (`SMSDESK_BRAND_ID`), else 403."""
+    if not grant.allows(settings.brand_id):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail=f"this API key does not reach brand {settings.brand_id}",
+        )
+    return grant
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -49,3 +62,6 @@ AppSettingsDep = Annotated[Settings, Depends(_app_settings)]
 RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 ComplianceDep = Annotated[Compliance, Depends(_compliance)]
 ApiKey = Depends(_api_key)
+BrandApiKey = Depends(_key_for_this_brand)
+"""A valid key that reaches this instance's brand: for routes that read or write its texts."""
+ApiGrantDep = Annotated[ApiGrant, Depends(_api_key)]

@@ -1,17 +1,23 @@
-"""Integrator API: texts in from any provider, notifications out, and the read routes."""
+"""Integrator API: texts in from any provider, notifications out, and the read routes.
+
+A key reaches every brand or only the brands its `SMSDESK_API_KEYS` entry names: the routes
+that read or write this instance's texts need a key for its brand (403 otherwise), and the
+read routes show only the conversations of the key's brands.
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from app import clock
-from app.api.deps import ApiKey, RuntimeDep
+from app.api.deps import ApiGrantDep, ApiKey, BrandApiKey, RuntimeDep
 from app.channels.base import InboundSms
 from app.compliance.model import Category, GateRequest
 from app.compliance.parsing import parse_e164
@@ -19,9 +25,13 @@ from app.compliance.segments import MAX_TEXT_CHARS
 from app.outbound.send import queue_outbound
 from app.pipeline.ingress import accept_inbound
 from app.storage import messages as data
+from app.storage.paging import conversations_page
 from app.storage.tables import Message, MessageStatus
 
 router = APIRouter(prefix="/api/v1", tags=["messages"], dependencies=[ApiKey])
+
+MAX_PAGE = 200
+"""The most conversations one page holds (`limit`); follow the `Link: rel="next"` header."""
 
 
 class InboundIn(BaseModel):
@@ -64,7 +74,12 @@ class OutboundAccepted(BaseModel):
     send_at: datetime
 
 
-@router.post("/messages/inbound", response_model=Accepted, status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/messages/inbound",
+    response_model=Accepted,
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[BrandApiKey],
+)
 def inbound(payload: InboundIn, runtime: RuntimeDep) -> Accepted:
     """Store an inbound text for processing; idempotent on (provider, provider_message_id)."""
     sms = InboundSms(
@@ -85,6 +100,7 @@ def inbound(payload: InboundIn, runtime: RuntimeDep) -> Accepted:
     response_model=OutboundAccepted,
     status_code=status.HTTP_202_ACCEPTED,
     responses={409: {"description": "The compliance gate refuses this text (rule in the body)."}},
+    dependencies=[BrandApiKey],
 )
 def outbound(payload: OutboundIn, runtime: RuntimeDep) -> OutboundAccepted:
     """Queue a text if the gate allows it now or later; 409 with the rule when it never may."""
@@ -163,14 +179,33 @@ class ConversationOut(BaseModel):
     last_inbound_at: datetime | None
 
 
-@router.get("/conversations", response_model=list[ConversationOut])
+@router.get(
+    "/conversations",
+    response_model=list[ConversationOut],
+    responses={200: {"description": 'More pages: a `Link: <...>; rel="next"` header.'}},
+)
 def conversations(
-    runtime: RuntimeDep, phone: str | None = Query(default=None, examples=["+12125550123"])
+    request: Request,
+    response: Response,
+    runtime: RuntimeDep,
+    grant: ApiGrantDep,
+    phone: str | None = Query(default=None, examples=["+12125550123"]),
+    limit: int = Query(default=50, ge=1, le=MAX_PAGE, description="Conversations per page."),
+    cursor: str | None = Query(
+        default=None, max_length=200, description="Where the previous page ended (its link)."
+    ),
 ) -> list[ConversationOut]:
-    """Conversations, newest first, optionally of one number."""
+    """Conversations of the key's brands, newest first, optionally of one number, a page at a
+    time: the next page's URL is in the `Link` header (`rel="next"`), absent on the last."""
     with Session(runtime.engine) as session:
-        found = data.conversations_of(session, phone=parse_e164(phone) if phone else None)
-        return [
+        found, next_cursor = conversations_page(
+            session,
+            limit=limit,
+            phone=parse_e164(phone) if phone else None,
+            brands=grant.brands,
+            after=cursor,
+        )
+        page = [
             ConversationOut(
                 id=c.id,
                 brand=c.brand,
@@ -181,14 +216,22 @@ def conversations(
             )
             for c in found
         ]
+    if next_cursor is not None:
+        query = {"limit": str(limit), "cursor": next_cursor} | ({"phone": phone} if phone else {})
+        # A relative link: an absolute one would echo whatever Host the client sent.
+        response.headers["Link"] = f'<{request.url.path}?{urlencode(query)}>; rel="next"'
+    return page
 
 
 @router.get("/conversations/{conversation_id}/messages", response_model=list[MessageOut])
-def conversation_messages(conversation_id: uuid.UUID, runtime: RuntimeDep) -> list[MessageOut]:
+def conversation_messages(
+    conversation_id: uuid.UUID, runtime: RuntimeDep, grant: ApiGrantDep
+) -> list[MessageOut]:
     """Every message of a conversation, both directions, with status history."""
     with Session(runtime.engine) as session:
         found = data.thread(session, conversation_id=conversation_id)
-        if found is None:
+        if found is None or not grant.allows(found.conversation.brand):
+            # Another brand's conversation is reported as absent, not as forbidden.
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such conversation")
         return [_message_out(m, found.history[m.id]) for m in found.messages]
 
@@ -237,7 +280,7 @@ class ConsentOut(BaseModel):
     events: list[ConsentEventOut]
 
 
-@router.get("/contacts/{phone}/consent", response_model=ConsentOut)
+@router.get("/contacts/{phone}/consent", response_model=ConsentOut, dependencies=[BrandApiKey])
 def consent(phone: str, runtime: RuntimeDep) -> ConsentOut:
     """Consent state and every ledger event of a number."""
     phone = parse_e164(phone)

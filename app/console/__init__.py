@@ -25,6 +25,11 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     for module in (routes, pages, actions, events, simulator, dashboard, admin, account):
         app.include_router(module.router)
 
+    @app.get("/console", include_in_schema=False)
+    def console_root() -> Response:
+        # A relative Location: an absolute one would be built from the (attacker's) Host.
+        return RedirectResponse("/console/", status_code=308)
+
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> Response:
         if request.headers.get("HX-Request"):

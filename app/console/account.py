@@ -11,7 +11,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from app.console.auth import LOGIN_FAILED, login_retry_after
+from app.console import sign_in_limits
+from app.console.auth import LOGIN_FAILED
 from app.console.deps import ConsoleContext, DbSession, PageContextDep
 from app.console.templating import render, sentence
 from app.handoff.agents import MIN_PASSWORD_LENGTH, AgentError, authenticate, set_password
@@ -54,12 +55,15 @@ def change_password(
 ) -> Response:
     """Change one's own password; every other session of this agent ends."""
     email = console.agent.email
-    if login_retry_after(db, email=email, ip=console.ip) is not None:
+    reservation = sign_in_limits.reserve(db, email=email, ip=console.ip)
+    if reservation.retry_after is not None:
         console.audit(db, "agent.password_change_refused", email, error="rate limited")
         return _panel(request, console, error="Too many wrong passwords: wait a while.")
     if authenticate(db, email=email, password=current) is None:
         console.audit(db, LOGIN_FAILED, email, during="password change")
         return _panel(request, console, error="Your current password is not right.")
+    sign_in_limits.release(db, reservation)
+    db.commit()
     if new != confirm:
         return _panel(request, console, error="The new password and its repetition differ.")
     try:

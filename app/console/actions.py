@@ -34,6 +34,7 @@ MAX_NOTE_CHARS = 4000
 _REFUSED = {
     "not_found": "That conversation is not in your queue any more.",
     "conflict": "Someone else got there first: the page now shows who owns it.",
+    "forbidden": "That conversation belongs to another team's queue.",
 }
 
 

@@ -10,17 +10,13 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, delete, select
 
 from app.storage.messages import now
-from app.storage.tables import Agent, AgentSession, AuditEntry
+from app.storage.tables import Agent, AgentSession
 
 SESSION_COOKIE = "smsdesk_console"
 SESSION_TTL = timedelta(hours=12)
 CSRF_HEADER = "X-CSRF-Token"
 
-# Failed sign-ins in a sliding window: per address (guessing one agent's password) and per
-# client address (spraying many agents; looser, because an office shares one NAT address).
-FAILURE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_EMAIL = 5
-MAX_FAILURES_PER_IP = 20
+# A failed password check (the limits that bound them live in `sign_in_limits`).
 LOGIN_FAILED = "login.failed"
 
 
@@ -74,21 +70,3 @@ def find_session(session: Session, *, token: str) -> tuple[AgentSession, Agent] 
 def end_session(session: Session, *, session_id: int) -> None:
     """Delete the session (in the caller's transaction): its cookie opens nothing any more."""
     session.exec(delete(AgentSession).where(col(AgentSession.id) == session_id))
-
-
-def login_retry_after(session: Session, *, email: str, ip: str | None) -> int | None:
-    """Seconds until this address (or client) may try again, or None when it may try now."""
-    since = now() - FAILURE_WINDOW
-    recent = select(AuditEntry.at).where(
-        AuditEntry.action == LOGIN_FAILED, col(AuditEntry.at) > since
-    )
-    checks = [(recent.where(AuditEntry.target == email), MAX_FAILURES_PER_EMAIL)]
-    if ip is not None:
-        checks.append((recent.where(AuditEntry.ip == ip), MAX_FAILURES_PER_IP))
-    waits: list[int] = []
-    for query, limit in checks:
-        # Blocked until the limit-th most recent failure leaves the window.
-        times = session.exec(query.order_by(col(AuditEntry.at).desc()).limit(limit)).all()
-        if len(times) >= limit:
-            waits.append(max(1, int((times[-1] + FAILURE_WINDOW - now()).total_seconds()) + 1))
-    return max(waits) if waits else None

@@ -3,7 +3,9 @@
 Texts are processed in another process (the embedded worker) or on other machines
 (procrastinate), so no in-memory signal could tell this server that something changed.
 Each stream instead polls cheap digests of what its page shows (`views.fingerprints`) once a
-second and names the region that changed; htmx then fetches that region again.
+second and names the region that changed; htmx then fetches that region again. Each poll also
+checks the session again: a stream ends (`event: signed_out`) once its agent signs out, is
+disabled or the session expires, instead of showing a revoked agent what changes.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 
 POLL_SECONDS = 1.0
 HEARTBEAT_SECONDS = 15.0
-MAX_STREAM_SECONDS = 30 * 60  # the browser reconnects; a revoked session is noticed by then
+MAX_STREAM_SECONDS = 30 * 60  # the browser reconnects (and must show a valid session again)
+SIGNED_OUT = "event: signed_out\ndata: \n\n"
 
 
 @router.get("/events")
@@ -52,8 +55,12 @@ async def events(
 
     await run_in_threadpool(authorise)
 
-    def poll() -> dict[str, str]:
+    token = request.cookies.get(SESSION_COOKIE) or ""
+
+    def poll() -> dict[str, str] | None:
         with Session(engine) as session:
+            if find_session(session, token=token) is None:
+                return None  # signed out, disabled or expired since the stream opened
             return fingerprints(session, conversation_id=conversation)
 
     async def stream() -> AsyncIterator[str]:
@@ -61,11 +68,17 @@ async def events(
         started = last_sent = loop.time()
         seen = await run_in_threadpool(poll)
         yield "retry: 2000\n\n"
+        if seen is None:
+            yield SIGNED_OUT
+            return
         while loop.time() - started < MAX_STREAM_SECONDS:
             await asyncio.sleep(POLL_SECONDS)
             if await request.is_disconnected():
                 return
             current = await run_in_threadpool(poll)
+            if current is None:
+                yield SIGNED_OUT
+                return
             for name, digest in current.items():
                 if seen.get(name) != digest:
                     last_sent = loop.time()

@@ -15,12 +15,12 @@ from fastapi.responses import RedirectResponse
 
 from app.api.deps import AppSettingsDep
 from app.config import Settings
+from app.console import sign_in_limits
 from app.console.auth import (
     LOGIN_FAILED,
     SESSION_COOKIE,
     SESSION_TTL,
     end_session,
-    login_retry_after,
     start_session,
 )
 from app.console.deps import ConsoleContextDep, CurrentAgent, DbSession, RequireSession, client_ip
@@ -82,12 +82,10 @@ def login(
     if not _same_origin(request):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="sign in from the console's own page")
     address, ip = normalise_email(email), client_ip(request)
-    wait = login_retry_after(db, email=address, ip=ip)
-    if wait is not None:
-        audit(db, action="login.rate_limited", target=address, ip=ip)
-        db.commit()
+    reservation = sign_in_limits.reserve(db, email=address, ip=ip)
+    if reservation.retry_after is not None:
         message = "too many failed sign-ins; wait a while"
-        headers = {"Retry-After": str(wait)}
+        headers = {"Retry-After": str(reservation.retry_after)}
         if _wants_html(request):
             return _login_again(request, email, next, message, 429, headers)
         raise HTTPException(
@@ -102,6 +100,7 @@ def login(
         if _wants_html(request):
             return _login_again(request, email, next, "Wrong email or password.", 401)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="wrong email or password")
+    sign_in_limits.release(db, reservation)
     started = start_session(db, agent=agent, ip=ip)
     audit(db, action="login", agent_id=agent.id, target=address, ip=ip)
     db.commit()
@@ -192,6 +191,8 @@ def _finish(
     context.audit_queue(db, verb, item_id, result, **(detail or {}))
     if result == "not_found":
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such queue item")
+    if result == "forbidden":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="the item is another team's")
     item = db.get(HandoffItem, item_id, populate_existing=True)
     assert item is not None
     if result == "conflict":

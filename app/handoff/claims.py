@@ -19,7 +19,7 @@ from app.handoff.queue import UNRESOLVED
 from app.storage.messages import now
 from app.storage.tables import Agent, Conversation, HandoffItem
 
-ActionResult = Literal["ok", "not_found", "conflict"]
+ActionResult = Literal["ok", "not_found", "conflict", "forbidden"]
 QueueView = Literal["open", "mine", "claimed", "snoozed"]
 QUEUE_VIEWS: tuple[QueueView, ...] = get_args(QueueView)
 Outcome = Literal["resolved", "return_to_bot", "no_reply_needed", "spam"]
@@ -106,10 +106,20 @@ def visible_item(session: Session, *, agent: Agent, item_id: uuid.UUID) -> Hando
     return row[0]
 
 
+def team_allows(agent: Agent, item: HandoffItem) -> bool:
+    """Whether the item's team lets this agent take it: an agent on a team takes unrouted
+    items and their own team's (as their open queue shows); supervisors and admins route."""
+    return not agent.team or manages(agent) or item.team is None or item.team == agent.team
+
+
 def claim(session: Session, *, agent: Agent, item_id: uuid.UUID) -> ActionResult:
-    """Make the agent the item's owner if it is still open (one winner however many click)."""
-    if visible_item(session, agent=agent, item_id=item_id) is None:
+    """Make the agent the item's owner if it is still open (one winner however many click);
+    `forbidden` for another team's item (its id is no way around the team's queue)."""
+    item = visible_item(session, agent=agent, item_id=item_id)
+    if item is None:
         return "not_found"
+    if not team_allows(agent, item):
+        return "forbidden"
     # A conditional UPDATE, not read-then-write: the database decides who was first.
     result = session.connection().execute(
         update(HandoffItem)
@@ -164,8 +174,11 @@ def transfer(
 def snooze(session: Session, *, agent: Agent, item_id: uuid.UUID, until: datetime) -> ActionResult:
     """Put an item aside until `until` (its owner keeps it): it leaves the open queue and
     the owner's list until then, or until the customer writes again."""
-    if visible_item(session, agent=agent, item_id=item_id) is None:
+    item = visible_item(session, agent=agent, item_id=item_id)
+    if item is None:
         return "not_found"
+    if item.status == "open" and not team_allows(agent, item):
+        return "forbidden"
     query = update(HandoffItem).where(col(HandoffItem.id) == item_id)
     if manages(agent):
         query = query.where(col(HandoffItem.status).in_(UNRESOLVED))

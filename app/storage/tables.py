@@ -298,3 +298,19 @@ class ConversationNote(SQLModel, table=True):
     agent_id: uuid.UUID = Field(foreign_key="agents.id")
     body: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class SignInAttempts(SQLModel, table=True):
+    """Sign-in attempts counted in a fixed window per key (client, client and address, ...).
+
+    Incremented atomically before a password is checked, so parallel guesses cannot all
+    slip under the limit; `refused_before` carries the last window's refused attempts into
+    the audit log as one row.
+    """
+
+    __tablename__ = "sign_in_attempts"
+
+    key: str = Field(primary_key=True, max_length=400)
+    window_start: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    attempts: int = Field(default=0)
+    refused_before: int = Field(default=0)

@@ -6,15 +6,19 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from app.config import Settings
 from app.main import create_app
 
+KEY = "test-key-123"
+
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
+    configured = settings.model_copy(update={"api_keys": [SecretStr(KEY)]})
+    with TestClient(create_app(configured), headers={"Authorization": f"Bearer {KEY}"}) as c:
+        yield c
 
 
 def test_health_reports_database_and_ruleset(client: TestClient) -> None:

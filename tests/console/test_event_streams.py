@@ -1,0 +1,97 @@
+"""Live-update streams end when their session does: signed out, or the agent disabled."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import httpx
+import pytest
+from sqlmodel import Session
+from starlette.types import Message
+
+from app.config import Settings
+from app.console import events
+from app.handoff.agents import create_agent, disable_agent
+from app.main import create_app
+from tests.console.conftest import PASSWORD
+
+AGENT = "ana@example.com"
+MAX_CHUNKS = 50
+"""Chunks read after the session ends before calling the stream endless (each poll of the
+patched stream sends a keep-alive, so an endless stream reaches this without waiting)."""
+
+
+def _sign_out(http: httpx.AsyncClient, csrf: str) -> Callable[[], object]:
+    async def sign_out() -> object:
+        response = await http.post("/console/logout", headers={"X-CSRF-Token": csrf})
+        assert response.status_code == 204
+        return None
+
+    return sign_out
+
+
+async def _stream_after(settings: Settings, revoke: str) -> list[str]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        engine = app.state.runtime.engine
+        with Session(engine) as session:
+            create_agent(session, email=AGENT, password=PASSWORD, brands=["acme"])
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            signed_in = await http.post(
+                "/console/login", data={"email": AGENT, "password": PASSWORD}
+            )
+            assert signed_in.status_code == 200
+            csrf = signed_in.json()["csrf_token"]
+            cookie = f"smsdesk_console={http.cookies['smsdesk_console']}"
+            chunks: asyncio.Queue[Message] = asyncio.Queue()
+            gone = asyncio.Event()
+
+            async def receive() -> Message:
+                await gone.wait()
+                return {"type": "http.disconnect"}
+
+            async def send(message: Message) -> None:
+                await chunks.put(message)
+
+            scope = {
+                "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                "method": "GET", "scheme": "http", "path": "/console/events",
+                "raw_path": b"/console/events", "query_string": b"", "root_path": "",
+                "headers": [(b"host", b"testserver"), (b"cookie", cookie.encode())],
+                "client": ("127.0.0.1", 40000), "server": ("testserver", 80), "app": app,
+            }  # fmt: skip
+            stream = asyncio.create_task(app(scope, receive, send))
+            try:
+                start = await chunks.get()
+                assert start["status"] == 200
+                first = await chunks.get()
+                assert first["body"].startswith(b"retry:")
+                if revoke == "sign_out":
+                    await _sign_out(http, csrf)()
+                else:
+                    with Session(engine) as session:
+                        disable_agent(session, email=AGENT)
+                seen: list[str] = []
+                for _ in range(MAX_CHUNKS):
+                    message = await chunks.get()
+                    seen.append(message.get("body", b"").decode())
+                    if not message.get("more_body", False):
+                        break
+                return seen
+            finally:
+                gone.set()
+                stream.cancel()
+                await asyncio.gather(stream, return_exceptions=True)
+
+
+@pytest.mark.parametrize("revoke", ["sign_out", "disable"])
+def test_a_stream_ends_when_its_session_does(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, revoke: str
+) -> None:
+    monkeypatch.setattr(events, "POLL_SECONDS", 0)
+    monkeypatch.setattr(events, "HEARTBEAT_SECONDS", -1)  # a keep-alive on every poll
+    seen = asyncio.run(_stream_after(settings, revoke))
+    assert len(seen) < MAX_CHUNKS, "the stream kept flowing after the session ended"
+    assert events.SIGNED_OUT in seen
