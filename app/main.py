@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import __version__, log
 from app.api import compliance, health, messages, webhooks
+from app.api.guard import RequestGuard
 from app.api.inflight import InFlight, InFlightMiddleware
 from app.config import Settings, get_settings
 from app.console import install_console
@@ -69,6 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(messages.router)
     app.include_router(webhooks.router)
     install_console(app, settings)
+    # Added last, so outermost: nothing reads a body before it has decided who may send one.
+    app.add_middleware(RequestGuard, settings=settings)
     _install_error_handlers(app)
     return app
 

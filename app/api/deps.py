@@ -28,18 +28,26 @@ def _app_settings(request: Request) -> Settings:
     return _runtime(request).settings
 
 
+API_KEY_REQUIRED = "a valid API key is required (Authorization: Bearer <key>)"
+
+
+def known_api_key(settings: Settings, given: str) -> bool:
+    """Whether `given` is one of the configured integrator keys (constant-time comparison)."""
+    token = given.encode()
+    return bool(token) and any(
+        hmac.compare_digest(token, key.get_secret_value().encode()) for key in settings.api_keys
+    )
+
+
 def _api_key(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     settings: Annotated[Settings, Depends(_app_settings)],
 ) -> None:
     """Require `Authorization: Bearer <key>` with one of the configured keys."""
-    given = credentials.credentials.encode() if credentials else b""
-    if not given or not any(
-        hmac.compare_digest(given, key.get_secret_value().encode()) for key in settings.api_keys
-    ):
+    if not known_api_key(settings, credentials.credentials if credentials else ""):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            detail="a valid API key is required (Authorization: Bearer <key>)",
+            detail=API_KEY_REQUIRED,
             headers={"WWW-Authenticate": "Bearer"},
         )
 

@@ -1,0 +1,102 @@
+"""The front door: who may send a body, and how big, decided before any route reads a byte.
+
+FastAPI reads and parses a request's whole body before it runs any dependency, the API key
+check included: without this guard, a stranger's 300 MB JSON was parsed before its 401, and a
+400 MB chunked upload was held in memory before its 413. Pure ASGI, outermost in the app:
+
+- `/api/v1/...` without a valid integrator key is answered 401 at once, body unread.
+- A state-changing console request without a session cookie reaches its route with the body
+  withheld: the route's own session check answers it as always (401, or the sign-in page).
+- Every body is counted as it arrives, chunked or not, by Starlette's
+  `RequestBodyLimitMiddleware`: past the route's limit the route's read fails and the app
+  answers 413 without buffering the rest. Twilio webhooks must be read whole to check their
+  signature, so the limit is all that guards them.
+"""
+
+from __future__ import annotations
+
+from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api.deps import API_KEY_REQUIRED, known_api_key
+from app.config import Settings
+from app.console.auth import SESSION_COOKIE
+
+_API_PREFIX = "/api/v1/"
+_WEBHOOK_PREFIX = "/webhooks/"
+_CONSOLE_PREFIX = "/console/"
+_CONSOLE_OPEN = frozenset({"/console/login"})
+"""Console routes that take a body from someone not signed in yet."""
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_BODY_HEADERS = frozenset({b"content-length", b"content-type", b"transfer-encoding"})
+
+
+def _bearer_token(headers: Headers) -> str:
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _unauthorized() -> JSONResponse:
+    # The same body as the app's HTTPException handler gives every other 401.
+    return JSONResponse(
+        {"error": {"code": "unauthorized", "message": API_KEY_REQUIRED}},
+        status_code=401,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def _without_body(scope: Scope, receive: Receive) -> tuple[Scope, Receive]:
+    """The request as if it had no body; the client's bytes are never read."""
+    headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _BODY_HEADERS]
+    sent = False
+
+    async def empty() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        return await receive()  # only ever http.disconnect from here on
+
+    return {**scope, "headers": headers}, empty
+
+
+class RequestGuard:
+    """Authentication before parsing and per-route body limits enforced while streaming."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.webhook_limited = RequestBodyLimitMiddleware(app, settings.max_webhook_bytes)
+        self.limited = RequestBodyLimitMiddleware(app, settings.max_body_bytes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        headers = Headers(scope=scope)
+        if path.startswith(_API_PREFIX) and not known_api_key(
+            self.settings, _bearer_token(headers)
+        ):
+            await _unauthorized()(scope, receive, send)
+            return
+        if (
+            path.startswith(_CONSOLE_PREFIX)
+            and scope["method"] not in _SAFE_METHODS
+            and path not in _CONSOLE_OPEN
+            and SESSION_COOKIE not in _cookie_names(headers)
+        ):
+            scope, receive = _without_body(scope, receive)
+        limited = self.webhook_limited if path.startswith(_WEBHOOK_PREFIX) else self.limited
+        await limited(scope, receive, send)
+
+
+def _cookie_names(headers: Headers) -> set[str]:
+    names: set[str] = set()
+    for header in headers.getlist("cookie"):
+        for pair in header.split(";"):
+            name, _, _ = pair.strip().partition("=")
+            names.add(name)
+    return names
