@@ -7,9 +7,10 @@ check included: without this guard, a stranger's 300 MB JSON was parsed before i
 - `/api/v1/...` without a valid integrator key is answered 401 at once, body unread.
 - A state-changing console request without a session cookie reaches its route with the body
   withheld: the route's own session check answers it as always (401, or the sign-in page).
-- Every body is counted as it arrives, chunked or not, by Starlette's
-  `RequestBodyLimitMiddleware`: past the route's limit the route's read fails and the app
-  answers 413 without buffering the rest. Twilio webhooks must be read whole to check their
+- A declared Content-Length over the route's limit is answered 413 at once; every body is
+  also counted as it arrives (chunked ones included) by Starlette's
+  `RequestBodyLimitMiddleware`: past the limit the route's read fails and the app answers
+  413 without buffering the rest. Twilio webhooks must be read whole to check their
   signature, so the limit is all that guards them.
 """
 
@@ -45,6 +46,16 @@ def _unauthorized() -> JSONResponse:
         status_code=401,
         headers={"WWW-Authenticate": "Bearer"},
     )
+
+
+def _too_large(limit: int) -> JSONResponse:
+    message = f"the request body is larger than {limit} bytes"
+    return JSONResponse({"error": {"code": "too_large", "message": message}}, status_code=413)
+
+
+def _declared_length(headers: Headers) -> int | None:
+    declared = headers.get("content-length", "")
+    return int(declared) if declared.isdigit() else None
 
 
 def _without_body(scope: Scope, receive: Receive) -> tuple[Scope, Receive]:
@@ -89,7 +100,13 @@ class RequestGuard:
             and SESSION_COOKIE not in _cookie_names(headers)
         ):
             scope, receive = _without_body(scope, receive)
+            headers = Headers(scope=scope)
         limited = self.webhook_limited if path.startswith(_WEBHOOK_PREFIX) else self.limited
+        declared = _declared_length(headers)
+        if declared is not None and declared > limited.max_body_size:
+            # Refused before a byte is read (Starlette's own answer here would be plain text).
+            await _too_large(limited.max_body_size)(scope, receive, send)
+            return
         await limited(scope, receive, send)
 
 

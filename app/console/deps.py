@@ -15,13 +15,17 @@ from app.api.deps import RuntimeDep
 from app.console.auth import CSRF_HEADER, SESSION_COOKIE, find_session
 from app.handoff.agents import audit
 from app.runtime import Runtime
+from app.storage import reading
 from app.storage.tables import Agent, AgentSession
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def _db(runtime: RuntimeDep) -> Iterator[Session]:
-    with Session(runtime.engine, expire_on_commit=False) as session:
+def _db(request: Request, runtime: RuntimeDep) -> Iterator[Session]:
+    # Page views and other safe requests only read: on SQLite they skip the writers' queue.
+    safe = request.method in _SAFE_METHODS
+    bind = reading(runtime.engine) if safe else runtime.engine
+    with Session(bind, expire_on_commit=False) as session:
         yield session
 
 
@@ -66,7 +70,7 @@ def _signed_in(runtime: Runtime, token: str) -> tuple[AgentSession, Agent] | Non
     # (and with it a pooled connection and, on SQLite, the write lock) from this threadpool
     # thread while the route waited for another thread deadlocked the server under 40
     # concurrent console requests. The rows come back detached, their columns loaded.
-    with Session(runtime.engine, expire_on_commit=False) as session:
+    with Session(reading(runtime.engine), expire_on_commit=False) as session:
         return find_session(session, token=token)
 
 

@@ -12,9 +12,14 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, text
 
-from app.storage.engine import DEFAULT_BUSY_TIMEOUT_SECONDS, make_engine, normalise_url
+from app.storage.engine import (
+    DEFAULT_BUSY_TIMEOUT_SECONDS,
+    make_engine,
+    normalise_url,
+    reading,
+)
 
-__all__ = ["make_engine", "migrate", "normalise_url", "open_database"]
+__all__ = ["make_engine", "migrate", "normalise_url", "open_database", "reading"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _migrate_lock = threading.Lock()

@@ -48,6 +48,21 @@ def make_engine(
 _LOCKED = "database is locked (waited SMSDESK_SQLITE_BUSY_TIMEOUT_SECONDS)"
 
 
+READ_ONLY = "smsdesk_read_only"
+"""Execution option of `reading()` engines: their transactions only read."""
+
+
+def reading(engine: Engine) -> Engine:
+    """The same database for transactions that only read.
+
+    On SQLite they begin DEFERRED, outside the writers' queue: under WAL a reader never waits
+    for a writer, and a console flood of page views no longer queues for the write lock that
+    webhooks need (writes in such a transaction fail rather than wait: do not write). On
+    PostgreSQL nothing changes.
+    """
+    return engine.execution_options(**{READ_ONLY: True})
+
+
 class _QueuedWriterConnection(sqlite3.Connection):
     """A connection whose write transactions queue on a lock file before BEGIN IMMEDIATE.
 
@@ -139,6 +154,9 @@ def _sqlite_engine(url: str, database: str | None, *, echo: bool, busy_timeout: 
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+            return
         # BEGIN IMMEDIATE takes the write lock up front: a read-then-append of the consent
         # ledger can never interleave with another writer (readers still proceed under WAL).
         driver = connection.connection.driver_connection

@@ -6,14 +6,19 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from app.config import Settings
 from app.main import create_app
 
+KEY = "compliance-test-key"
+
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
+    configured = settings.model_copy(update={"api_keys": [SecretStr(KEY)]})
+    with TestClient(create_app(configured)) as test_client:
+        test_client.headers["Authorization"] = f"Bearer {KEY}"
         yield test_client
 
 
@@ -81,7 +86,7 @@ def test_gate_blocks_content_that_misuses_a_keyword(client: TestClient) -> None:
             {"text": "STOP", "from": "+12125550123", "received_at": "2026-06-10T12:00"},
             "invalid_request",
         ),
-        ({"text": "x" * 200_001, "from": "+12125550123"}, "invalid_request"),
+        ({"text": "x" * 1_601, "from": "+12125550123"}, "invalid_request"),
     ],
 )
 def test_bad_input_gets_a_json_error_with_a_code(
