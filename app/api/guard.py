@@ -16,6 +16,8 @@ check included: without this guard, a stranger's 300 MB JSON was parsed before i
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
@@ -32,6 +34,8 @@ _CONSOLE_OPEN = frozenset({"/console/login"})
 """Console routes that take a body from someone not signed in yet."""
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _BODY_HEADERS = frozenset({b"content-length", b"content-type", b"transfer-encoding"})
+_UNQUEUED = frozenset({"/healthz", "/console/events"})
+"""Never queued: the health check, and live-update streams (open for minutes)."""
 
 
 def _bearer_token(headers: Headers) -> str:
@@ -81,6 +85,10 @@ class RequestGuard:
         self.settings = settings
         self.webhook_limited = RequestBodyLimitMiddleware(app, settings.max_webhook_bytes)
         self.limited = RequestBodyLimitMiddleware(app, settings.max_body_bytes)
+        # Webhooks never wait for a turn; everything else (console, API) takes one of a few
+        # turns first. A flood of page views or classify calls then queues here, idle, instead
+        # of running 40 threads that share one GIL with the webhook being acknowledged.
+        self.turns = asyncio.Semaphore(settings.max_concurrent_requests)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -101,13 +109,18 @@ class RequestGuard:
         ):
             scope, receive = _without_body(scope, receive)
             headers = Headers(scope=scope)
-        limited = self.webhook_limited if path.startswith(_WEBHOOK_PREFIX) else self.limited
+        webhook = path.startswith(_WEBHOOK_PREFIX)
+        limited = self.webhook_limited if webhook else self.limited
         declared = _declared_length(headers)
         if declared is not None and declared > limited.max_body_size:
             # Refused before a byte is read (Starlette's own answer here would be plain text).
             await _too_large(limited.max_body_size)(scope, receive, send)
             return
-        await limited(scope, receive, send)
+        if webhook or path in _UNQUEUED:
+            await limited(scope, receive, send)
+            return
+        async with self.turns:
+            await limited(scope, receive, send)
 
 
 def _cookie_names(headers: Headers) -> set[str]:
