@@ -5,8 +5,9 @@ check included: without this guard, a stranger's 300 MB JSON was parsed before i
 400 MB chunked upload was held in memory before its 413. Pure ASGI, outermost in the app:
 
 - `/api/v1/...` without a valid integrator key is answered 401 at once, body unread.
-- A state-changing console request without a session cookie reaches its route with the body
-  withheld: the route's own session check answers it as always (401, or the sign-in page).
+- A state-changing console request without a valid session reaches its route with the body
+  withheld: the route's own session check answers it as always (401, or the sign-in page),
+  never a parse error first.
 - A declared Content-Length over the route's limit is answered 413 at once; every body is
   also counted as it arrives (chunked ones included) by Starlette's
   `RequestBodyLimitMiddleware`: past the limit the route's read fails and the app answers
@@ -19,13 +20,16 @@ from __future__ import annotations
 import asyncio
 
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.deps import API_KEY_REQUIRED, known_api_key
 from app.config import Settings
 from app.console.auth import SESSION_COOKIE
+from app.console.deps import signed_in
 
 _API_PREFIX = "/api/v1/"
 _WEBHOOK_PREFIX = "/webhooks/"
@@ -88,7 +92,14 @@ class RequestGuard:
         # Webhooks never wait for a turn; everything else (console, API) takes one of a few
         # turns first. A flood of page views or classify calls then queues here, idle, instead
         # of running 40 threads that share one GIL with the webhook being acknowledged.
-        self.turns = asyncio.Semaphore(settings.max_concurrent_requests)
+        self._turns: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+
+    def turns(self) -> asyncio.Semaphore:
+        """The turns of the running event loop (an app may be served by several in tests)."""
+        loop = asyncio.get_running_loop()
+        if self._turns is None or self._turns[0] is not loop:
+            self._turns = (loop, asyncio.Semaphore(self.settings.max_concurrent_requests))
+        return self._turns[1]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -101,32 +112,35 @@ class RequestGuard:
         ):
             await _unauthorized()(scope, receive, send)
             return
-        if (
-            path.startswith(_CONSOLE_PREFIX)
-            and scope["method"] not in _SAFE_METHODS
-            and path not in _CONSOLE_OPEN
-            and SESSION_COOKIE not in _cookie_names(headers)
-        ):
-            scope, receive = _without_body(scope, receive)
-            headers = Headers(scope=scope)
         webhook = path.startswith(_WEBHOOK_PREFIX)
+        if webhook or path in _UNQUEUED:
+            await self._limited(scope, receive, send)
+            return
+        async with self.turns():
+            if (
+                path.startswith(_CONSOLE_PREFIX)
+                and scope["method"] not in _SAFE_METHODS
+                and path not in _CONSOLE_OPEN
+                and not await _signed_in(scope, headers)
+            ):
+                scope, receive = _without_body(scope, receive)
+            await self._limited(scope, receive, send)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = Headers(scope=scope)
+        webhook = scope["path"].startswith(_WEBHOOK_PREFIX)
         limited = self.webhook_limited if webhook else self.limited
         declared = _declared_length(headers)
         if declared is not None and declared > limited.max_body_size:
             # Refused before a byte is read (Starlette's own answer here would be plain text).
             await _too_large(limited.max_body_size)(scope, receive, send)
             return
-        if webhook or path in _UNQUEUED:
-            await limited(scope, receive, send)
-            return
-        async with self.turns:
-            await limited(scope, receive, send)
+        await limited(scope, receive, send)
 
 
-def _cookie_names(headers: Headers) -> set[str]:
-    names: set[str] = set()
-    for header in headers.getlist("cookie"):
-        for pair in header.split(";"):
-            name, _, _ = pair.strip().partition("=")
-            names.add(name)
-    return names
+async def _signed_in(scope: Scope, headers: Headers) -> bool:
+    token = cookie_parser(headers.get("cookie", "")).get(SESSION_COOKIE)
+    if not token:
+        return False
+    found = await run_in_threadpool(signed_in, scope["app"].state.runtime, token)
+    return found is not None

@@ -65,7 +65,8 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def _signed_in(runtime: Runtime, token: str) -> tuple[AgentSession, Agent] | None:
+def signed_in(runtime: Runtime, token: str) -> tuple[AgentSession, Agent] | None:
+    """The agent session this cookie value opens, read on a short session of its own."""
     # A session of its own, closed before the route runs: holding the request's session
     # (and with it a pooled connection and, on SQLite, the write lock) from this threadpool
     # thread while the route waited for another thread deadlocked the server under 40
@@ -78,7 +79,7 @@ def _console_context(request: Request, runtime: RuntimeDep) -> ConsoleContext:
     """A valid session cookie (else 401) and, for a state-changing request, its CSRF token
     in the X-CSRF-Token header (else 403)."""
     token = request.cookies.get(SESSION_COOKIE)
-    found = _signed_in(runtime, token) if token else None
+    found = signed_in(runtime, token) if token else None
     if found is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="sign in to the console first")
     agent_session, agent = found

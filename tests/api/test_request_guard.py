@@ -156,7 +156,12 @@ def test_a_chunked_body_over_the_limit_is_413(client: TestClient) -> None:
     assert response.json()["error"]["code"] == "too_large"
 
 
-def test_a_console_post_without_a_session_is_401_not_a_parse_error(client: TestClient) -> None:
+@pytest.mark.parametrize("cookie", [None, "expired-or-forged"])
+def test_a_console_post_without_a_valid_session_is_401_not_a_parse_error(
+    client: TestClient, cookie: str | None
+) -> None:
+    if cookie is not None:
+        client.cookies.set("smsdesk_console", cookie)
     response = client.post(
         "/console/api/queue/00000000-0000-0000-0000-000000000000/resolve",
         content=b"{not json",
