@@ -64,6 +64,7 @@ bench: install ## Run the benchmarks; results go to bench/results/*.json
 	$(BIN)/python bench/procrastinate_workers.py
 	$(BIN)/python bench/ai_latency.py
 	$(BIN)/python bench/console_pages.py
+	$(BIN)/python bench/abuse.py
 
 eval: install ## Every eval suite on the shipped data; the report lands in evals/reports/
 	$(BIN)/smsdesk eval all

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # Storage.
     data_dir: Path = Path("data")
     database_url: str | None = None
+    sqlite_busy_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    """How long a request waits for SQLite's write lock (held by another request or process)
+    before it is answered 503, which a provider retries."""
 
     # Compliance policy.
     strict_mode: bool = False
@@ -61,6 +64,10 @@ class Settings(BaseSettings):
     """Keys for the integrator API (`Authorization: Bearer <key>`), comma-separated; an
     entry `key:brand1|brand2` reaches only those brands (see app/api/keys.py)."""
     max_webhook_bytes: int = Field(default=65_536, ge=1_024)
+    max_body_bytes: int = Field(default=65_536, ge=1_024, le=16_777_216)
+    """The largest request body any other route reads (413 beyond it, counted as it arrives)."""
+    max_concurrent_requests: int = Field(default=8, ge=1, le=256)
+    """Console and API requests handled at once; more wait their turn (webhooks never wait)."""
 
     # SMS provider.
     sms_provider: Literal["console", "twilio"] = "console"

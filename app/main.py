@@ -8,13 +8,15 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__, log
 from app.api import compliance, health, messages, webhooks
+from app.api.guard import RequestGuard
 from app.api.inflight import InFlight, InFlightMiddleware
 from app.config import Settings, get_settings
 from app.console import install_console
@@ -81,6 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(messages.router)
     app.include_router(webhooks.router)
     install_console(app, settings)
+    # Added last, so outermost: nothing reads a body before it has decided who may send one.
+    app.add_middleware(RequestGuard, settings=settings)
     _install_error_handlers(app)
     return app
 
@@ -104,8 +108,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def smsdesk_error(_request: Request, exc: SmsdeskError) -> JSONResponse:
         return _error(500, exc.code, str(exc))
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+    # Starlette's own (404, 405, the body limit's 413) as well as the routes' FastAPI ones.
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, dict) else {"message": str(exc.detail)}
         code = {
             400: "invalid_request",

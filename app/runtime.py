@@ -75,7 +75,9 @@ def build_runtime(
     foreground_busy: Callable[[], bool] | None = None,
 ) -> Runtime:
     """Everything smsdesk needs to take and answer texts (parts can be swapped in tests)."""
-    engine = engine or open_database(settings.db_url)
+    engine = engine or open_database(
+        settings.db_url, busy_timeout=settings.sqlite_busy_timeout_seconds
+    )
     compliance = Compliance(engine, settings)
     sender = sender or make_sender(settings, engine)
     status_callback = (

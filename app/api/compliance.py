@@ -10,12 +10,15 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app import clock
 from app.api.deps import BrandApiKey, ComplianceDep
+from app.api.fields import Instant
 from app.compliance.model import Category, GateDecision, GateRequest, InboundDecision, Status
+from app.compliance.segments import MAX_TEXT_CHARS
 
+# Dry runs still read the consent ledger: a number's state is not for strangers.
 router = APIRouter(prefix="/api/v1/compliance", tags=["compliance"], dependencies=[BrandApiKey])
 
 
@@ -24,12 +27,12 @@ class ClassifyRequest(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
-    text: str = Field(max_length=200_000, description="The message body, as received.")
+    text: str = Field(max_length=MAX_TEXT_CHARS, description="The message body, as received.")
     from_: str = Field(alias="from", description="Sender, E.164.", examples=["+12125550123"])
     state: Status | None = Field(
         default=None, description="Consent state to assume; default: the ledger's."
     )
-    received_at: AwareDatetime | None = Field(default=None, description="Default: now.")
+    received_at: Instant | None = Field(default=None, description="Default: now.")
 
 
 class GateRequestBody(BaseModel):
@@ -39,12 +42,12 @@ class GateRequestBody(BaseModel):
 
     to: str = Field(description="Recipient, E.164.", examples=["+12125550123"])
     category: Category
-    send_at: AwareDatetime | None = Field(default=None, description="Default: now.")
+    send_at: Instant | None = Field(default=None, description="Default: now.")
     urgent: bool = False
-    last_inbound_at: AwareDatetime | None = None
+    last_inbound_at: Instant | None = None
     known_state: str | None = Field(default=None, min_length=2, max_length=2)
     verified_time_zone: str | None = None
-    body: str | None = Field(default=None, max_length=20_000)
+    body: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     first_message: bool = False
     state: Literal["ledger"] = "ledger"
 

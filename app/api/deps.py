@@ -28,6 +28,14 @@ def _app_settings(request: Request) -> Settings:
     return _runtime(request).settings
 
 
+API_KEY_REQUIRED = "a valid API key is required (Authorization: Bearer <key>)"
+
+
+def known_api_key(settings: Settings, given: str) -> bool:
+    """Whether `given` is one of the configured integrator keys (for checks before the body)."""
+    return check_api_key(settings, given) is not None
+
+
 def _api_key(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     settings: Annotated[Settings, Depends(_app_settings)],
@@ -38,7 +46,7 @@ def _api_key(
     if grant is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            detail="a valid API key is required (Authorization: Bearer <key>)",
+            detail=API_KEY_REQUIRED,
             headers={"WWW-Authenticate": "Bearer"},
         )
     return grant

@@ -12,12 +12,13 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from app import clock
 from app.api.deps import ApiGrantDep, ApiKey, BrandApiKey, RuntimeDep
+from app.api.fields import Instant
 from app.channels.base import InboundSms
 from app.compliance.model import Category, GateRequest
 from app.compliance.parsing import parse_e164
@@ -43,8 +44,8 @@ class InboundIn(BaseModel):
     provider_message_id: str = Field(min_length=1, max_length=64)
     from_: str = Field(alias="from", examples=["+12125550123"])
     to: str = Field(max_length=20, examples=["+18005550199"])
-    body: str = Field(default="", max_length=20_000)
-    received_at: AwareDatetime | None = None
+    body: str = Field(default="", max_length=MAX_TEXT_CHARS)
+    received_at: Instant | None = None
 
 
 class Accepted(BaseModel):

@@ -5,10 +5,14 @@ Never 200 for a text that was not stored: a failed write answers 503 and Twilio 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
 
+import anyio.to_thread
+from anyio import CapacityLimiter
+from anyio.lowlevel import RunVar
 from fastapi import APIRouter, HTTPException, Request, Response, status
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from app import clock
@@ -33,6 +37,22 @@ _SIGNED: dict[int | str, dict[str, Any]] = {
     413: {"description": "Body larger than SMSDESK_MAX_WEBHOOK_BYTES."},
     503: {"description": "The database cannot take the write; Twilio will retry."},
 }
+
+
+_T = TypeVar("_T")
+_THREADS: RunVar[CapacityLimiter] = RunVar("smsdesk_webhook_threads")
+WEBHOOK_THREADS = 16
+"""Threads kept for webhooks alone: a flood of console or API requests can fill the shared
+threadpool, and an acknowledgement must never queue behind them (Twilio gives up at 15 s)."""
+
+
+async def _in_webhook_thread(function: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
+    try:
+        limiter = _THREADS.get()
+    except LookupError:  # one limiter per event loop (tests run several)
+        limiter = CapacityLimiter(WEBHOOK_THREADS)
+        _THREADS.set(limiter)
+    return await anyio.to_thread.run_sync(partial(function, *args, **kwargs), limiter=limiter)
 
 
 async def _signed_form(request: Request, runtime: Runtime) -> FormData:
@@ -65,7 +85,7 @@ async def inbound_sms(request: Request, runtime: RuntimeDep) -> Response:
     account = runtime.settings.twilio_account_sid or None
     try:
         sms = parse_inbound(form, received_at=clock.now(), account_sid=account)  # type: ignore[arg-type]
-        await run_in_threadpool(
+        await _in_webhook_thread(
             accept_inbound, runtime.engine, sms, brand=runtime.settings.brand_id
         )
     except InvalidInput as exc:
@@ -82,7 +102,7 @@ async def delivery_status(request: Request, runtime: RuntimeDep) -> Response:
         update = parse_status(form)  # type: ignore[arg-type]
     except InvalidInput as exc:
         raise _bad_request(exc) from None
-    await run_in_threadpool(
+    await _in_webhook_thread(
         apply_delivery_status,
         runtime.engine,
         runtime.compliance,

@@ -19,6 +19,7 @@ from twilio.rest import Client
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from app.channels.base import InboundSms, Media, OutboundSms, SendResult
+from app.compliance.segments import MAX_TEXT_CHARS
 from app.config import Settings
 from app.errors import ConfigurationError, InvalidInput, ProviderError, RecipientOptedOut
 
@@ -97,12 +98,15 @@ def parse_inbound(
     sid = _message_sid(form)
     if account_sid is not None and form.get("AccountSid") != account_sid:
         raise InvalidInput("AccountSid does not match the configured Twilio account")
+    body = form.get("Body") or ""  # absent on a picture-only MMS
+    if len(body) > MAX_TEXT_CHARS:  # Twilio itself never delivers more
+        raise InvalidInput(f"Body has {len(body)} characters; at most {MAX_TEXT_CHARS} are taken")
     return InboundSms(
         provider=PROVIDER,
         provider_message_id=sid,
         from_number=_required(form, "From"),
         to_number=_required(form, "To"),
-        body=form.get("Body") or "",  # absent on a picture-only MMS
+        body=body,
         received_at=received_at,
         media=_media(form),
     )

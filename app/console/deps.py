@@ -14,13 +14,18 @@ from sqlmodel import Session
 from app.api.deps import RuntimeDep
 from app.console.auth import CSRF_HEADER, SESSION_COOKIE, find_session
 from app.handoff.agents import audit
+from app.runtime import Runtime
+from app.storage import reading
 from app.storage.tables import Agent, AgentSession
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def _db(runtime: RuntimeDep) -> Iterator[Session]:
-    with Session(runtime.engine, expire_on_commit=False) as session:
+def _db(request: Request, runtime: RuntimeDep) -> Iterator[Session]:
+    # Page views and other safe requests only read: on SQLite they skip the writers' queue.
+    safe = request.method in _SAFE_METHODS
+    bind = reading(runtime.engine) if safe else runtime.engine
+    with Session(bind, expire_on_commit=False) as session:
         yield session
 
 
@@ -60,11 +65,21 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def _console_context(request: Request, db: DbSession) -> ConsoleContext:
+def signed_in(runtime: Runtime, token: str) -> tuple[AgentSession, Agent] | None:
+    """The agent session this cookie value opens, read on a short session of its own."""
+    # A session of its own, closed before the route runs: holding the request's session
+    # (and with it a pooled connection and, on SQLite, the write lock) from this threadpool
+    # thread while the route waited for another thread deadlocked the server under 40
+    # concurrent console requests. The rows come back detached, their columns loaded.
+    with Session(reading(runtime.engine), expire_on_commit=False) as session:
+        return find_session(session, token=token)
+
+
+def _console_context(request: Request, runtime: RuntimeDep) -> ConsoleContext:
     """A valid session cookie (else 401) and, for a state-changing request, its CSRF token
     in the X-CSRF-Token header (else 403)."""
     token = request.cookies.get(SESSION_COOKIE)
-    found = find_session(db, token=token) if token else None
+    found = signed_in(runtime, token) if token else None
     if found is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="sign in to the console first")
     agent_session, agent = found
@@ -89,10 +104,10 @@ class LoginRequired(Exception):
         self.next_path = next_path
 
 
-def _page_context(request: Request, db: DbSession) -> ConsoleContext:
+def _page_context(request: Request, runtime: RuntimeDep) -> ConsoleContext:
     """`_console_context` for pages: no session redirects to sign-in instead of a 401."""
     try:
-        return _console_context(request, db)
+        return _console_context(request, runtime)
     except HTTPException as exc:
         if exc.status_code == status.HTTP_401_UNAUTHORIZED:
             raise LoginRequired(request.url.path) from None

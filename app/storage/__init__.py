@@ -12,9 +12,14 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, text
 
-from app.storage.engine import make_engine, normalise_url
+from app.storage.engine import (
+    DEFAULT_BUSY_TIMEOUT_SECONDS,
+    make_engine,
+    normalise_url,
+    reading,
+)
 
-__all__ = ["make_engine", "migrate", "normalise_url", "open_database"]
+__all__ = ["make_engine", "migrate", "normalise_url", "open_database", "reading"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _migrate_lock = threading.Lock()
@@ -39,8 +44,8 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
-def open_database(url: str) -> Engine:
+def open_database(url: str, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT_SECONDS) -> Engine:
     """An engine for `url` with the schema migrated to the latest revision."""
-    engine = make_engine(url)
+    engine = make_engine(url, busy_timeout=busy_timeout)
     migrate(engine)
     return engine

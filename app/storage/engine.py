@@ -5,11 +5,13 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import StaticPool
 
 from app.errors import ConfigurationError
@@ -23,15 +25,42 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """An engine for `url`; SQLite files get WAL, a busy timeout and serialised writers."""
+DEFAULT_BUSY_TIMEOUT_SECONDS = 5.0
+
+
+def make_engine(
+    url: str, *, echo: bool = False, busy_timeout: float = DEFAULT_BUSY_TIMEOUT_SECONDS
+) -> Engine:
+    """An engine for `url`; SQLite files get WAL, a busy timeout and serialised writers.
+
+    `busy_timeout` bounds how long a SQLite transaction waits for the write lock (ours or
+    another process's) before failing with "database is locked" (answered 503).
+    """
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, parsed.database, echo=echo)
+        return _sqlite_engine(url, parsed.database, echo=echo, busy_timeout=busy_timeout)
     if parsed.get_backend_name() == "postgresql":
         return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
     raise ConfigurationError(f"unsupported database URL {parsed.render_as_string()!r}")
+
+
+_LOCKED = "database is locked (waited SMSDESK_SQLITE_BUSY_TIMEOUT_SECONDS)"
+
+
+READ_ONLY = "smsdesk_read_only"
+"""Execution option of `reading()` engines: their transactions only read."""
+
+
+def reading(engine: Engine) -> Engine:
+    """The same database for transactions that only read.
+
+    On SQLite they begin DEFERRED, outside the writers' queue: under WAL a reader never waits
+    for a writer, and a console flood of page views no longer queues for the write lock that
+    webhooks need (writes in such a transaction fail rather than wait: do not write). On
+    PostgreSQL nothing changes.
+    """
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 class _QueuedWriterConnection(sqlite3.Connection):
@@ -44,12 +73,21 @@ class _QueuedWriterConnection(sqlite3.Connection):
     """
 
     lock_path: str | None = None
+    busy_timeout: float = DEFAULT_BUSY_TIMEOUT_SECONDS
     _lock_fd: int | None = None
     """Open only while this connection holds the write lock: nothing lingers otherwise."""
 
-    def take_write_lock(self) -> None:
+    def take_write_lock(self) -> float:
+        """Queue for the write lock; returns the seconds left of the busy timeout.
+
+        The wait for `flock` itself cannot be bounded, but every writer ahead in the queue is:
+        each gives up at its own deadline (set when it started waiting, so no later than
+        ours), so the queue drains by our deadline even while another process holds SQLite's
+        lock. What is left of the timeout is all BEGIN IMMEDIATE may then wait.
+        """
+        deadline = time.monotonic() + self.busy_timeout
         if self.lock_path is None or self._lock_fd is not None:
-            return
+            return self.busy_timeout
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -57,6 +95,10 @@ class _QueuedWriterConnection(sqlite3.Connection):
             os.close(fd)
             raise
         self._lock_fd = fd
+        left = deadline - time.monotonic()
+        if left <= 0:
+            self._release()
+        return left
 
     def _release(self) -> None:
         fd, self._lock_fd = self._lock_fd, None
@@ -82,14 +124,14 @@ class _QueuedWriterConnection(sqlite3.Connection):
             self._release()
 
 
-def _sqlite_engine(url: str, database: str | None, *, echo: bool) -> Engine:
+def _sqlite_engine(url: str, database: str | None, *, echo: bool, busy_timeout: float) -> Engine:
     in_memory = database in (None, "", ":memory:")
-    # A subclass per engine: the lock file belongs to this database.
+    # A subclass per engine: the lock file and the timeout belong to this database.
     factory: type[_QueuedWriterConnection] = type(
-        "QueuedWriterConnection", (_QueuedWriterConnection,), {}
+        "QueuedWriterConnection", (_QueuedWriterConnection,), {"busy_timeout": busy_timeout}
     )
     kwargs: dict[str, Any] = {
-        "connect_args": {"check_same_thread": False, "timeout": 30, "factory": factory}
+        "connect_args": {"check_same_thread": False, "timeout": busy_timeout, "factory": factory}
     }
     if in_memory:
         kwargs["poolclass"] = StaticPool
@@ -107,14 +149,22 @@ def _sqlite_engine(url: str, database: str | None, *, echo: bool) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+            return
         # BEGIN IMMEDIATE takes the write lock up front: a read-then-append of the consent
         # ledger can never interleave with another writer (readers still proceed under WAL).
-        connection.connection.driver_connection.take_write_lock()
+        driver = connection.connection.driver_connection
+        left = driver.take_write_lock()
+        if left <= 0:
+            raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError(_LOCKED))
+        # The time spent queueing counts against the timeout: the whole wait stays bounded.
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={max(1, int(left * 1000))}")
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine

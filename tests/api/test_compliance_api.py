@@ -85,7 +85,7 @@ def test_gate_blocks_content_that_misuses_a_keyword(client: TestClient) -> None:
             {"text": "STOP", "from": "+12125550123", "received_at": "2026-06-10T12:00"},
             "invalid_request",
         ),
-        ({"text": "x" * 200_001, "from": "+12125550123"}, "invalid_request"),
+        ({"text": "x" * 1_601, "from": "+12125550123"}, "invalid_request"),
     ],
 )
 def test_bad_input_gets_a_json_error_with_a_code(

@@ -326,14 +326,22 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def server(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SmsdeskServer]:
+def server_env() -> dict[str, str]:
+    """Extra SMSDESK_* settings of the server (parametrize it to change them)."""
+    return {}
+
+
+@pytest.fixture
+def server(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, server_env: dict[str, str]
+) -> Iterator[SmsdeskServer]:
     """A running `smsdesk serve` (embedded execution mode) on a fresh database of its own."""
     databases: Iterator[str] | None = None
     url: str | None = None
     if backend == "postgres":
         databases = _pg_database(request.getfixturevalue("pg_admin_url"))
         url = next(databases)
-    instance = SmsdeskServer(tmp_path, database_url=url)
+    instance = SmsdeskServer(tmp_path, database_url=url, extra_env=server_env)
     try:
         instance.start()
         yield instance
