@@ -1,7 +1,7 @@
 """sign-in attempts: atomic per-window counters for the console's sign-in limits
 
-Revision ID: 0007_sign_in_attempts
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-03
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 from app.storage.types import UtcDateTime
 
-revision = "0007_sign_in_attempts"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
