@@ -1,6 +1,7 @@
-"""Compliance rules that only the pipeline can show (audit of issue 13). AI-3: an opted-out
-customer asking in words to get texts again is told
-once to text START, stays opted out (IN-5), and gets nothing else (IN-7's one reply)."""
+"""Compliance rules only the pipeline can show (audit of issue 13): AI-3 (an opted-out customer
+asking in words to get texts again is told once to text START, stays opted out and gets nothing
+else), TIME-2 (the confirmation's 5-minute window) and PROV-1/PROV-2 (one confirmation when the
+provider answers keywords itself)."""
 
 from __future__ import annotations
 
