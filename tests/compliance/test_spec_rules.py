@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
 import pytest
 
-from app.compliance import classify
-from app.compliance.model import OPTED_OUT, SUBSCRIBED, Policy
+from app.compliance import Compliance, classify
+from app.compliance.model import OPTED_OUT, SUBSCRIBED, GateRequest, Policy
 from app.compliance.normalise import normalise
+from app.config import Settings
+from app.storage import open_database
 
 
 def test_in4_an_opt_in_while_subscribed_confirms_again_without_a_state_change() -> None:
@@ -81,3 +86,26 @@ def test_ai3_applies_only_to_opted_out_senders_and_not_in_strict_mode() -> None:
 def test_ai3_other_texts_from_opted_out_senders_still_go_to_the_ai(body: str) -> None:
     decision = classify(body, state=OPTED_OUT)
     assert (decision.reply, decision.forward_to_ai) == (None, True)
+
+
+def test_arch3_consent_belongs_to_the_customer_and_brand_not_the_sending_number(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(env="test", data_dir=tmp_path)
+    engine = open_database(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        compliance = Compliance(engine, settings)
+        at = datetime(2026, 6, 10, 15, 0, tzinfo=UTC)
+        compliance.process_inbound(
+            phone="+12125550123", body="STOP", received_at=at, brand="acme", provider_message_id="a"
+        )
+        # Whichever of the brand's numbers sends next, the opt-out holds; another brand's
+        # consent is its own.
+        assert compliance.consent("+12125550123", brand="acme").state.status == "opted_out"
+        assert compliance.consent("+12125550123", brand="other").state.status == "subscribed"
+        blocked = compliance.check_outbound(
+            GateRequest("+12125550123", at, "transactional"), brand="acme", record=False
+        )
+        assert (blocked.allowed, blocked.rule) == (False, "opted_out")
+    finally:
+        engine.dispose()

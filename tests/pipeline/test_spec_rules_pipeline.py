@@ -1,11 +1,13 @@
-"""AI-3 through the pipeline: an opted-out customer asking in words to get texts again is told
-once to text START, stays opted out (IN-5), and gets nothing else (IN-7's one reply)."""
+"""Compliance rules only the pipeline can show (audit of issue 13): AI-3 (an opted-out customer
+asking in words to get texts again is told once to text START, stays opted out and gets nothing
+else), TIME-2 (the confirmation's 5-minute window) and PROV-1/PROV-2 (one confirmation when the
+provider answers keywords itself)."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine
@@ -91,3 +93,39 @@ def test_a_question_from_an_opted_out_customer_still_gets_its_one_answer(
     runtime.jobs.drain()
     _confirmation, answer = outbox(engine)
     assert "you said" in answer and "START" not in answer
+
+
+def messages(engine: Engine) -> list[Message]:
+    with Session(engine) as session:
+        return list(
+            session.exec(
+                select(Message)
+                .where(Message.direction == "outbound")
+                .order_by(col(Message.created_at))
+            )
+        )
+
+
+def test_time2_the_confirmation_is_only_ever_sent_within_five_minutes(
+    runtime: Runtime, engine: Engine
+) -> None:
+    accept_inbound(engine, sms("STOP"), brand="default")
+    runtime.jobs.drain()
+    (confirmation,) = messages(engine)
+    assert confirmation.expires_at is not None
+    assert confirmation.expires_at - TUESDAY_11AM == timedelta(minutes=5)
+
+
+@pytest.mark.parametrize(
+    ("body", "ours"), [("STOP", False), ("HELP", False), ("please stop texting me", True)]
+)
+def test_prov1_prov2_with_provider_keyword_handling_we_confirm_only_what_it_cannot_see(
+    engine: Engine, settings: Settings, body: str, ours: bool
+) -> None:
+    provider_answers = settings.model_copy(update={"provider_handles_keywords": True})
+    runtime = build_runtime(provider_answers, engine=engine, responder=EchoResponder())
+    accept_inbound(engine, sms(body), brand="default")
+    runtime.jobs.drain()
+    assert (len(outbox(engine)) == 1) is ours  # PROV-1: one confirmation, the provider's or ours
+    if body != "HELP":
+        assert runtime.compliance.consent(PHONE).state.status == "opted_out"  # still recorded
