@@ -49,6 +49,9 @@ SEND_OUTBOUND = "send_outbound"
 CARRIER_OPT_OUT = "21610"  # Twilio: "Attempt to send to unsubscribed recipient"
 # Texts whose words are fixed and vetted (SPEC §8): the content rules are for everything else.
 COMPLIANCE_PURPOSES = {"opt_out_confirmation", "opt_in_confirmation", "help"}
+KEYWORD_ANSWER_PRIORITY = 1
+"""Job priority of those texts' sends (as `ingress.URGENT` for the STOP itself): a confirmation is
+due within 5 minutes (TIME-2), so under a backlog it must not wait behind other customers' texts."""
 _logger = log.get_logger("outbound")
 
 
@@ -98,6 +101,7 @@ def _enqueue_send(session: Session, conversation: Conversation, message: Message
         key="send|" + conversation_key(conversation.brand, conversation.phone_e164),
         payload={"message_id": str(message.id)},
         dedupe_key=f"send:{message.id}:{message.attempts}:{message.updated_at.isoformat()}",
+        priority=KEYWORD_ANSWER_PRIORITY if message.purpose in COMPLIANCE_PURPOSES else 0,
     )
 
 
