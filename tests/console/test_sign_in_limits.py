@@ -3,6 +3,7 @@ stranger, and a bounded audit log for anonymous noise."""
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,7 @@ def app_client(request: pytest.FixtureRequest, settings: Settings) -> Iterator[T
         with Session(_engine(client)) as session:
             create_agent(session, email=AGENT, password=PASSWORD, brands=["acme"])
         yield client
+    gc.collect()  # a connection left open would warn here, in the test that left it
 
 
 def _engine(client: TestClient) -> Engine:
@@ -47,8 +49,11 @@ def _engine(client: TestClient) -> Engine:
 
 
 def _from(client: TestClient, ip: str) -> TestClient:
-    """Another browser, at another client address, on the same running app."""
-    return TestClient(client.app, client=(ip, 40000))
+    """Another browser, at another client address, on the same running app (and event loop:
+    a portal of its own per request could end before the request's database session does)."""
+    other = TestClient(client.app, client=(ip, 40000))
+    other.portal = client.portal
+    return other
 
 
 def _actions(client: TestClient) -> list[str]:
