@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     max_webhook_bytes: int = Field(default=65_536, ge=1_024)
     max_body_bytes: int = Field(default=65_536, ge=1_024, le=16_777_216)
     """The largest request body any other route reads (413 beyond it, counted as it arrives)."""
-    max_concurrent_requests: int = Field(default=8, ge=1, le=256)
+    max_concurrent_requests: int = Field(default=4, ge=1, le=256)
     """Console and API requests handled at once; more wait their turn (webhooks never wait)."""
 
     # SMS provider.

@@ -57,8 +57,8 @@ def reading(engine: Engine) -> Engine:
 
     On SQLite they begin DEFERRED, outside the writers' queue: under WAL a reader never waits
     for a writer, and a console flood of page views no longer queues for the write lock that
-    webhooks need (writes in such a transaction fail rather than wait: do not write). On
-    PostgreSQL nothing changes.
+    webhooks need. Do not write in them: on SQLite a write there may fail at once ("database is
+    locked") where a queued writer would have waited its turn. On PostgreSQL nothing changes.
     """
     return engine.execution_options(**{READ_ONLY: True})
 
@@ -155,6 +155,8 @@ def _sqlite_engine(url: str, database: str | None, *, echo: bool, busy_timeout: 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         if connection.get_execution_options().get(READ_ONLY):
+            # A writer before us on this connection may have left a shorter timeout behind.
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             connection.exec_driver_sql("BEGIN")
             return
         # BEGIN IMMEDIATE takes the write lock up front: a read-then-append of the consent
