@@ -94,9 +94,11 @@ def _error(status: int, code: str, message: str, **extra: object) -> JSONRespons
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    # Bad input is 400 everywhere (not FastAPI's 422): providers and integrators treat 400 as
+    # "do not retry", and one code for every malformed request keeps clients simple.
     @app.exception_handler(InvalidInput)
     async def invalid_input(_request: Request, exc: InvalidInput) -> JSONResponse:
-        return _error(422, exc.code, str(exc))
+        return _error(400, exc.code, str(exc))
 
     @app.exception_handler(SQLAlchemyError)
     async def database_unavailable(_request: Request, exc: SQLAlchemyError) -> JSONResponse:
@@ -129,4 +131,4 @@ def _install_error_handlers(app: FastAPI) -> None:
             {"field": ".".join(str(p) for p in err["loc"][1:]), "problem": err["msg"]}
             for err in exc.errors()
         ]
-        return _error(422, "invalid_request", "the request body is not valid", details=details)
+        return _error(400, "invalid_request", "the request is not valid", details=details)

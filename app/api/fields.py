@@ -26,4 +26,4 @@ def _within_range(value: datetime) -> datetime:
 
 
 Instant = Annotated[AwareDatetime, AfterValidator(_within_range)]
-"""A timezone-aware instant within EARLIEST..LATEST, given back in UTC (else 422)."""
+"""A timezone-aware instant within EARLIEST..LATEST, given back in UTC (else 400)."""

@@ -254,7 +254,7 @@ def transfer_item(
     """Hand an owned item to another agent or back to a team's queue."""
     if (body.agent_id is None) == (body.team is None):
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, detail="give exactly one of agent_id and team"
+            status.HTTP_400_BAD_REQUEST, detail="give exactly one of agent_id and team"
         )
     to = db.get(Agent, body.agent_id) if body.agent_id is not None else None
     if body.agent_id is not None and to is None:

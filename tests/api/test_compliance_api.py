@@ -92,7 +92,7 @@ def test_bad_input_gets_a_json_error_with_a_code(
     client: TestClient, payload: dict[str, object], code: str
 ) -> None:
     response = client.post("/api/v1/compliance/classify", json=payload)
-    assert response.status_code == 422
+    assert response.status_code == 400
     assert response.json()["error"]["code"] == code
 
 

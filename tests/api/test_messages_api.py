@@ -101,7 +101,7 @@ def test_bad_inbound_payloads_get_coded_errors(client: TestClient) -> None:
         json={"provider_message_id": "x", "from": "555-0123", "to": "+18005550199"},
         headers=AUTH,
     )
-    assert response.status_code == 422
+    assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_phone_number"
     response = client.get("/api/v1/conversations/not-a-uuid/messages", headers=AUTH)
-    assert response.status_code == 422
+    assert response.status_code == 400

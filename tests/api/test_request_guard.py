@@ -1,4 +1,4 @@
-"""The front door through the real app: a key before any body is read, 401 before 422, texts
+"""The front door through the real app: a key before any body is read, 401 before 400, texts
 capped at 1,600 characters on every route, bodies over the limit 413, instants that overflow
 once moved to UTC refused as bad input instead of a 503 a provider retries for ever."""
 
@@ -98,11 +98,11 @@ def test_compliance_dry_runs_need_the_key(client: TestClient) -> None:
         ),
     ],
 )
-def test_a_text_longer_than_an_sms_can_be_is_422_on_every_api_route(
+def test_a_text_longer_than_an_sms_can_be_is_400_on_every_api_route(
     client: TestClient, path: str, payload: dict[str, object], field: str
 ) -> None:
     response = client.post(path, json=payload, headers=AUTH)
-    assert response.status_code == 422
+    assert response.status_code == 400
     assert [d["field"] for d in response.json()["error"]["details"]] == [field]
 
 
@@ -190,7 +190,7 @@ def test_an_instant_out_of_range_is_bad_input_not_a_503(client: TestClient, inst
         ("/api/v1/compliance/gate", last_inbound),
     ]:
         response = client.post(path, json=payload, headers=AUTH)
-        assert response.status_code == 422, (path, response.text)
+        assert response.status_code == 400, (path, response.text)
         assert response.json()["error"]["code"] == "invalid_request"
 
 

@@ -67,7 +67,7 @@ def test_claim_release_resolve_and_return_to_bot(client: TestClient, make_agent:
 
     assert ana.post(f"{url}/release").json()["status"] == "open"
     assert bob.post(f"{url}/claim").status_code == 200
-    assert bob.post(f"{url}/resolve", json={"outcome": "bogus"}).status_code == 422
+    assert bob.post(f"{url}/resolve", json={"outcome": "bogus"}).status_code == 400
     done = bob.post(f"{url}/resolve", json={"outcome": "return_to_bot", "note": "answered"})
     assert done.status_code == 200 and done.json()["outcome"] == "return_to_bot"
     assert bob.post(f"{url}/claim").status_code == 409
@@ -173,7 +173,7 @@ def test_transfer_snooze_and_assign_through_the_api(
         json={"agent_id": str(bo.id), "team": "billing"},
         headers=headers,
     )
-    assert both.status_code == 422
+    assert both.status_code == 400
     moved = client.post(
         f"/console/api/queue/{item_id}/transfer", json={"agent_id": str(bo.id)}, headers=headers
     )
