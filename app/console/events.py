@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from app.api.deps import RuntimeDep
 from app.console.auth import SESSION_COOKIE, find_session
 from app.console.views import fingerprints, visible_conversation
+from app.storage import reading
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -42,7 +43,7 @@ async def events(
         # A short session of its own: a request-scoped one would be held (and, on SQLite,
         # the write lock with it) for as long as the stream is open.
         token = request.cookies.get(SESSION_COOKIE)
-        with Session(engine) as session:
+        with Session(reading(engine)) as session:
             found = find_session(session, token=token) if token else None
             if found is None:
                 raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="sign in first")
@@ -58,7 +59,8 @@ async def events(
     token = request.cookies.get(SESSION_COOKIE) or ""
 
     def poll() -> dict[str, str] | None:
-        with Session(engine) as session:
+        # Read-only: on SQLite a poll never queues for the write lock webhooks need.
+        with Session(reading(engine)) as session:
             if find_session(session, token=token) is None:
                 return None  # signed out, disabled or expired since the stream opened
             return fingerprints(session, conversation_id=conversation)
