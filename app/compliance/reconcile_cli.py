@@ -35,8 +35,12 @@ class _Stderr:
 
 def _log_to_stderr(level: str) -> None:
     # Logs (with numbers redacted) go to stderr: stdout is the CSV or JSON a script reads.
+    # Not cached: a logger bound now would keep this process-wide choice past the command.
     log.configure(level)
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(_Stderr()))  # type: ignore[arg-type]
+    structlog.configure(
+        logger_factory=structlog.PrintLoggerFactory(_Stderr()),  # type: ignore[arg-type]
+        cache_logger_on_first_use=False,
+    )
 
 
 def register(compliance_app: typer.Typer) -> None:
@@ -58,8 +62,11 @@ def export_optouts_command(
     from app.compliance.reconcile import opted_out_numbers, write_export
     from app.storage import open_database
 
-    settings = get_settings()
-    rows = opted_out_numbers(open_database(settings.db_url), brand=brand)
+    engine = open_database(get_settings().db_url)
+    try:
+        rows = opted_out_numbers(engine, brand=brand)
+    finally:
+        engine.dispose()
     if out is None:
         write_export(rows, sys.stdout)
         return
@@ -101,11 +108,13 @@ def reconcile_command(
 
     settings = get_settings()
     _log_to_stderr(settings.log_level)
-    compliance = Compliance(open_database(settings.db_url), settings)
+    engine = open_database(settings.db_url)
     try:
-        result = reconcile(compliance, file, brand=brand, apply=apply)
+        result = reconcile(Compliance(engine, settings), file, brand=brand, apply=apply)
     except SmsdeskError as exc:
         fail(" ".join(str(exc).split()))
+    finally:
+        engine.dispose()
     for bad in result.bad_rows:
         typer.echo(f"error: {file.name} {bad}", err=True)
     if json_out:
