@@ -211,12 +211,18 @@ def _phone_column(header: list[str]) -> int | None:
 
 
 def _provider_number(value: str) -> str:
-    """The E.164 form of a provider cell; providers write `+14155550123` or `14155550123`."""
+    """The E.164 form of a provider cell; providers write `+14155550123` or `14155550123`.
+
+    Without its `+` a number must still start with its country code: ten digits or fewer are
+    taken for a national number (`4155550123`) and refused rather than read as another country's.
+    """
     if not value:
         raise ValueError("no phone number")
-    candidate = value if value.startswith("+") else "+" + value
-    if len(candidate) > 32 or not re.fullmatch(r"\+[\d\s().\-]+", candidate):
+    if len(value) > 32 or not re.fullmatch(r"\+?[\d\s().\-]+", value):
         raise ValueError(f"not an E.164 phone number: {value!r:.40}")
+    if not value.startswith("+") and len(re.sub(r"\D", "", value)) <= 10:
+        raise ValueError(f"not an E.164 phone number (no + and no country code): {value!r:.40}")
+    candidate = value if value.startswith("+") else "+" + value
     try:
         number = phonenumbers.parse(candidate, None)
     except phonenumbers.NumberParseException as exc:

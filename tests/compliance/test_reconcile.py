@@ -213,7 +213,8 @@ def test_twilio_headers_and_bad_rows_are_reported_by_line(
         "\n"
         "+1212555,2026-06-03\n"
         ",2026-06-04\n"
-        "14155550171,2026-06-05\n",
+        "14155550171,2026-06-05\n"
+        "6175550188,2026-06-06\n",
     )
     result = _invoke("reconcile", str(path), "--json")
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
@@ -221,11 +222,12 @@ def test_twilio_headers_and_bad_rows_are_reported_by_line(
         "twilio-optouts.csv line 3",
         "twilio-optouts.csv line 5",
         "twilio-optouts.csv line 6",
+        "twilio-optouts.csv line 8",  # national (ten digits): never read as another country's
     ]
     summary = json.loads(result.stdout)
     # The valid rows still count: the number written without `+` is drift.
     assert summary["provider_only"] == [ONLY_PROVIDER]
-    assert [row["line"] for row in summary["bad_rows"]] == [3, 5, 6]
+    assert [row["line"] for row in summary["bad_rows"]] == [3, 5, 6, 8]
     assert result.exit_code == 1
 
     clean = _provider_file(tmp_path, "PhoneNumber\n+12125550123\nnope\n", name="clean.csv")
