@@ -33,10 +33,9 @@ from app.errors import InvalidInput
 from app.storage.tables import ConsentEvent
 
 EXPORT_COLUMNS = ("brand", "phone_e164", "since", "source", "scope")
-STATE_EVENTS = (*sorted(REVOCATION_EVENTS), "consent_captured", "opt_in", "scope_change")
+STATE_EVENTS = REVOCATION_EVENTS | {"consent_captured", "opt_in", "scope_change", "human_override"}
 """The events `fold` changes the state on (sends, confirmations and HELPs never do): reading only
 these keeps the export cheap however many texts a number received."""
-_STATE_EVENTS = (*STATE_EVENTS, "human_override")
 PHONE_HEADERS = ("phone_e164", "phone_number", "phonenumber", "phone", "number", "e164")
 """Accepted names of the phone column, compared lower-cased with spaces and dashes as `_`: our
 own export (`phone_e164`), Twilio console exports (`Phone Number`, `PhoneNumber`), plain lists."""
@@ -127,7 +126,7 @@ class Reconciliation:
 
 def opted_out_numbers(engine: Engine, *, brand: str | None = None) -> list[OptedOut]:
     """Every number opted out now (any scope), per brand, sorted by brand then number."""
-    query = select(ConsentEvent).where(col(ConsentEvent.event_type).in_(_STATE_EVENTS))
+    query = select(ConsentEvent).where(col(ConsentEvent.event_type).in_(sorted(STATE_EVENTS)))
     if brand is not None:
         query = query.where(ConsentEvent.brand == brand)
     by_contact: dict[tuple[str, str], list[ConsentEvent]] = defaultdict(list)
@@ -146,8 +145,9 @@ def _current_opt_out(brand: str, phone: str, events: list[ConsentEvent]) -> Opte
     consent = fold(events)
     if consent.state.status != "opted_out" or consent.opted_out_at is None:
         return None
-    # The event that began the standing opt-out: the last one after which the number was
-    # subscribed just before (few events per number: only the state-changing ones are read).
+    # The event that began the standing opt-out: the last one before which the number was
+    # subscribed (a later STOP or a widening to `all` continues the same opt-out). Folding
+    # prefixes is quadratic, but only in a number's few state-changing events.
     start = events[0]
     for index in range(len(events) - 1, 0, -1):
         if fold(events[:index]).state.status != "opted_out":

@@ -75,7 +75,7 @@ def _provider_file(tmp_path: Path, text: str, name: str = "twilio-optouts.csv") 
 
 
 def _plain_list(tmp_path: Path) -> Path:
-    phones = (STOPPED, ONLY_PROVIDER, MARKETING_ONLY)
+    phones = (STOPPED, ONLY_PROVIDER, MARKETING_ONLY, ONLY_PROVIDER)  # a repeat counts once
     return _provider_file(tmp_path, "phone_e164\n" + "".join(f"{p}\n" for p in phones))
 
 
