@@ -309,11 +309,11 @@ class Compliance:
         actor: str = "system",
         provider_message_id: str | None = None,
         evidence: dict[str, Any] | None = None,
-    ) -> None:
+    ) -> int:
         """Append one event: consent capture, a sent message, a confirmation, an override.
 
         An event that ends consent cancels the number's unsent texts in the same commit, under
-        the contact lock (IN-2), like a STOP.
+        the contact lock (IN-2), like a STOP. Returns how many texts that cancelled.
         """
         brand, phone = brand or self.settings.brand_id, parse_e164(phone)
         ends_consent = event_type in REVOCATION_EVENTS or (
@@ -337,8 +337,9 @@ class Compliance:
                 effective_at=at,
                 evidence=evidence or {},
             )
+            cancelled = 0
             if ends_consent:
-                cancel_unsent(
+                cancelled = cancel_unsent(
                     session,
                     brand=brand,
                     phone=phone,
@@ -346,6 +347,7 @@ class Compliance:
                     marketing_only=scope == "marketing",
                 )
             session.commit()
+        return cancelled
 
     def record_inbound_seen(self, *, phone: str, at: datetime, brand: str | None = None) -> None:
         """Note that the customer texted at `at` without classifying a body (replayed history)."""
