@@ -19,6 +19,7 @@ from app.api.inflight import InFlight, InFlightMiddleware
 from app.config import Settings, get_settings
 from app.console import install_console
 from app.errors import InvalidInput, SmsdeskError
+from app.jobs.inprocess import InProcessEngine
 from app.runtime import build_runtime
 
 
@@ -36,6 +37,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sys.setswitchinterval(0.001)
         runtime = build_runtime(settings, foreground_busy=requests.busy)
         app.state.runtime = runtime
+        if isinstance(runtime.jobs, InProcessEngine):
+            runtime.start_warm_up()  # the workers run on this loop: load the AI beside them
         stop = asyncio.Event()
         # Embedded mode runs the workers in this process; in scale-out mode this is only the
         # relay that hands committed work to procrastinate (`smsdesk worker` runs the jobs).

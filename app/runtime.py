@@ -15,10 +15,12 @@ from app.compliance.service import Compliance
 from app.config import Settings
 from app.handoff.sla import FirstResponseSla
 from app.jobs import JobEngine
+from app.jobs.heartbeat import Heartbeat
 from app.jobs.inprocess import InProcessEngine
 from app.outbound.send import SEND_OUTBOUND, OutboundSender, release_due
 from app.pipeline.ingress import PROCESS_INBOUND
-from app.pipeline.processor import InboundProcessor
+from app.pipeline.processor import RESPOND_INBOUND, InboundProcessor
+from app.pipeline.readiness import Readiness
 from app.pipeline.responder import HandoffResponder, Responder
 from app.pipeline.wording import wording_for
 from app.storage import open_database
@@ -36,12 +38,25 @@ class Runtime:
     """The embedded engine (default), or procrastinate's (scale-out), which runs jobs with the
     embedded engine's claim and handlers, one conversation key at a time."""
     responder: Responder
+    readiness: Readiness
+    """Where the responder's warm-up stands: texts for the AI wait while it loads."""
 
     def warm_up(self) -> None:
-        """Load what processing needs (the AI models) before the first text arrives."""
+        """Load what processing needs (the AI models) in this thread (one-shot runs)."""
         warm_up = getattr(self.responder, "warm_up", None)
         if warm_up is not None:
             warm_up()
+
+    def start_warm_up(self, *, then: Callable[[], None] | None = None) -> None:
+        """Load the AI models in the background: jobs run meanwhile, compliance first of all
+        (a text for the AI waits until they are loaded, or goes to a person if they fail)."""
+        self.readiness.start(getattr(self.responder, "warm_up", None), then=then)
+
+    def ai_status(self) -> str:
+        """`off` (no AI layer), `loading`, `ready` or `failed: <reason>`."""
+        if isinstance(self.responder, HandoffResponder):
+            return "off"
+        return self.readiness.describe()
 
     def close(self) -> None:
         """Release the database connections."""
@@ -83,10 +98,12 @@ def build_runtime(
         if settings.sms_provider == "twilio"
         else None
     )
+    readiness = Readiness()
     processor = InboundProcessor(
         engine=engine,
         compliance=compliance,
         responder=responder or make_responder(settings),
+        readiness=readiness,
         brand=Brand.from_settings(settings),
         provider=sender.name,
         provider_handles_keywords=settings.provider_handles_keywords,
@@ -97,7 +114,11 @@ def build_runtime(
     outbound = OutboundSender(engine, compliance, sender, status_callback=status_callback)
     runner = InProcessEngine(
         engine,
-        handlers={PROCESS_INBOUND: processor, SEND_OUTBOUND: outbound},
+        handlers={
+            PROCESS_INBOUND: processor,
+            RESPOND_INBOUND: processor.respond_later,
+            SEND_OUTBOUND: outbound,
+        },
         workers=settings.workers,
         periodic=[partial(release_due, engine)],
         yield_to=foreground_busy,
@@ -111,4 +132,7 @@ def build_runtime(
         from app.jobs.procrastinate_engine import ProcrastinateEngine
 
         jobs = ProcrastinateEngine(runner)  # PostgreSQL only: ConfigurationError otherwise
-    return Runtime(settings, engine, compliance, sender, jobs, processor.responder)
+    runtime = Runtime(settings, engine, compliance, sender, jobs, processor.responder, readiness)
+    # Whoever runs `runner` (this process's loop, the worker child, `smsdesk worker`) beats.
+    runner.heartbeat = Heartbeat(engine, mode=settings.execution_mode, ai=runtime.ai_status)
+    return runtime
