@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -18,10 +20,11 @@ from app.jobs import JobEngine
 from app.jobs.heartbeat import Heartbeat
 from app.jobs.inprocess import InProcessEngine
 from app.outbound.send import SEND_OUTBOUND, OutboundSender, release_due
+from app.pipeline.decision import Decided
 from app.pipeline.ingress import PROCESS_INBOUND
 from app.pipeline.processor import RESPOND_INBOUND, InboundProcessor
 from app.pipeline.readiness import Readiness
-from app.pipeline.responder import HandoffResponder, Responder
+from app.pipeline.responder import HandoffResponder, Responder, ResponderRequest
 from app.pipeline.wording import wording_for
 from app.storage import open_database
 
@@ -76,9 +79,36 @@ def make_responder(settings: Settings) -> Responder:
     """The configured responder: the AI layer (models load on first use), or people only."""
     if settings.bot == "off":
         return HandoffResponder()
-    from app.ai.responder import AiResponder
+    return DeferredAiResponder(settings)
 
-    return AiResponder(settings)
+
+class DeferredAiResponder:
+    """The AI responder, imported and built by its warm-up (or first use), not at start-up.
+
+    Importing the AI layer alone takes seconds (the LLM client, the encoder's libraries): a
+    worker that did it before running jobs kept every STOP of its first seconds waiting."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._responder: Responder | None = None
+        self._lock = threading.Lock()
+
+    def _ai(self) -> Any:
+        with self._lock:
+            if self._responder is None:
+                from app.ai.responder import AiResponder
+
+                self._responder = AiResponder(self.settings)
+            return self._responder
+
+    def warm_up(self) -> None:
+        """Import the AI layer, load its models and run one text through them."""
+        self._ai().warm_up()
+
+    def respond(self, request: ResponderRequest) -> Decided:
+        """The AI responder's decision (importing and loading it first if needed)."""
+        decided: Decided = self._ai().respond(request)
+        return decided
 
 
 def build_runtime(

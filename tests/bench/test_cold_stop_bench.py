@@ -31,6 +31,7 @@ def test_cold_stop_benchmark_suppresses_every_stop(tmp_path: Path) -> None:
         assert trial["suppression_seconds"]["p99"] is not None
     broken = trials["broken"]
     assert str(broken["ai_state_at_end"]).startswith("failed: ")
-    assert broken["questions_handed_off_ai_unavailable"] == 5
-    assert broken["questions_by_status"] == {"processed": 5}
+    # Each question went to a person, unless its customer's STOP came first (then: neither).
+    assert 5 <= broken["questions_handed_off_ai_unavailable"] <= 10
+    assert broken["questions_by_status"] == {"processed": 10}
     assert set(report["summary"]) == {"cold", "broken"}
