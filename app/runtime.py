@@ -22,7 +22,7 @@ from app.jobs.inprocess import InProcessEngine
 from app.outbound.send import SEND_OUTBOUND, OutboundSender, release_due
 from app.pipeline.decision import Decided
 from app.pipeline.ingress import PROCESS_INBOUND
-from app.pipeline.processor import RESPOND_INBOUND, InboundProcessor
+from app.pipeline.processor import RESPOND_INBOUND, InboundProcessor, wake_waiting
 from app.pipeline.readiness import Readiness
 from app.pipeline.responder import HandoffResponder, Responder, ResponderRequest
 from app.pipeline.wording import wording_for
@@ -53,7 +53,12 @@ class Runtime:
     def start_warm_up(self, *, then: Callable[[], None] | None = None) -> None:
         """Load the AI models in the background: jobs run meanwhile, compliance first of all
         (a text for the AI waits until they are loaded, or goes to a person if they fail)."""
-        self.readiness.start(getattr(self.responder, "warm_up", None), then=then)
+
+        def wake() -> None:
+            if wake_waiting(self.engine):
+                self.jobs.notify()
+
+        self.readiness.start(getattr(self.responder, "warm_up", None), then=then, settled=wake)
 
     def ai_status(self) -> str:
         """`off` (no AI layer), `loading`, `ready` or `failed: <reason>`."""

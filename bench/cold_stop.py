@@ -19,7 +19,7 @@ records when `/healthz` first said `workers: ready` and the AI state, how many S
 while the AI was not ready, and that every question was either held for the AI or handed to a
 person (`ai_unavailable`), never lost.
 
-    python bench/cold_stop.py [--stops 40] [--rate 10] [--repeats 3] [--json OUT.json]
+    python bench/cold_stop.py [--stops 60] [--rate 1.5] [--repeats 3] [--json OUT.json]
 """
 
 from __future__ import annotations
@@ -281,8 +281,8 @@ def percentiles(values: Sequence[float]) -> dict[str, float | None]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stops", type=int, default=40)
-    parser.add_argument("--rate", type=float, default=10.0, help="customers a second")
+    parser.add_argument("--stops", type=int, default=60)
+    parser.add_argument("--rate", type=float, default=1.5, help="customers a second")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--scenarios", default="cold,broken")
     parser.add_argument("--json", type=Path, default=OUT)

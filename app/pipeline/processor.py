@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
 from app import log
@@ -50,7 +50,10 @@ RESPOND_INBOUND = "respond_inbound"
 """The AI half of a passed text, when the AI was still loading as its compliance half ran."""
 WAITING_FOR_AI = "awaiting_ai"
 """A passed text's status while it waits for the AI (its compliance decision is committed)."""
-AI_RETRY_SECONDS = 0.5
+AI_RETRY_SECONDS = 30.0
+"""How long a text waiting for the AI sleeps between looks; the end of the warm-up wakes every
+waiting text at once (`wake_waiting`), so this only bounds a missed wake-up. Short retries would
+be a stream of writes (one per waiting conversation) competing with the STOPs for the database."""
 """Without a `Wording` (bare test setups): the English instruction."""
 _logger = log.get_logger("pipeline")
 
@@ -341,6 +344,18 @@ class InboundProcessor:
         # PROV-1 (b): the provider answers single-word STOP/START/HELP itself; phrases and
         # clauses never reach its filter (PROV-2), so those confirmations stay ours.
         return self.provider_handles_keywords and decision.match == "exact"
+
+
+def wake_waiting(engine: Engine) -> int:
+    """Make every text waiting for the AI runnable now (the warm-up ended); how many."""
+    with Session(engine) as session:
+        result = session.exec(
+            update(Job)
+            .where(col(Job.kind) == RESPOND_INBOUND, col(Job.state) == "pending")
+            .values(run_after=now())
+        )
+        session.commit()
+        return int(result.rowcount or 0)
 
 
 def _ai_unavailable(readiness: Readiness) -> Decided:

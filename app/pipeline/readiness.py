@@ -43,7 +43,11 @@ class Readiness:
         return "ready" if self._state == "ready" else "loading"
 
     def start(
-        self, warm_up: Callable[[], None] | None, *, then: Callable[[], None] | None = None
+        self,
+        warm_up: Callable[[], None] | None,
+        *,
+        then: Callable[[], None] | None = None,
+        settled: Callable[[], None] | None = None,
     ) -> threading.Thread | None:
         """Run `warm_up` in a daemon thread (None: nothing to load, ready at once).
 
@@ -58,23 +62,36 @@ class Readiness:
                 return None
             self._state = "loading"
         thread = threading.Thread(
-            target=self._run, args=(warm_up, then), name="smsdesk-ai-warm-up", daemon=True
+            target=self._run,
+            args=(warm_up, then, settled),
+            name="smsdesk-ai-warm-up",
+            daemon=True,
         )
         thread.start()
         return thread
 
-    def _run(self, warm_up: Callable[[], None], then: Callable[[], None] | None) -> None:
+    def _run(
+        self,
+        warm_up: Callable[[], None],
+        then: Callable[[], None] | None,
+        settled: Callable[[], None] | None,
+    ) -> None:
         try:
             warm_up()
         except Exception as exc:  # any load error: the knowledge, a model file, the index
             self._reason = _one_line(exc)
             self._state = "failed"
             _logger.error("ai.unavailable", reason=self._reason)
-            return
-        self._state = "ready"
-        _logger.info("ai.ready")
-        if then is not None:
-            then()
+        else:
+            self._state = "ready"
+            _logger.info("ai.ready")
+            if then is not None:
+                then()
+        if settled is not None:
+            try:
+                settled()
+            except Exception as exc:  # the texts still run at their next retry
+                _logger.warning("ai.wake_failed", error=repr(exc))
 
 
 def _one_line(exc: BaseException) -> str:
