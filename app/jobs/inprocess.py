@@ -188,7 +188,11 @@ class InProcessEngine:
         tasks = [asyncio.create_task(self._worker(stop)) for _ in range(self.workers)]
         tasks.append(asyncio.create_task(self._ticker(stop)))
         await stop.wait()
-        for task in tasks:
+        # Let the jobs and periodic tasks in flight end (their threads would otherwise go on
+        # using the database after it is closed), then cancel whatever is still busy.
+        self._wake.set()
+        _done, busy = await asyncio.wait(tasks, timeout=5.0)
+        for task in busy:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.heartbeat is not None:
@@ -226,4 +230,5 @@ class InProcessEngine:
                         self.notify()
                 except Exception as exc:  # a periodic task must never stop the engine
                     _logger.error("jobs.periodic_failed", error=repr(exc))
-            await asyncio.sleep(1.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
