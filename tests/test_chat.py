@@ -44,7 +44,7 @@ def server(settings: Settings, ai_models: AiModels, ai_data_dir: Path) -> Iterat
     # `make run` runs the jobs in a child process: wait until it takes them.
     eventually(
         lambda: _ready(httpx2.get(f"{configured.public_base_url}/healthz").json()),
-        seconds=120,
+        seconds=300,
     )
     yield configured
     uv.should_exit = True
