@@ -203,7 +203,12 @@ def trial(scenario: str, root: Path, data_dir: Path, *, stops: int, rate: float)
             if pmid in events:
                 by_phase.setdefault(phase[pmid], []).append(events[pmid].timestamp() - at)
         if scenario == "broken":  # every question is settled once the AI has failed
-            _wait_settled(engine, deadline=time.monotonic() + 60)
+            settle_by = time.monotonic() + 120
+            while time.monotonic() < settle_by and not str(watch.last.get("ai")).startswith(
+                "failed"
+            ):
+                time.sleep(0.1)
+            _wait_settled(engine, deadline=settle_by)
         with engine.connect() as connection:
             statuses = dict(
                 connection.execute(
