@@ -254,7 +254,9 @@ def trial(scenario: str, root: Path, data_dir: Path, *, stops: int, rate: float)
 
 
 def _wait_settled(engine: Any, *, deadline: float) -> None:
-    sql = text("SELECT count(*) FROM messages WHERE status = 'awaiting_ai'")
+    sql = text(
+        "SELECT count(*) FROM messages WHERE direction = 'inbound' AND status <> 'processed'"
+    )
     while time.monotonic() < deadline:
         with engine.connect() as connection:
             if connection.execute(sql).scalar_one() == 0:
