@@ -22,6 +22,7 @@ from app.config import Settings, get_settings
 from app.console import install_console
 from app.demo import retire_demo_accounts
 from app.errors import InvalidInput, SmsdeskError
+from app.jobs.inprocess import InProcessEngine
 from app.runtime import build_runtime
 
 
@@ -41,6 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.runtime = runtime
         if settings.env == "prod":  # a database first used by `make run` keeps the demo agents
             retire_demo_accounts(runtime.engine)
+        if isinstance(runtime.jobs, InProcessEngine):
+            runtime.start_warm_up()  # the workers run on this loop: load the AI beside them
         stop = asyncio.Event()
         # Embedded mode runs the workers in this process; in scale-out mode this is only the
         # relay that hands committed work to procrastinate (`smsdesk worker` runs the jobs).

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -15,11 +17,14 @@ from app.compliance.service import Compliance
 from app.config import Settings
 from app.handoff.sla import FirstResponseSla
 from app.jobs import JobEngine
+from app.jobs.heartbeat import Heartbeat
 from app.jobs.inprocess import InProcessEngine
 from app.outbound.send import SEND_OUTBOUND, OutboundSender, release_due
+from app.pipeline.decision import Decided
 from app.pipeline.ingress import PROCESS_INBOUND
-from app.pipeline.processor import InboundProcessor
-from app.pipeline.responder import HandoffResponder, Responder
+from app.pipeline.processor import RESPOND_INBOUND, InboundProcessor, wake_waiting
+from app.pipeline.readiness import Readiness
+from app.pipeline.responder import HandoffResponder, Responder, ResponderRequest
 from app.pipeline.wording import wording_for
 from app.storage import open_database
 
@@ -36,12 +41,30 @@ class Runtime:
     """The embedded engine (default), or procrastinate's (scale-out), which runs jobs with the
     embedded engine's claim and handlers, one conversation key at a time."""
     responder: Responder
+    readiness: Readiness
+    """Where the responder's warm-up stands: texts for the AI wait while it loads."""
 
     def warm_up(self) -> None:
-        """Load what processing needs (the AI models) before the first text arrives."""
+        """Load what processing needs (the AI models) in this thread (one-shot runs)."""
         warm_up = getattr(self.responder, "warm_up", None)
         if warm_up is not None:
             warm_up()
+
+    def start_warm_up(self, *, then: Callable[[], None] | None = None) -> None:
+        """Load the AI models in the background: jobs run meanwhile, compliance first of all
+        (a text for the AI waits until they are loaded, or goes to a person if they fail)."""
+
+        def wake() -> None:
+            if wake_waiting(self.engine):
+                self.jobs.notify()
+
+        self.readiness.start(getattr(self.responder, "warm_up", None), then=then, settled=wake)
+
+    def ai_status(self) -> str:
+        """`off` (no AI layer), `loading`, `ready` or `failed: <reason>`."""
+        if isinstance(self.responder, HandoffResponder):
+            return "off"
+        return self.readiness.describe()
 
     def close(self) -> None:
         """Release the database connections."""
@@ -61,9 +84,36 @@ def make_responder(settings: Settings) -> Responder:
     """The configured responder: the AI layer (models load on first use), or people only."""
     if settings.bot == "off":
         return HandoffResponder()
-    from app.ai.responder import AiResponder
+    return DeferredAiResponder(settings)
 
-    return AiResponder(settings)
+
+class DeferredAiResponder:
+    """The AI responder, imported and built by its warm-up (or first use), not at start-up.
+
+    Importing the AI layer alone takes seconds (the LLM client, the encoder's libraries): a
+    worker that did it before running jobs kept every STOP of its first seconds waiting."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._responder: Responder | None = None
+        self._lock = threading.Lock()
+
+    def _ai(self) -> Any:
+        with self._lock:
+            if self._responder is None:
+                from app.ai.responder import AiResponder
+
+                self._responder = AiResponder(self.settings)
+            return self._responder
+
+    def warm_up(self) -> None:
+        """Import the AI layer, load its models and run one text through them."""
+        self._ai().warm_up()
+
+    def respond(self, request: ResponderRequest) -> Decided:
+        """The AI responder's decision (importing and loading it first if needed)."""
+        decided: Decided = self._ai().respond(request)
+        return decided
 
 
 def build_runtime(
@@ -85,10 +135,12 @@ def build_runtime(
         if settings.sms_provider == "twilio"
         else None
     )
+    readiness = Readiness()
     processor = InboundProcessor(
         engine=engine,
         compliance=compliance,
         responder=responder or make_responder(settings),
+        readiness=readiness,
         brand=Brand.from_settings(settings),
         provider=sender.name,
         provider_handles_keywords=settings.provider_handles_keywords,
@@ -99,7 +151,11 @@ def build_runtime(
     outbound = OutboundSender(engine, compliance, sender, status_callback=status_callback)
     runner = InProcessEngine(
         engine,
-        handlers={PROCESS_INBOUND: processor, SEND_OUTBOUND: outbound},
+        handlers={
+            PROCESS_INBOUND: processor,
+            RESPOND_INBOUND: processor.respond_later,
+            SEND_OUTBOUND: outbound,
+        },
         workers=settings.workers,
         periodic=[partial(release_due, engine)],
         yield_to=foreground_busy,
@@ -113,4 +169,7 @@ def build_runtime(
         from app.jobs.procrastinate_engine import ProcrastinateEngine
 
         jobs = ProcrastinateEngine(runner)  # PostgreSQL only: ConfigurationError otherwise
-    return Runtime(settings, engine, compliance, sender, jobs, processor.responder)
+    runtime = Runtime(settings, engine, compliance, sender, jobs, processor.responder, readiness)
+    # Whoever runs `runner` (this process's loop, the worker child, `smsdesk worker`) beats.
+    runner.heartbeat = Heartbeat(engine, mode=settings.execution_mode, ai=runtime.ai_status)
+    return runtime

@@ -43,12 +43,17 @@ def server(settings: Settings, ai_models: AiModels, ai_data_dir: Path) -> Iterat
     assert uv.started
     # `make run` runs the jobs in a child process: wait until it takes them.
     eventually(
-        lambda: httpx2.get(f"{configured.public_base_url}/healthz").json()["workers"] == "ready",
-        seconds=120,
+        lambda: _ready(httpx2.get(f"{configured.public_base_url}/healthz").json()),
+        seconds=300,
     )
     yield configured
     uv.should_exit = True
     thread.join(timeout=10)
+
+
+def _ready(health: dict[str, str]) -> bool:
+    # Texts for the AI wait while its models load (compliance does not): wait for both.
+    return health["workers"] == "ready" and health["ai"] == "ready"
 
 
 def test_chat_texts_the_server_and_shows_its_replies(server: Settings) -> None:

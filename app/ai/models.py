@@ -44,8 +44,9 @@ class AiModels:
     def load(cls, settings: Settings) -> AiModels:
         """Load (training the intent model and syncing the index when needed)."""
         started = time.perf_counter()
-        encoder = get_encoder(settings.encoder_threads)
+        # The knowledge first: a broken folder fails in milliseconds, not after the encoder.
         kb = load_knowledge(settings.knowledge_dir)
+        encoder = get_encoder(settings.encoder_threads)
         index = KnowledgeIndex(settings)
         report = index.sync(kb)
         models = cls(

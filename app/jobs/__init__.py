@@ -10,6 +10,17 @@ import asyncio
 from typing import Protocol
 
 
+class NotYet(Exception):
+    """A handler cannot do its job yet (the AI is still loading): run it again in `seconds`.
+
+    Not a failure: the attempt is not counted and nothing is logged as an error. Later jobs of
+    the same key keep waiting behind it, so their order is kept."""
+
+    def __init__(self, reason: str, *, seconds: float = 1.0) -> None:
+        super().__init__(reason)
+        self.seconds = seconds
+
+
 class JobEngine(Protocol):
     """Runs jobs from the `jobs` table: one key at a time in id order, keys in parallel."""
 

@@ -16,15 +16,19 @@ import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, bindparam, text, update
 from sqlmodel import Session, col, select
 
 from app import log
+from app.jobs import NotYet
 from app.storage.messages import now
 from app.storage.tables import Job
 from app.storage.types import UtcDateTime
+
+if TYPE_CHECKING:
+    from app.jobs.heartbeat import Heartbeat
 
 Handler = Callable[[dict[str, Any]], None]
 Periodic = Callable[[], int]
@@ -58,6 +62,8 @@ class InProcessEngine:
     next job (at most `max_yield_seconds`): acknowledging a text comes before processing it."""
     max_yield_seconds: float = 0.05
     max_attempts: int = 5
+    heartbeat: Heartbeat | None = None
+    """Written while `run` runs (this process runs jobs): /healthz reads it."""
     node: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     _wake: asyncio.Event | None = None
     _loop: asyncio.AbstractEventLoop | None = None
@@ -121,6 +127,10 @@ class InProcessEngine:
             stored.locked_by, stored.locked_at = None, None
             if error is None:
                 stored.state = "done"
+            elif isinstance(error, NotYet):
+                # Waiting (for the AI to load) is not failing: the attempt does not count.
+                stored.state, stored.attempts = "pending", max(0, stored.attempts - 1)
+                stored.run_after = now() + timedelta(seconds=error.seconds)
             else:
                 stored.last_error = "".join(traceback.format_exception(error))[-4000:]
                 retry = stored.attempts < self.max_attempts
@@ -173,12 +183,20 @@ class InProcessEngine:
         recovered = await asyncio.to_thread(self.recover)
         if recovered:
             _logger.info("jobs.recovered", count=recovered)
+        if self.heartbeat is not None:
+            await asyncio.to_thread(self.heartbeat.try_beat)
         tasks = [asyncio.create_task(self._worker(stop)) for _ in range(self.workers)]
         tasks.append(asyncio.create_task(self._ticker(stop)))
         await stop.wait()
-        for task in tasks:
+        # Let the jobs and periodic tasks in flight end (their threads would otherwise go on
+        # using the database after it is closed), then cancel whatever is still busy.
+        self._wake.set()
+        _done, busy = await asyncio.wait(tasks, timeout=5.0)
+        for task in busy:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.heartbeat is not None:
+            await asyncio.to_thread(self.heartbeat.stop)
 
     async def _worker(self, stop: asyncio.Event) -> None:
         assert self._wake is not None
@@ -205,10 +223,12 @@ class InProcessEngine:
 
     async def _ticker(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            for task in (self.recover_orphans, *self.periodic):
+            beat = () if self.heartbeat is None else (self.heartbeat.try_beat,)
+            for task in (self.recover_orphans, *beat, *self.periodic):
                 try:
                     if await asyncio.to_thread(task):
                         self.notify()
                 except Exception as exc:  # a periodic task must never stop the engine
                     _logger.error("jobs.periodic_failed", error=repr(exc))
-            await asyncio.sleep(1.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)

@@ -195,7 +195,8 @@ class ProcrastinateEngine:
         return self.runner.drain(limit)
 
     def is_ready(self) -> bool:
-        """Whether the relay runs (the workers are separate `smsdesk worker` processes)."""
+        """Whether the relay runs (the workers are separate `smsdesk worker` processes, whose
+        heartbeats /healthz reads)."""
         return self._wake is not None
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -230,6 +231,7 @@ class ProcrastinateEngine:
         async with self.app.open_async():
             await asyncio.to_thread(self.ensure_schema)
             relay = asyncio.create_task(self._relay(stop))
+            beating = asyncio.create_task(self._beat(stop))
             try:
                 while not stop.is_set():
                     worker = asyncio.create_task(
@@ -257,9 +259,12 @@ class ProcrastinateEngine:
                     await self._sleep(stop, 2.0)
             finally:
                 self._stopping = True
-                if not relay.done():
-                    relay.cancel()
-                await asyncio.gather(relay, return_exceptions=True)
+                for task in (relay, beating):
+                    if not task.done():
+                        task.cancel()
+                await asyncio.gather(relay, beating, return_exceptions=True)
+                if self.runner.heartbeat is not None:
+                    await asyncio.to_thread(self.runner.heartbeat.stop)
                 self._stopping = False  # every task of this worker has ended
 
     # -- relay -----------------------------------------------------------------------------
@@ -394,6 +399,16 @@ class ProcrastinateEngine:
                 _logger.error("jobs.relay_failed", error=repr(exc))
             await self._sleep(stop, self.relay_seconds)
 
+    async def _beat(self, stop: asyncio.Event) -> None:
+        """This worker's heartbeat (the relay in `smsdesk serve` runs no jobs: it has none)."""
+        heartbeat = self.runner.heartbeat
+        if heartbeat is None:
+            return
+        while not stop.is_set():
+            await asyncio.to_thread(heartbeat.try_beat)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+
     async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
         """Wait `seconds`, or less if `stop` is set or `notify()` is called."""
         waiters = [asyncio.ensure_future(stop.wait())]
@@ -447,6 +462,8 @@ def _worker_process(concurrency: int) -> int:
     jobs = runtime.jobs
     if not isinstance(jobs, ProcrastinateEngine):
         raise ConfigurationError("smsdesk worker needs SMSDESK_EXECUTION_MODE=procrastinate")
+    # The models load beside the jobs: STOP/HELP/START never wait for them (issue 13).
+    runtime.start_warm_up()
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

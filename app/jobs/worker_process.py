@@ -139,8 +139,12 @@ def _child_main(  # pragma: no cover - runs in the child
 
     log.configure(settings.log_level)
     runtime = build_runtime(settings.model_copy(update={"worker_process": False}))
-    runtime.warm_up()  # the models load before the server reports the workers ready
-    gc.freeze()  # the models' objects live as long as the process: keep them out of collections
+    # The models load beside the jobs, never before them: STOP/HELP/START and the ledger work
+    # from the first text (issue 13), texts for the AI wait, and a failed load hands them to
+    # people instead of killing this process (which was then restarted for ever).
+    sys.setswitchinterval(0.001)  # a compliance job takes the GIL back from the loading quickly
+    # The models' objects live as long as the process: keep them out of collections.
+    runtime.start_warm_up(then=gc.freeze)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

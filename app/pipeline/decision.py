@@ -46,6 +46,8 @@ class Reason(StrEnum):
     opted_out = "opted_out"
     guardrail_failed = "guardrail_failed"
     responder_error = "responder_error"
+    ai_unavailable = "ai_unavailable"
+    """The AI layer failed to load (a broken knowledge folder, a model file): people answer."""
     out_of_scope = "out_of_scope"
     not_answerable = "not_answerable"
     no_knowledge = "no_knowledge"
@@ -93,6 +95,7 @@ _PRIORITY: dict[Reason, int] = {
     Reason.opted_out: 30,
     Reason.guardrail_failed: 40,
     Reason.responder_error: 40,
+    Reason.ai_unavailable: 40,
 }
 DEFAULT_PRIORITY = 50
 for _reason in Reason:
@@ -112,6 +115,7 @@ _GROUP: dict[Reason, Group] = {
     Reason.opted_out: Group.compliance,
     Reason.guardrail_failed: Group.system,
     Reason.responder_error: Group.system,
+    Reason.ai_unavailable: Group.system,
     Reason.bot_disabled: Group.system,
 }
 for _reason in Reason:
@@ -136,6 +140,7 @@ _LABEL: dict[Reason, str] = {
     Reason.out_of_scope: "out of scope",
     Reason.no_language: "no answer in their language",
     Reason.llm_needs_human: "the LLM asked for a person",
+    Reason.ai_unavailable: "the AI could not load",
 }
 
 

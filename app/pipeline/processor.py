@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
 from app import log
@@ -24,6 +24,7 @@ from app.compliance.second_pass import opt_out_tool
 from app.compliance.service import Compliance
 from app.handoff.queue import hand_off, unresolved_item
 from app.handoff.sla import FirstResponseSla
+from app.jobs import NotYet
 from app.outbound.send import cancel_pending, queue_outbound
 from app.pipeline.decision import (
     Clarify,
@@ -35,15 +36,24 @@ from app.pipeline.decision import (
     Reason,
     Reply,
 )
+from app.pipeline.readiness import Readiness
 from app.pipeline.responder import Previous, QueueState, Responder, ResponderRequest, Turn
 from app.pipeline.wording import Wording
-from app.storage.messages import add_status, now, recent_messages
-from app.storage.tables import AiDecision, Conversation, HandoffItem, Message
+from app.storage.messages import add_status, conversation_key, enqueue, now, recent_messages
+from app.storage.tables import AiDecision, Conversation, HandoffItem, Job, Message
 
 CONFIRMATION_DEADLINE = timedelta(minutes=5)  # TIME-2 / FCC-3
 CONTEXT_WINDOW = timedelta(hours=12)
 """An earlier turn older than this is not context: a new day's text starts afresh."""
 OPT_OUT_INSTRUCTION = "Reply STOP to opt out."
+RESPOND_INBOUND = "respond_inbound"
+"""The AI half of a passed text, when the AI was still loading as its compliance half ran."""
+WAITING_FOR_AI = "awaiting_ai"
+"""A passed text's status while it waits for the AI (its compliance decision is committed)."""
+AI_RETRY_SECONDS = 30.0
+"""How long a text waiting for the AI sleeps between looks; the end of the warm-up wakes every
+waiting text at once (`wake_waiting`), so this only bounds a missed wake-up. Short retries would
+be a stream of writes (one per waiting conversation) competing with the STOPs for the database."""
 """Without a `Wording` (bare test setups): the English instruction."""
 _logger = log.get_logger("pipeline")
 
@@ -63,17 +73,32 @@ class InboundProcessor:
     """The acknowledgement and safety texts (None: a hand-off is silent, as in some tests)."""
     while_waiting: str = "answer"
     """`answer` or `silent`: the bot's way with plain questions while a hand-off waits."""
+    readiness: Readiness | None = None
+    """The responder's warm-up (None: always ready, e.g. bare test setups)."""
 
     def __call__(self, payload: dict[str, str]) -> None:
-        """The job handler."""
+        """The `process_inbound` job handler: compliance now, the AI now or later."""
         self.process(uuid.UUID(payload["message_id"]))
 
-    def process(self, message_id: uuid.UUID) -> None:
-        """Decide on one inbound text and commit everything that follows from it."""
+    def respond_later(self, payload: dict[str, str]) -> None:
+        """The `respond_inbound` job handler: the AI half of a text that waited for it."""
+        if self.readiness is not None and self.readiness.state == "loading":
+            raise NotYet("the AI is loading", seconds=AI_RETRY_SECONDS)
+        self.process(uuid.UUID(payload["message_id"]), waited=True)
+
+    def process(self, message_id: uuid.UUID, *, waited: bool = False) -> None:
+        """Decide on one inbound text and commit everything that follows from it.
+
+        Compliance runs first and needs nothing from the AI (issue 13): while the models load,
+        a passed text's AI half is moved to its conversation's `respond_inbound` queue (same
+        order, behind any text already waiting there), so the STOP behind it is honoured now.
+        """
         with Session(self.engine, expire_on_commit=False) as session:
             message = session.get(Message, message_id)
             if message is None or message.status == "processed":
                 return
+            if message.status == WAITING_FOR_AI and not waited:
+                return  # a re-run of the job that already handed it to the AI's queue
             conversation = session.get(Conversation, message.conversation_id)
             assert conversation is not None
         decision = self.compliance.process_inbound(
@@ -83,7 +108,14 @@ class InboundProcessor:
             provider_message_id=f"{message.provider}:{message.provider_message_id}",
             brand=conversation.brand,
         )
-        decided = self._respond(message, conversation, decision)
+        if decision.action == "pass" and not waited and self._wait_for_ai(message, conversation):
+            return
+        if waited and self._opted_out_since(message, conversation):
+            decided: Decided | None = None  # answering a question asked before a STOP: never
+        elif decision.action == "pass" and self.readiness and self.readiness.state == "failed":
+            decided = _ai_unavailable(self.readiness)
+        else:
+            decided = self._respond(message, conversation, decision)
         if decided is not None and isinstance(decided.decision, OptOut):
             decision = decided.decision.decision  # the AI second pass read a revocation (§7)
         with Session(self.engine) as session:
@@ -99,6 +131,42 @@ class InboundProcessor:
             add_status(session, message, "processed", detail=f"{decision.action}/{decision.match}")
             session.commit()
         _logger.info("pipeline.processed", action=decision.action, match=decision.match)
+
+    def _wait_for_ai(self, message: Message, conversation: Conversation) -> bool:
+        """Queue the AI half of a passed text when the AI is loading or an earlier text of the
+        conversation already waits for it (order); whether it was queued."""
+        if match_patterns(message.body) is not None:
+            return False  # danger goes to a person now: the patterns need no model
+        key = f"ai|{conversation_key(conversation.brand, conversation.phone_e164)}"
+        loading = self.readiness is not None and self.readiness.state == "loading"
+        with Session(self.engine) as session:
+            if not loading and not _has_waiting(session, key):
+                return False
+            stored = session.get(Message, message.id)
+            if stored is None or stored.status in ("processed", WAITING_FOR_AI):
+                return True
+            enqueue(
+                session,
+                kind=RESPOND_INBOUND,
+                key=key,
+                payload={"message_id": str(message.id)},
+                dedupe_key=f"ai:{message.id}",
+            )
+            add_status(session, stored, WAITING_FOR_AI, detail="pass/ai_loading")
+            session.commit()
+        _logger.info("pipeline.waiting_for_ai")
+        return True
+
+    def _opted_out_since(self, message: Message, conversation: Conversation) -> bool:
+        """Whether the customer opted out of everything after this text (IN-2): a text that
+        waited for the AI is then neither answered nor handed off."""
+        consent = self.compliance.consent(conversation.phone_e164, brand=conversation.brand)
+        return (
+            consent.state.status == "opted_out"
+            and consent.state.scope == "all"
+            and consent.opted_out_at is not None
+            and consent.opted_out_at > message.created_at
+        )
 
     def _respond(
         self, message: Message, conversation: Conversation, decision: InboundDecision
@@ -276,6 +344,31 @@ class InboundProcessor:
         # PROV-1 (b): the provider answers single-word STOP/START/HELP itself; phrases and
         # clauses never reach its filter (PROV-2), so those confirmations stay ours.
         return self.provider_handles_keywords and decision.match == "exact"
+
+
+def wake_waiting(engine: Engine) -> int:
+    """Make every text waiting for the AI runnable now (the warm-up ended); how many."""
+    with Session(engine) as session:
+        result = session.exec(
+            update(Job)
+            .where(col(Job.kind) == RESPOND_INBOUND, col(Job.state) == "pending")
+            .values(run_after=now())
+        )
+        session.commit()
+        return int(result.rowcount or 0)
+
+
+def _ai_unavailable(readiness: Readiness) -> Decided:
+    """The AI failed to load: a person takes the text (acknowledged), never silence."""
+    record = {"decision": "handoff", "reasons": [Reason.ai_unavailable.value]}
+    return Decided(HandOff((Reason.ai_unavailable,)), record | {"error": readiness.reason})
+
+
+def _has_waiting(session: Session, key: str) -> bool:
+    found = session.exec(
+        select(Job.id).where(Job.key == key, col(Job.state).in_(("pending", "running")))
+    ).first()
+    return found is not None
 
 
 def _texts_of(decision: Reply | Clarify | Close) -> list[tuple[str, str]]:

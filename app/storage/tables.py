@@ -314,3 +314,18 @@ class SignInAttempts(SQLModel, table=True):
     window_start: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     attempts: int = Field(default=0)
     refused_before: int = Field(default=0)
+
+
+class WorkerHeartbeat(SQLModel, table=True):
+    """A process that runs jobs says it is alive, and how its AI layer stands (/healthz)."""
+
+    __tablename__ = "worker_heartbeats"
+
+    node: str = Field(primary_key=True, max_length=200)
+    """host:pid of the worker process."""
+    mode: str = Field(max_length=16)
+    """inprocess | procrastinate: the execution mode it runs jobs for."""
+    ai: str = Field(sa_column=Column(Text, nullable=False))
+    """off | loading | ready | failed: <reason>."""
+    started_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    beat_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))

@@ -111,3 +111,30 @@ def test_an_urgent_job_overtakes_other_keys_but_never_its_own(engine: Engine) ->
     jobs.drain()
     # c's STOP goes first; b's STOP still waits for b's earlier text.
     assert ran == ["c1-stop", "a1", "b1", "b2-stop"]
+
+
+def test_a_job_that_cannot_run_yet_waits_without_using_up_its_attempts(engine: Engine) -> None:
+    from datetime import timedelta
+
+    from app import clock
+    from app.jobs import NotYet
+
+    loaded = False
+    ran: list[str] = []
+
+    def record(payload: dict[str, Any]) -> None:
+        if not loaded:
+            raise NotYet("the AI is loading", seconds=30)
+        ran.append(payload["value"])
+
+    jobs = InProcessEngine(engine, handlers={"record": record}, max_attempts=2)
+    add_jobs(engine, ("a", "a1"), ("a", "a2"))
+    with clock.frozen(clock.now()) as stopped:
+        for _ in range(5):  # more waits than attempts allowed: none of them counts
+            assert jobs.drain() == 1  # the head waits; the job behind it keeps its place
+            assert states(engine) == [("a1", "pending", 0), ("a2", "pending", 0)]
+            stopped.advance(timedelta(seconds=30))
+        loaded = True
+        assert jobs.drain() == 2
+    assert ran == ["a1", "a2"]
+    assert states(engine) == [("a1", "done", 1), ("a2", "done", 1)]
