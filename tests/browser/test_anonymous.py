@@ -96,6 +96,8 @@ def refused(response: httpx.Response) -> bool:
     if response.status_code in (401, 403):
         return True
     location = response.headers.get("location", "")
+    if response.status_code == 308 and location == "/console/":
+        return True  # `/console` only gains its slash (relative: no Host echoed, nothing shown)
     return response.status_code == 303 and location.startswith("/console/login")
 
 
