@@ -13,7 +13,7 @@ export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE ?= 1
 export ANONYMIZED_TELEMETRY ?= False
 
-.PHONY: help install browser-deps run test test-fast lint format bench eval eval-gate clean
+.PHONY: help install browser-deps run test soak test-fast lint format bench eval eval-gate clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,7 +43,10 @@ run: install ## Start smsdesk on the embedded defaults (SQLite, console SMS prov
 	$(BIN)/smsdesk serve
 
 test: install browser-deps ## Run the whole test suite (PostgreSQL and browser tests skip with a reason when their server or browser is missing)
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2 --dist loadgroup -m "not soak"
+
+soak: install ## The proof-sized runs (the 1,000-number opt-out race on SQLite and PostgreSQL)
+	$(BIN)/pytest -n 2 --dist loadgroup -m soak
 
 test-fast: install ## The test suite without the slow marker
 	$(BIN)/pytest -n 2 -m "not slow"

@@ -117,7 +117,7 @@ def _busy_jobs(engine: Engine) -> int:
 # 1,000 customers is what issue 13 asks for (minutes on SQLite's one writer: `slow`); the
 # 100-customer run keeps the race in the fast suite.
 @pytest.mark.parametrize(
-    "numbers", [pytest.param(100, id="100"), pytest.param(1000, id="1000", marks=pytest.mark.slow)]
+    "numbers", [pytest.param(100, id="100"), pytest.param(1000, id="1000", marks=[pytest.mark.slow, pytest.mark.soak])]
 )
 def test_no_text_but_the_confirmation_reaches_the_provider_after_an_opt_out(
     numbers: int,
