@@ -165,6 +165,7 @@ def build_runtime(
         from app.jobs.worker_process import WorkerProcess
 
         jobs = WorkerProcess(settings, runner)
+        readiness.elsewhere()  # the child loads the AI; this process only bridges its start
     elif settings.execution_mode == "procrastinate":
         from app.jobs.procrastinate_engine import ProcrastinateEngine
 

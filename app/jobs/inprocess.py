@@ -65,17 +65,20 @@ class InProcessEngine:
     heartbeat: Heartbeat | None = None
     """Written while `run` runs (this process runs jobs): /healthz reads it."""
     node: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    live_nodes: tuple[str, ...] = ()
+    """Other processes whose running jobs are not orphans (the worker child's parent)."""
     _wake: asyncio.Event | None = None
     _loop: asyncio.AbstractEventLoop | None = None
     _orphans: set[int] = field(default_factory=set)
     """Jobs this engine ran but whose outcome it could not record (the database was away)."""
 
     def recover(self) -> int:
-        """Put back jobs a dead process left running (embedded mode has one process)."""
+        """Put back jobs a dead process left running (embedded mode has one process, apart
+        from the server running jobs while its worker child starts: `live_nodes`)."""
         with Session(self.engine) as session:
             result = session.exec(
                 update(Job)
-                .where(col(Job.state) == "running")
+                .where(col(Job.state) == "running", col(Job.locked_by).not_in(self.live_nodes))
                 .values(state="pending", locked_by=None, locked_at=None)
             )
             session.commit()

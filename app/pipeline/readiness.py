@@ -42,6 +42,16 @@ class Readiness:
             return f"failed: {self._reason}"
         return "ready" if self._state == "ready" else "loading"
 
+    def elsewhere(self) -> None:
+        """Another process loads the AI layer: texts for it wait here, never load it here.
+
+        The server in embedded mode runs jobs itself only while its worker child starts; the
+        models must not load beside its webhooks (seconds of CPU on the acknowledging core).
+        """
+        with self._lock:
+            if self._state == "idle":
+                self._state = "loading"
+
     def start(
         self,
         warm_up: Callable[[], None] | None,
