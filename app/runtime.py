@@ -50,7 +50,7 @@ class Runtime:
         if warm_up is not None:
             warm_up()
 
-    def start_warm_up(self, *, then: Callable[[], None] | None = None) -> None:
+    def start_warm_up(self, *, then: Callable[[], None] | None = None) -> threading.Thread | None:
         """Load the AI models in the background: jobs run meanwhile, compliance first of all
         (a text for the AI waits until they are loaded, or goes to a person if they fail)."""
 
@@ -58,7 +58,9 @@ class Runtime:
             if wake_waiting(self.engine):
                 self.jobs.notify()
 
-        self.readiness.start(getattr(self.responder, "warm_up", None), then=then, settled=wake)
+        return self.readiness.start(
+            getattr(self.responder, "warm_up", None), then=then, settled=wake
+        )
 
     def ai_status(self) -> str:
         """`off` (no AI layer), `loading`, `ready` or `failed: <reason>`."""
@@ -166,6 +168,7 @@ def build_runtime(
 
         jobs = WorkerProcess(settings, runner)
         readiness.elsewhere()  # the child loads the AI; this process only bridges its start
+        runner.kinds = frozenset({PROCESS_INBOUND, SEND_OUTBOUND})  # never the AI's own jobs
     elif settings.execution_mode == "procrastinate":
         from app.jobs.procrastinate_engine import ProcrastinateEngine
 

@@ -65,6 +65,8 @@ class InProcessEngine:
     heartbeat: Heartbeat | None = None
     """Written while `run` runs (this process runs jobs): /healthz reads it."""
     node: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    kinds: frozenset[str] | None = None
+    """Only these job kinds (None: all); the server's bridge leaves the AI's jobs to its child."""
     live_nodes: tuple[str, ...] = ()
     """Other processes whose running jobs are not orphans (the worker child's parent)."""
     _wake: asyncio.Event | None = None
@@ -103,7 +105,10 @@ class InProcessEngine:
     def claim(self, key: str | None = None) -> Job | None:
         """Take the next runnable job (of `key` only, when given), or None."""
         with Session(self.engine, expire_on_commit=False) as session:
-            sql = _READY_SQL.format(key_filter=" AND j.key = :key" if key is not None else "")
+            key_filter = " AND j.key = :key" if key is not None else ""
+            if self.kinds is not None:  # internal constants, never input: safe to inline
+                key_filter += " AND j.kind IN ({})".format(", ".join(f"'{k}'" for k in self.kinds))
+            sql = _READY_SQL.format(key_filter=key_filter)
             if session.get_bind().dialect.name == "postgresql":
                 sql = sql.replace("LIMIT 1", "LIMIT 1 FOR UPDATE SKIP LOCKED")
             params: dict[str, Any] = {"now": now()} if key is None else {"now": now(), "key": key}

@@ -86,14 +86,19 @@ class WorkerProcess:
     async def _bridge(
         self, process: multiprocessing.process.BaseProcess, stop: asyncio.Event
     ) -> None:
-        """Run the jobs here until the child runs its own: spawning it and importing takes
-        seconds, and a STOP must not wait for that (issue 13: suppression p99 under 1 s from a
-        cold start). Texts for the AI wait for the child (`Readiness.elsewhere`); the child's
-        start-up recovery spares the jobs running here (`InProcessEngine.live_nodes`)."""
+        """Run the jobs here until the child runs its own: spawning it, importing and loading
+        the AI take seconds, and a STOP must not wait for that (issue 13: suppression p99 under
+        1 s from a cold start). Texts for the AI wait for the child (`Readiness.elsewhere`);
+        the child's start-up recovery spares the jobs running here (`live_nodes`)."""
+        heartbeat = self.runner.heartbeat  # jobs run here meanwhile: /healthz says so
         while process.is_alive() and not stop.is_set() and not self.is_ready():
+            if heartbeat is not None:
+                await asyncio.to_thread(heartbeat.try_beat)
             if not await asyncio.to_thread(self.runner.drain, 20):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=0.05)
+        if heartbeat is not None:
+            await asyncio.to_thread(heartbeat.stop)
 
     def _start(self) -> multiprocessing.process.BaseProcess:
         # Spawned from the event loop's (main) thread: PDEATHSIG follows the creating thread.
@@ -156,12 +161,15 @@ def _child_main(  # pragma: no cover - runs in the child
     # The parent runs jobs until this child says it is ready: its running jobs are not orphans.
     assert isinstance(runtime.jobs, InProcessEngine)
     runtime.jobs.live_nodes = (f"{socket.gethostname()}:{parent}",)
-    # The models load beside the jobs, never before them: STOP/HELP/START and the ledger work
-    # from the first text (issue 13), texts for the AI wait, and a failed load hands them to
-    # people instead of killing this process (which was then restarted for ever).
-    sys.setswitchinterval(0.001)  # a compliance job takes the GIL back from the loading quickly
+    # STOP/HELP/START and the ledger never wait for the models (issue 13): until they have
+    # loaded, or failed (then texts for the AI go to people instead of this process dying and
+    # restarting for ever), the parent runs compliance and sends. Loading holds this process's
+    # GIL for seconds at a time; a STOP run here meanwhile waited for it (p99 3.2 s measured).
+    sys.setswitchinterval(0.001)
     # The models' objects live as long as the process: keep them out of collections.
-    runtime.start_warm_up(then=gc.freeze)
+    warming = runtime.start_warm_up(then=gc.freeze)
+    if warming is not None:
+        warming.join()
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
