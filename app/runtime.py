@@ -167,7 +167,8 @@ def build_runtime(
         from app.jobs.worker_process import WorkerProcess
 
         jobs = WorkerProcess(settings, runner)
-        readiness.elsewhere()  # the child loads the AI; this process only bridges its start
+        if getattr(processor.responder, "warm_up", None) is not None:
+            readiness.elsewhere()  # the child loads the AI; this process only bridges its start
         runner.kinds = frozenset({PROCESS_INBOUND, SEND_OUTBOUND})  # never the AI's own jobs
     elif settings.execution_mode == "procrastinate":
         from app.jobs.procrastinate_engine import ProcrastinateEngine
