@@ -327,6 +327,9 @@ def test_the_composer_follows_ownership_changes_made_elsewhere(
 ) -> None:
     text_in(client, "I want to talk to someone")
     item = open_item(client)
+    # The acknowledgement going out changes what the composer shows (no first-text reminder):
+    # read the composer after it, or the watcher would rightly report that change.
+    acknowledgement_sent(client, item.conversation_id)
     base = f"/console/partials/conversations/{item.conversation_id}"
     composer = client.get(f"{base}/composer").text
     assert "Claim this conversation to reply" in composer
