@@ -58,8 +58,9 @@ class WorkerProcess:
     def is_ready(self) -> bool:
         """Whether the child has started its workers."""
         if not self._is_ready and self._ready is not None:
+            # A child that died before saying so is not ready: poll() also answers at EOF.
             with contextlib.suppress(OSError, EOFError):
-                self._is_ready = self._ready.poll()
+                self._is_ready = self._ready.poll() and self._ready.recv_bytes() == b"ready"
         return self._is_ready
 
     def drain(self, limit: int = 10_000) -> int:
@@ -75,9 +76,13 @@ class WorkerProcess:
             while process.is_alive() and not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=0.5)
+                # What the bridge could not record, once the database answers again.
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self.runner.recover_orphans)
             if stop.is_set():
                 break
-            failures += 1
+            # A child that ran is replaced at once; one that keeps dying at start, ever slower.
+            failures = 1 if self.is_ready() else failures + 1
             _logger.error("worker.process_died", exit_code=process.exitcode, restarts=failures)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=min(30.0, 0.5 * 2**failures))
@@ -94,9 +99,19 @@ class WorkerProcess:
         while process.is_alive() and not stop.is_set() and not self.is_ready():
             if heartbeat is not None:
                 await asyncio.to_thread(heartbeat.try_beat)
-            if not await asyncio.to_thread(self.runner.drain, 20):
+            try:
+                # A job whose outcome could not be recorded is this node's until put back:
+                # the child's recovery spares it (`live_nodes`), so the bridge does it.
+                await asyncio.to_thread(self.runner.recover_orphans)
+                ran = await asyncio.to_thread(self.runner.drain, 20)
+            except Exception as exc:  # the database is away: bridge on, try again later
+                _logger.error("worker.bridge_failed", error=repr(exc))
+                ran, pause = 0, self.runner.poll_seconds
+            else:
+                pause = 0.05
+            if not ran:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=0.05)
+                    await asyncio.wait_for(stop.wait(), timeout=pause)
         if heartbeat is not None:
             await asyncio.to_thread(heartbeat.stop)
 
