@@ -24,7 +24,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -38,6 +37,7 @@ from pydantic import (
 )
 
 from app.errors import InvalidInput
+from app.yaml_errors import YamlReadError, locate, read_yaml
 
 ScenarioId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,79}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=1600)]
@@ -46,7 +46,9 @@ HandoffExpect = Literal[
     True, False, "person", "complaint", "safety", "account", "legal", "fraud", "not-in-kb"
 ]
 """`true`: a person took over; a reason class (`HandoffClass`): for that reason; `false`: not."""
-_UNION_MEMBERS = {"customer-turn", "agent-turn", "bool", "str", "int", "float", "list", "dict"}
+_UNION_MEMBERS = frozenset(
+    {"customer-turn", "agent-turn", "flow-turn", "bool", "str", "int", "float", "list", "dict"}
+)
 _DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -240,49 +242,15 @@ def load_scenarios(path: Path) -> list[tuple[Path, Scenario]]:
 
 def _load_file(path: Path) -> list[Scenario]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidScenarioFile(f"{path}: cannot read: {exc}") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise InvalidScenarioFile(f"{path}{where}: not valid YAML ({exc})") from None
+        data, node = read_yaml(path)
+    except YamlReadError as exc:
+        raise InvalidScenarioFile(str(exc)) from None
     try:
         return ScenarioFile.model_validate(data).scenarios
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
-            line, where = _locate(node, error["loc"])
+            line, where = locate(node, error["loc"], skip=_UNION_MEMBERS)
             message = error["msg"].removeprefix("Value error, ")
             lines.append(f"{path}:{line}: {where or '(top level)'}: {message}")
         raise InvalidScenarioFile("\n".join(dict.fromkeys(lines))) from None
-
-
-def _locate(node: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[int, str]:
-    """The 1-based line of the deepest YAML node on an error's path, and the path shown.
-
-    Steps that are not in the file (pydantic's names for union members, such as
-    `customer-turn` or `bool`) are skipped.
-    """
-    line = node.start_mark.line + 1 if node is not None else 1
-    shown: list[str] = []
-    for part in loc:
-        child: yaml.Node | None = None
-        if isinstance(node, yaml.MappingNode):
-            child = next((v for k, v in node.value if k.value == part), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            child = node.value[part] if part < len(node.value) else None
-        if child is None:
-            if isinstance(part, int) or part in _UNION_MEMBERS:
-                continue
-            if not re.match(r"^[a-z_]+$", str(part)):
-                continue
-            shown.append(str(part))  # a missing field: name it, at its parent's line
-            continue
-        node = child
-        line = node.start_mark.line + 1
-        shown.append(str(part))
-    return line, ".".join(shown)
