@@ -200,7 +200,9 @@ def _flow_encoder(settings: Settings, responder: Responder, readiness: Readiness
     never with the bot off, while the models load (exact keys only) or after they failed."""
 
     def encoder() -> TextEncoder | None:
-        if isinstance(responder, HandoffResponder) or readiness.state in ("loading", "failed"):
+        if settings.bot == "off" or isinstance(responder, HandoffResponder):
+            return None
+        if readiness.state in ("loading", "failed"):
             return None
         from app.ai.encoder import get_encoder
 
