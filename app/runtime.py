@@ -18,6 +18,7 @@ from app.config import Settings
 from app.flows.answers import EncoderSource, FlowStep
 from app.flows.matching import TextEncoder
 from app.flows.runs import Flows
+from app.flows.survey import FLOW_SURVEY, SurveyStarter
 from app.flows.webhooks import FLOW_WEBHOOK, WebhookSender
 from app.handoff.sla import FirstResponseSla
 from app.jobs import JobEngine
@@ -170,6 +171,7 @@ def build_runtime(
             RESPOND_INBOUND: processor.respond_later,
             SEND_OUTBOUND: outbound,
             FLOW_WEBHOOK: WebhookSender(settings.flow_webhook_secret.get_secret_value()),
+            FLOW_SURVEY: SurveyStarter(engine, flows, enabled=settings.survey_after_resolve),
         },
         workers=settings.workers,
         periodic=[partial(release_due, engine)],
