@@ -95,6 +95,8 @@ def load_flow_file(path: Path) -> tuple[Flow | None, list[str]]:
             problems.append(f"{path}:{line}: {shown or '(top level)'}: {message}")
     if flow is not None and flow.name != path.stem:
         line, _ = locate(node, ("name",))
-        problems.append(f"{path}:{line}: name: {flow.name!r} differs from the file name {path.stem!r}")
+        problems.append(
+            f"{path}:{line}: name: {flow.name!r} differs from the file name {path.stem!r}"
+        )
     problems = list(dict.fromkeys(problems))
     return (None if problems else flow), problems

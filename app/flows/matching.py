@@ -21,7 +21,7 @@ from typing import Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-MatchedBy = Literal["key", "yes_no", "meaning"]
+MatchedBy = Literal["key", "yes_no", "meaning", "free_text"]
 _NUMBER_WORDS = {
     "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
     "first": "1", "second": "2", "third": "3", "fourth": "4", "fifth": "5",

@@ -147,10 +147,10 @@ def start_flow(session: Session, request: FlowStart, *, flows: Flows) -> FlowSta
     key = request.idempotency_key
     existing = session.exec(select(FlowRun).where(FlowRun.idempotency_key == key)).first()
     if existing is not None:
-        message = session.exec(
+        first_text = session.exec(
             select(Message.id).where(Message.idempotency_key == f"flow:{key}")
         ).first()
-        return FlowStarted(existing.id, message, duplicate=True)
+        return FlowStarted(existing.id, first_text, duplicate=True)
     flow = flows.catalogue.get(request.flow)
     if flow is None:
         return _refuse("unknown_flow", f"no flow called {request.flow!r}")

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from app import log
-from app.flows.runs import FlowStart, Flows, start_flow
+from app.flows.runs import Flows, FlowStart, start_flow
 from app.storage.messages import conversation_key, enqueue, now
 from app.storage.tables import Conversation, FlowRun, HandoffItem
 

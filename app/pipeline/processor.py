@@ -125,10 +125,11 @@ class InboundProcessor:
             and self._wait_for_ai(message, conversation)
         ):
             return
+        decided: Decided | None
         if flow is not None:
             decided = flow  # the answer to a flow's question: no AI step reads it as a question
         elif waited and self._opted_out_since(message, conversation):
-            decided: Decided | None = None  # answering a question asked before a STOP: never
+            decided = None  # answering a question asked before a STOP: never
         elif decision.action == "pass" and self.readiness and self.readiness.state == "failed":
             decided = _ai_unavailable(self.readiness)
         else:

@@ -39,7 +39,9 @@ def start(client: TestClient, flow: str, **body: object) -> tuple[int, dict[str,
 def test_a_started_flow_sends_its_first_text(client: TestClient) -> None:
     code, body = start(client, "order_pickup", to=PHONE, variables=ORDER, idempotency_key="o-1")
     assert code == 202 and body["duplicate"] is False
-    again_code, again = start(client, "order_pickup", to=PHONE, variables=ORDER, idempotency_key="o-1")
+    again_code, again = start(
+        client, "order_pickup", to=PHONE, variables=ORDER, idempotency_key="o-1"
+    )
     assert again_code == 202 and again["run_id"] == body["run_id"] and again["duplicate"] is True
 
     def sent() -> bool:

@@ -56,9 +56,7 @@ def test_no_survey_after_a_safety_handoff(customer: Customer, runtime: Runtime) 
     assert surveys(runtime) == []
 
 
-def test_no_survey_to_an_opted_out_number_or_for_spam(
-    customer: Customer, runtime: Runtime
-) -> None:
+def test_no_survey_to_an_opted_out_number_or_for_spam(customer: Customer, runtime: Runtime) -> None:
     customer.start("order_pickup", name="Ana", order="A-1")
     customer.text("3")
     customer.text("STOP")
