@@ -13,7 +13,8 @@
         expect: {queue_item: false}
 
 A customer turn is one inbound text; an agent turn is one console action (claim, reply, release,
-resolve). Every `expect` key is one assertion, checked after the turn has been processed. Files
+resolve); a flow turn starts a flow for the customer (`- flow: order_pickup` with `vars:`), and
+`flow_status`, `flow_outcome` and `flow_node` check the customer's latest run. Every `expect` key is one assertion, checked after the turn has been processed. Files
 are validated as a whole: every problem is reported with its file, line and field.
 """
 
@@ -67,6 +68,9 @@ def parse_duration(value: str) -> timedelta:
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
+FlowStatus = Literal["active", "completed", "handed_off", "expired", "opted_out", "cancelled"]
+
+
 class Expect(BaseModel):
     """What must hold after one turn; every key given is one assertion."""
 
@@ -100,6 +104,14 @@ class Expect(BaseModel):
     """The agent's composer is offered an AI draft for this text (True) or none (False)."""
     sent: bool | None = None
     """Agent turns: the agent's reply went out (True) or was blocked by the gate (False)."""
+    flow_status: FlowStatus | None = None
+    """The customer's latest flow run is in this state after the turn."""
+    flow_outcome: str | None = None
+    """... and has this outcome (`null`: none yet)."""
+    flow_node: str | None = None
+    """... and waits on this question (`null`: no question waits)."""
+    flow_started: bool | None = None
+    """Flow turns: the flow was started (True) or refused (False)."""
 
     @field_validator("answer", "answer_all", mode="before")
     @classmethod
@@ -162,20 +174,34 @@ class AgentTurn(_Turn):
         return self
 
 
+class FlowTurn(_Turn):
+    """The business starts a flow for the customer (`smsdesk flows send`, the API)."""
+
+    flow: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
+    vars: dict[str, str] = Field(default_factory=dict)
+    """The flow's variables."""
+
+
 def _turn_kind(item: Any) -> str | None:
     # A turn is told apart by its key, so an error names the fields of the right kind.
     if isinstance(item, dict):
-        kinds = [kind for kind in ("customer", "agent") if kind in item]
+        kinds = [kind for kind in ("customer", "agent", "flow") if kind in item]
         return f"{kinds[0]}-turn" if len(kinds) == 1 else None
+    if isinstance(item, FlowTurn):
+        return "flow-turn"
     return "customer-turn" if isinstance(item, CustomerTurn) else "agent-turn"
 
 
 Turn = Annotated[
-    Annotated[CustomerTurn, Tag("customer-turn")] | Annotated[AgentTurn, Tag("agent-turn")],
+    Annotated[CustomerTurn, Tag("customer-turn")]
+    | Annotated[AgentTurn, Tag("agent-turn")]
+    | Annotated[FlowTurn, Tag("flow-turn")],
     Discriminator(
         _turn_kind,
         custom_error_type="turn_kind",
-        custom_error_message="a turn has either 'customer' (a text) or 'agent' (an action)",
+        custom_error_message=(
+            "a turn has one of 'customer' (a text), 'agent' (an action) or 'flow' (a flow started)"
+        ),
     ),
 ]
 
@@ -195,6 +221,10 @@ class Scenario(BaseModel):
     the business's time zone, when the team is at work."""
     opted_out: bool = False
     """The customer had opted out before the scenario starts."""
+    marketing_consent: bool = False
+    """The customer gave written consent to marketing texts before the scenario starts."""
+    free_slots: list[datetime] = Field(default_factory=list)
+    """The free appointment slots a flow's offer finds (default: none, a person books)."""
     turns: list[Turn] = Field(min_length=1)
 
     @field_validator("at")

@@ -33,6 +33,8 @@ _YES = frozenset(
 )
 _NO = frozenset("no nope nah negative not".split())
 _WORD = re.compile(r"[a-z0-9']+")
+_CLOSINGS = frozenset("thanks thank you thx ty tysm cheers great cool perfect awesome".split())
+"""A thanks is never an attempt at an answer: the normal pipeline closes it politely."""
 _QUESTION_WORDS = frozenset(
     "what when where why who how which can could do does is are will would should".split()
 )
@@ -82,6 +84,8 @@ def looks_like_an_answer(text: str) -> bool:
     and not a question. Anything else is a message of its own for the normal pipeline."""
     words = _WORD.findall(text.casefold())
     if "?" in text or (words and words[0] in _QUESTION_WORDS):
+        return False
+    if words and all(w in _CLOSINGS for w in words):
         return False
     return len(words) <= 2
 
