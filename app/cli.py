@@ -19,6 +19,7 @@ from app.compliance.reconcile_cli import register as register_reconcile
 from app.config import get_settings
 from app.errors import SmsdeskError
 from app.evals.cli import eval_app
+from app.flows.cli import flows_app
 from app.handoff.agents_cli import agents_app
 
 app = typer.Typer(
@@ -38,6 +39,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(kb_app, name="kb")
 app.add_typer(eval_app, name="eval")
 app.add_typer(agents_app, name="agents")
+app.add_typer(flows_app, name="flows")
 register_reconcile(compliance_app)  # export-optouts, reconcile (REC-4)
 
 _out = Console(soft_wrap=True, highlight=False)
@@ -299,3 +301,7 @@ def main() -> None:
     except SmsdeskError as exc:  # pragma: no cover - defensive; commands catch their own
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

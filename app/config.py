@@ -147,6 +147,24 @@ class Settings(BaseSettings):
     llm_price_output_per_mtok: float = Field(default=0.60, ge=0)
     """US dollars per million completion tokens, for the evals' cost estimate."""
 
+    # Two-way flows (issue 14): notifications that invite replies.
+    flows_dir: Path = Path("flows")
+    """The flow files (`*.yaml`, docs/flows.md), validated when the app starts."""
+    flow_reply_window_hours: int = Field(default=48, ge=1, le=720)
+    """How long a flow's question accepts an answer, unless the flow sets `reply_window`: an old
+    "1" after that goes to the normal pipeline, not to a question long gone."""
+    flow_webhook_url: str | None = None
+    """Where flow webhook events are POSTed (a flow's `webhook_url` overrides it); None: none."""
+    flow_webhook_secret: SecretStr = SecretStr("")
+    """The HMAC-SHA256 key of the `X-Smsdesk-Signature` header on flow webhooks."""
+    flow_match_min_score: float = Field(default=0.55, ge=0.0, le=1.0)
+    """A free-text reply means an option only at this cosine similarity to its examples or above."""
+    flow_match_margin: float = Field(default=0.05, ge=0.0, le=1.0)
+    """... and only this far ahead of the next option (an unsure reading is no answer)."""
+    survey_after_resolve: bool = True
+    """Send `satisfaction_survey` once after an agent resolves a hand-off (never after a safety
+    hand-off, never to an opted-out number)."""
+
     @property
     def models_dir(self) -> Path:
         """Where trained model artifacts live (under the data dir)."""

@@ -15,6 +15,11 @@ from app.channels.console import ConsoleSender
 from app.compliance.replies import Brand
 from app.compliance.service import Compliance
 from app.config import Settings
+from app.flows.answers import EncoderSource, FlowStep
+from app.flows.matching import TextEncoder
+from app.flows.runs import Flows
+from app.flows.survey import FLOW_SURVEY, SurveyStarter
+from app.flows.webhooks import FLOW_WEBHOOK, WebhookSender
 from app.handoff.sla import FirstResponseSla
 from app.jobs import JobEngine
 from app.jobs.heartbeat import Heartbeat
@@ -43,6 +48,8 @@ class Runtime:
     responder: Responder
     readiness: Readiness
     """Where the responder's warm-up stands: texts for the AI wait while it loads."""
+    flows: Flows | None = None
+    """The deployment's flows (`app.flows.start_flow(session, request, flows=runtime.flows)`)."""
 
     def warm_up(self) -> None:
         """Load what processing needs (the AI models) in this thread (one-shot runs)."""
@@ -138,10 +145,12 @@ def build_runtime(
         else None
     )
     readiness = Readiness()
+    flows = Flows.from_settings(settings, provider=sender.name)
+    chosen_responder = responder or make_responder(settings)
     processor = InboundProcessor(
         engine=engine,
         compliance=compliance,
-        responder=responder or make_responder(settings),
+        responder=chosen_responder,
         readiness=readiness,
         brand=Brand.from_settings(settings),
         provider=sender.name,
@@ -149,6 +158,10 @@ def build_runtime(
         sla=FirstResponseSla.from_settings(settings),
         wording=wording_for(settings),
         while_waiting=settings.while_waiting,
+        flows=FlowStep(
+            flows, min_score=settings.flow_match_min_score, margin=settings.flow_match_margin
+        ),
+        flow_encoder=_flow_encoder(settings, chosen_responder, readiness),
     )
     outbound = OutboundSender(engine, compliance, sender, status_callback=status_callback)
     runner = InProcessEngine(
@@ -157,6 +170,8 @@ def build_runtime(
             PROCESS_INBOUND: processor,
             RESPOND_INBOUND: processor.respond_later,
             SEND_OUTBOUND: outbound,
+            FLOW_WEBHOOK: WebhookSender(settings.flow_webhook_secret.get_secret_value()),
+            FLOW_SURVEY: SurveyStarter(engine, flows, enabled=settings.survey_after_resolve),
         },
         workers=settings.workers,
         periodic=[partial(release_due, engine)],
@@ -174,7 +189,25 @@ def build_runtime(
         from app.jobs.procrastinate_engine import ProcrastinateEngine
 
         jobs = ProcrastinateEngine(runner)  # PostgreSQL only: ConfigurationError otherwise
-    runtime = Runtime(settings, engine, compliance, sender, jobs, processor.responder, readiness)
+    runtime = Runtime(
+        settings, engine, compliance, sender, jobs, processor.responder, readiness, flows
+    )
     # Whoever runs `runner` (this process's loop, the worker child, `smsdesk worker`) beats.
     runner.heartbeat = Heartbeat(engine, mode=settings.execution_mode, ai=runtime.ai_status)
     return runtime
+
+
+def _flow_encoder(settings: Settings, responder: Responder, readiness: Readiness) -> EncoderSource:
+    """The sentence encoder for free-text flow answers, only while the AI layer may use it:
+    never with the bot off, while the models load (exact keys only) or after they failed."""
+
+    def encoder() -> TextEncoder | None:
+        if settings.bot == "off" or isinstance(responder, HandoffResponder):
+            return None
+        if readiness.state in ("loading", "failed"):
+            return None
+        from app.ai.encoder import get_encoder
+
+        return get_encoder(settings.encoder_threads)
+
+    return encoder

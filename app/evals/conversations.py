@@ -22,7 +22,14 @@ from app.evals.outcomes import outcome_of
 from app.evals.progress import Advance
 from app.evals.report import EvalReport, Plot, Table, sha256_of
 from app.evals.sandbox import Sandbox, TurnResult
-from app.evals.scenarios import AgentTurn, CustomerTurn, Expect, Scenario, parse_duration
+from app.evals.scenarios import (
+    AgentTurn,
+    CustomerTurn,
+    Expect,
+    FlowTurn,
+    Scenario,
+    parse_duration,
+)
 
 EVALS = Path(__file__).resolve().parents[2] / "evals"
 DEFAULT_PATH = EVALS / "conversations"
@@ -148,7 +155,29 @@ def check(expect: Expect, turn: TurnResult) -> list[tuple[str, Any, Any]]:
     if expect.sent is not None:
         went = turn.agent_status in ("queued", "scheduled")
         need("sent", went == expect.sent, expect.sent, turn.agent_status)
+    _check_flow(expect, turn, need)
     return broken
+
+
+def _check_flow(expect: Expect, turn: TurnResult, need: Any) -> None:
+    run = turn.flow
+    if expect.flow_started is not None:
+        started = turn.flow_refusal is None
+        need("flow_started", started == expect.flow_started, expect.flow_started, turn.flow_refusal)
+    if expect.flow_status is not None:
+        need(
+            "flow_status",
+            run is not None and run.status == expect.flow_status,
+            expect.flow_status,
+            run.status if run else "no run",
+        )
+    given = expect.model_fields_set
+    if "flow_outcome" in given:
+        got = run.outcome if run else None
+        need("flow_outcome", got == expect.flow_outcome, expect.flow_outcome, got)
+    if "flow_node" in given:
+        got = run.node if run else None
+        need("flow_node", got == expect.flow_node, expect.flow_node, got)
 
 
 def _check_handoff(
@@ -173,6 +202,9 @@ def run_scenario(
     if scenario.opted_out:
         sandbox.opt_out_before(phone)
         sandbox.clock.advance(timedelta(hours=1))
+    if scenario.marketing_consent:
+        sandbox.give_marketing_consent(phone)
+    sandbox.offer_slots(scenario.free_slots)
     for number, step in enumerate(scenario.turns, start=1):
         if number > 1 or scenario.opted_out:
             sandbox.clock.advance(
@@ -183,6 +215,9 @@ def run_scenario(
             said = {"customer": step.customer}
             if is_closing(step.customer) and turn.handed_off:
                 result.thanks_opened_item += 1
+        elif isinstance(step, FlowTurn):
+            turn = sandbox.start_flow(phone, step.flow, step.vars)
+            said = {"flow": step.flow}
         else:
             assert isinstance(step, AgentTurn)
             turn = sandbox.agent(phone, step.agent, text=step.text, outcome=step.outcome)
@@ -196,6 +231,7 @@ def run_scenario(
             "queue": turn.queue.reasons if turn.queue else None,
             "compliance": turn.compliance,
             "consent": turn.consent,
+            "run": turn.flow.__dict__ if turn.flow else None,
             "ai": {k: turn.record.get(k) for k in ("intent", "confidence", "reasons", "entry_id")},
         }
         if step.expect is not None:
@@ -300,13 +336,17 @@ def _failure(result: ScenarioResult) -> dict[str, Any]:
         "expected": {f"turn {f.turn} {f.check}": f.expected for f in result.failures},
         "got": {f"turn {f.turn} {f.check}": f.got for f in result.failures},
         "reply": "\n".join(
-            f"{t['at'][11:16]} {'customer' if 'customer' in t else 'agent'}: "
-            f"{t.get('customer') or t.get('text') or t.get('agent')}"
+            f"{t['at'][11:16]} {_who(t)}: "
+            f"{t.get('customer') or t.get('text') or t.get('agent') or t.get('flow')}"
             + "".join(f"\n      -> {s['body']}" for s in t["sent"])
             for t in result.turns
         ),
         "record": {"turns": result.turns},
     }
+
+
+def _who(turn: dict[str, Any]) -> str:
+    return next((who for who in ("customer", "flow") if who in turn), "agent")
 
 
 def _item(result: ScenarioResult) -> dict[str, Any]:

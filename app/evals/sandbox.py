@@ -25,6 +25,7 @@ from sqlmodel import Session, col, select
 from app import clock
 from app.channels.base import InboundSms
 from app.config import Settings
+from app.flows import FlowStart, start_flow
 from app.handoff import claims
 from app.handoff.agents import create_agent
 from app.handoff.queue import unresolved_item
@@ -36,6 +37,7 @@ from app.storage.tables import (
     AiDecision,
     ComplianceDecision,
     Conversation,
+    FlowRun,
     HandoffItem,
     Message,
 )
@@ -66,6 +68,16 @@ class Queued:
 
 
 @dataclass(frozen=True)
+class FlowView:
+    """The customer's latest flow run, as the console shows it."""
+
+    flow: str
+    status: str
+    outcome: str | None
+    node: str | None
+
+
+@dataclass(frozen=True)
 class TurnResult:
     """What one turn did, read back from the database."""
 
@@ -83,6 +95,10 @@ class TurnResult:
     """This turn put the conversation in the human queue (a new item or new reasons)."""
     agent_status: str | None = None
     """Agent turns: what became of the action (`ok`, `queued`, `blocked`, ...)."""
+    flow: FlowView | None = None
+    """The customer's latest flow run after the turn."""
+    flow_refusal: str | None = None
+    """Flow turns: why the flow was not started (None: it was)."""
 
     @property
     def reply(self) -> str:
@@ -130,6 +146,55 @@ class Sandbox:
         accepted = accept_inbound(self.runtime.engine, sms, brand=self.settings.brand_id)
         self.runtime.jobs.drain()
         return self._observe(phone, before, item_before, accepted.message_id)
+
+    def start_flow(self, phone: str, flow: str, variables: dict[str, str]) -> TurnResult:
+        """The business starts `flow` for the customer now, as the API does."""
+        assert self.runtime.flows is not None
+        before = self._outbound_ids(phone)
+        item_before = self._item(phone)
+        with Session(self.runtime.engine, expire_on_commit=False) as session:
+            started = start_flow(
+                session,
+                FlowStart(
+                    flow=flow,
+                    brand=self.settings.brand_id,
+                    phone=phone,
+                    variables=variables,
+                    source="api",
+                    idempotency_key=f"eval:{uuid.uuid4()}",
+                ),
+                flows=self.runtime.flows,
+            )
+            session.commit()
+        self.runtime.jobs.drain()
+        if started.refusal is None:
+            result = self._observe(phone, before, item_before, None)
+            return result
+        return TurnResult(
+            None, None, [], None, {}, [], None,
+            self.runtime.compliance.consent(phone, brand=self.settings.brand_id).state.status,
+            False, flow_refusal=started.refusal.code,
+        )  # fmt: skip
+
+    def give_marketing_consent(self, phone: str) -> None:
+        """Record written consent to marketing (a signup form) for this customer."""
+        ledger = self.runtime.compliance.ledger
+        with ledger.session() as session:
+            ledger.append(
+                session, brand=self.settings.brand_id, phone_e164=phone,
+                event_type="consent_captured", scope="all", channel="web",
+                source="eval:signup", ruleset_version="eval",
+            )  # fmt: skip
+            session.commit()
+
+    def offer_slots(self, slots: list[datetime]) -> None:
+        """The free appointment slots the flows' offers find from now on."""
+        assert self.runtime.flows is not None
+
+        def free_slots(brand: str, after: datetime, limit: int) -> list[datetime]:
+            return [s for s in slots if s > after][:limit]
+
+        self.runtime.flows.slots = free_slots
 
     def opt_out_before(self, phone: str) -> None:
         """Record that this customer opted out before the scenario (a keyword STOP)."""
@@ -260,6 +325,12 @@ class Sandbox:
             queue = (
                 Queued(list(item.reasons), item.priority, item.status, item.team) if item else None
             )
+            run = session.exec(
+                select(FlowRun)
+                .where(FlowRun.conversation_id == conversation.id)
+                .order_by(col(FlowRun.started_at).desc())
+            ).first()
+            flow = FlowView(run.flow, run.status, run.outcome, run.node) if run else None
         consent = self.runtime.compliance.consent(phone, brand=self.settings.brand_id)
         now_item = (item.id, tuple(item.reasons)) if item else None
         handed_off = now_item is not None and now_item != item_before
@@ -273,6 +344,7 @@ class Sandbox:
             queue=queue,
             consent=consent.state.status,
             handed_off=handed_off,
+            flow=flow,
         )
 
     @staticmethod

@@ -13,7 +13,8 @@
         expect: {queue_item: false}
 
 A customer turn is one inbound text; an agent turn is one console action (claim, reply, release,
-resolve). Every `expect` key is one assertion, checked after the turn has been processed. Files
+resolve); a flow turn starts a flow for the customer (`- flow: order_pickup` with `vars:`), and
+`flow_status`, `flow_outcome` and `flow_node` check the customer's latest run. Every `expect` key is one assertion, checked after the turn has been processed. Files
 are validated as a whole: every problem is reported with its file, line and field.
 """
 
@@ -24,7 +25,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -38,6 +38,7 @@ from pydantic import (
 )
 
 from app.errors import InvalidInput
+from app.yaml_errors import YamlReadError, locate, read_yaml
 
 ScenarioId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,79}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=1600)]
@@ -46,7 +47,9 @@ HandoffExpect = Literal[
     True, False, "person", "complaint", "safety", "account", "legal", "fraud", "not-in-kb"
 ]
 """`true`: a person took over; a reason class (`HandoffClass`): for that reason; `false`: not."""
-_UNION_MEMBERS = {"customer-turn", "agent-turn", "bool", "str", "int", "float", "list", "dict"}
+_UNION_MEMBERS = frozenset(
+    {"customer-turn", "agent-turn", "flow-turn", "bool", "str", "int", "float", "list", "dict"}
+)
 _DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -63,6 +66,9 @@ def parse_duration(value: str) -> timedelta:
     if match is None:
         raise ValueError(f"{value!r} is not a duration such as 30s, 5m, 2h or 1d")
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+FlowStatus = Literal["active", "completed", "handed_off", "expired", "opted_out", "cancelled"]
 
 
 class Expect(BaseModel):
@@ -98,6 +104,14 @@ class Expect(BaseModel):
     """The agent's composer is offered an AI draft for this text (True) or none (False)."""
     sent: bool | None = None
     """Agent turns: the agent's reply went out (True) or was blocked by the gate (False)."""
+    flow_status: FlowStatus | None = None
+    """The customer's latest flow run is in this state after the turn."""
+    flow_outcome: str | None = None
+    """... and has this outcome (`null`: none yet)."""
+    flow_node: str | None = None
+    """... and waits on this question (`null`: no question waits)."""
+    flow_started: bool | None = None
+    """Flow turns: the flow was started (True) or refused (False)."""
 
     @field_validator("answer", "answer_all", mode="before")
     @classmethod
@@ -160,20 +174,34 @@ class AgentTurn(_Turn):
         return self
 
 
+class FlowTurn(_Turn):
+    """The business starts a flow for the customer (`smsdesk flows send`, the API)."""
+
+    flow: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
+    vars: dict[str, str] = Field(default_factory=dict)
+    """The flow's variables."""
+
+
 def _turn_kind(item: Any) -> str | None:
     # A turn is told apart by its key, so an error names the fields of the right kind.
     if isinstance(item, dict):
-        kinds = [kind for kind in ("customer", "agent") if kind in item]
+        kinds = [kind for kind in ("customer", "agent", "flow") if kind in item]
         return f"{kinds[0]}-turn" if len(kinds) == 1 else None
+    if isinstance(item, FlowTurn):
+        return "flow-turn"
     return "customer-turn" if isinstance(item, CustomerTurn) else "agent-turn"
 
 
 Turn = Annotated[
-    Annotated[CustomerTurn, Tag("customer-turn")] | Annotated[AgentTurn, Tag("agent-turn")],
+    Annotated[CustomerTurn, Tag("customer-turn")]
+    | Annotated[AgentTurn, Tag("agent-turn")]
+    | Annotated[FlowTurn, Tag("flow-turn")],
     Discriminator(
         _turn_kind,
         custom_error_type="turn_kind",
-        custom_error_message="a turn has either 'customer' (a text) or 'agent' (an action)",
+        custom_error_message=(
+            "a turn has one of 'customer' (a text), 'agent' (an action) or 'flow' (a flow started)"
+        ),
     ),
 ]
 
@@ -193,6 +221,10 @@ class Scenario(BaseModel):
     the business's time zone, when the team is at work."""
     opted_out: bool = False
     """The customer had opted out before the scenario starts."""
+    marketing_consent: bool = False
+    """The customer gave written consent to marketing texts before the scenario starts."""
+    free_slots: list[datetime] = Field(default_factory=list)
+    """The free appointment slots a flow's offer finds (default: none, a person books)."""
     turns: list[Turn] = Field(min_length=1)
 
     @field_validator("at")
@@ -240,49 +272,15 @@ def load_scenarios(path: Path) -> list[tuple[Path, Scenario]]:
 
 def _load_file(path: Path) -> list[Scenario]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidScenarioFile(f"{path}: cannot read: {exc}") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise InvalidScenarioFile(f"{path}{where}: not valid YAML ({exc})") from None
+        data, node = read_yaml(path)
+    except YamlReadError as exc:
+        raise InvalidScenarioFile(str(exc)) from None
     try:
         return ScenarioFile.model_validate(data).scenarios
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
-            line, where = _locate(node, error["loc"])
+            line, where = locate(node, error["loc"], skip=_UNION_MEMBERS)
             message = error["msg"].removeprefix("Value error, ")
             lines.append(f"{path}:{line}: {where or '(top level)'}: {message}")
         raise InvalidScenarioFile("\n".join(dict.fromkeys(lines))) from None
-
-
-def _locate(node: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[int, str]:
-    """The 1-based line of the deepest YAML node on an error's path, and the path shown.
-
-    Steps that are not in the file (pydantic's names for union members, such as
-    `customer-turn` or `bool`) are skipped.
-    """
-    line = node.start_mark.line + 1 if node is not None else 1
-    shown: list[str] = []
-    for part in loc:
-        child: yaml.Node | None = None
-        if isinstance(node, yaml.MappingNode):
-            child = next((v for k, v in node.value if k.value == part), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            child = node.value[part] if part < len(node.value) else None
-        if child is None:
-            if isinstance(part, int) or part in _UNION_MEMBERS:
-                continue
-            if not re.match(r"^[a-z_]+$", str(part)):
-                continue
-            shown.append(str(part))  # a missing field: name it, at its parent's line
-            continue
-        node = child
-        line = node.start_mark.line + 1
-        shown.append(str(part))
-    return line, ".".join(shown)

@@ -14,6 +14,7 @@ from typing import Literal, get_args
 from sqlalchemy import ColumnElement, Update, and_, case, func, or_, update
 from sqlmodel import Session, col, select
 
+from app.flows.survey import queue_survey
 from app.handoff.agents import can_see_brand
 from app.handoff.queue import UNRESOLVED
 from app.storage.messages import now
@@ -255,4 +256,7 @@ def resolve(
     if conversation is not None:
         conversation.status = "bot" if outcome == "return_to_bot" else "closed"
         session.add(conversation)
+        if outcome == "resolved":
+            # The satisfaction survey (issue 14): decided by its job, after this commits.
+            queue_survey(session, item=item, conversation=conversation)
     return "ok"

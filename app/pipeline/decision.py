@@ -1,6 +1,6 @@
 """What smsdesk does with one passed text: exactly one `Decision`, with typed reasons.
 
-    Decision = Reply | Clarify | Close | HandOff | OptOut | Silent
+    Decision = Reply | Clarify | Close | HandOff | OptOut | Silent | FlowAnswer
 
 A `Reason` carries its own priority and group, so the queue's order, the customer's
 acknowledgement, the console's labels, the dashboard and the evals all read the same value
@@ -9,6 +9,7 @@ instead of rebuilding it from strings.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -55,6 +56,8 @@ class Reason(StrEnum):
     no_language = "no_answer_in_language"
     llm_needs_human = "llm_needs_human"
     bot_disabled = "bot_disabled"
+    flow_needs_person = "flow_needs_person"
+    """A flow's answer asks for a person, or its question went unrecognised too often."""
 
     @property
     def priority(self) -> int:
@@ -89,6 +92,7 @@ _PRIORITY: dict[Reason, int] = {
     Reason.legal: 15,
     Reason.fraud: 15,
     Reason.asked_for_person: 20,
+    Reason.flow_needs_person: 25,
     Reason.account_specific: 30,
     Reason.compliance_handoff: 30,
     Reason.possible_revocation: 30,
@@ -109,6 +113,7 @@ _GROUP: dict[Reason, Group] = {
     Reason.legal: Group.legal,
     Reason.fraud: Group.fraud,
     Reason.asked_for_person: Group.person,
+    Reason.flow_needs_person: Group.person,
     Reason.account_specific: Group.account,
     Reason.compliance_handoff: Group.compliance,
     Reason.possible_revocation: Group.compliance,
@@ -130,6 +135,7 @@ _LABEL: dict[Reason, str] = {
     Reason.legal: "legal matter",
     Reason.fraud: "fraud or scam",
     Reason.asked_for_person: "asked for a person",
+    Reason.flow_needs_person: "a flow needs a person",
     Reason.account_specific: "needs their account",
     Reason.compliance_handoff: "compliance: possible opt-out",
     Reason.possible_revocation: "possible opt-out",
@@ -235,7 +241,26 @@ class Silent:
     why: str
 
 
-Decision = Reply | Clarify | Close | HandOff | OptOut | Silent
+@dataclass(frozen=True)
+class FlowAnswer:
+    """The text answers the question a flow is waiting on (`app.flows.answers`).
+
+    `option` None: it looks like an answer but matches no option (the flow's fallback text, or
+    a person once the flow's limit of unrecognised replies is reached). Decided before the AI
+    layer's steps, after compliance: STOP, HELP and START never reach a flow.
+    """
+
+    run_id: uuid.UUID
+    flow: str
+    node: str
+    option: str | None
+    matched_by: str | None = None
+    """key | yes_no | meaning | free_text (None: unrecognised)."""
+    score: float | None = None
+    """The encoder's similarity, for an answer read by its meaning."""
+
+
+Decision = Reply | Clarify | Close | HandOff | OptOut | Silent | FlowAnswer
 
 
 @dataclass(frozen=True)
@@ -255,4 +280,5 @@ class Decided:
             HandOff: "handoff",
             OptOut: "opt_out",
             Silent: "silent",
+            FlowAnswer: "flow",
         }[type(self.decision)]

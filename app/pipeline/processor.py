@@ -22,6 +22,8 @@ from app.compliance.model import InboundDecision
 from app.compliance.replies import Brand, reply_text
 from app.compliance.second_pass import opt_out_tool
 from app.compliance.service import Compliance
+from app.flows.answers import EncoderSource, FlowStep, settle_expired
+from app.flows.runs import end_runs
 from app.handoff.queue import hand_off, unresolved_item
 from app.handoff.sla import FirstResponseSla
 from app.jobs import NotYet
@@ -30,6 +32,7 @@ from app.pipeline.decision import (
     Clarify,
     Close,
     Decided,
+    FlowAnswer,
     HandOff,
     Option,
     OptOut,
@@ -75,6 +78,10 @@ class InboundProcessor:
     """`answer` or `silent`: the bot's way with plain questions while a hand-off waits."""
     readiness: Readiness | None = None
     """The responder's warm-up (None: always ready, e.g. bare test setups)."""
+    flows: FlowStep | None = None
+    """Reads a passed text as the answer to a flow's waiting question (None: no flows)."""
+    flow_encoder: EncoderSource | None = None
+    """The sentence encoder for free-text flow answers, when the AI layer has it loaded."""
 
     def __call__(self, payload: dict[str, str]) -> None:
         """The `process_inbound` job handler: compliance now, the AI now or later."""
@@ -108,10 +115,21 @@ class InboundProcessor:
             provider_message_id=f"{message.provider}:{message.provider_message_id}",
             brand=conversation.brand,
         )
-        if decision.action == "pass" and not waited and self._wait_for_ai(message, conversation):
+        flow = (
+            self._flow_answer(message, conversation, waited) if decision.action == "pass" else None
+        )
+        if (
+            flow is None
+            and decision.action == "pass"
+            and not waited
+            and self._wait_for_ai(message, conversation)
+        ):
             return
-        if waited and self._opted_out_since(message, conversation):
-            decided: Decided | None = None  # answering a question asked before a STOP: never
+        decided: Decided | None
+        if flow is not None:
+            decided = flow  # the answer to a flow's question: no AI step reads it as a question
+        elif waited and self._opted_out_since(message, conversation):
+            decided = None  # answering a question asked before a STOP: never
         elif decision.action == "pass" and self.readiness and self.readiness.state == "failed":
             decided = _ai_unavailable(self.readiness)
         else:
@@ -156,6 +174,37 @@ class InboundProcessor:
             session.commit()
         _logger.info("pipeline.waiting_for_ai")
         return True
+
+    def _flow_answer(
+        self, message: Message, conversation: Conversation, waited: bool
+    ) -> Decided | None:
+        """The text as an answer to the conversation's flow question (None: not one).
+
+        Compliance has passed it already (STOP/HELP/START never reach here), and danger never
+        counts as an answer. While the AI loads only an option's key counts; a text that might
+        be a free-text answer waits for the AI like any other (its turn, in order).
+        """
+        if self.flows is None or match_patterns(message.body) is not None:
+            return None
+        loading = not waited and self.readiness is not None and self.readiness.state == "loading"
+        with Session(self.engine) as session:
+            queue = _queue_state(unresolved_item(session, conversation_id=conversation.id))
+            key = f"ai|{conversation_key(conversation.brand, conversation.phone_e164)}"
+            if queue == "owned" or (not waited and _has_waiting(session, key)):
+                return None  # a person has the thread, or an earlier text is still unread
+        encoder = None if loading or self.flow_encoder is None else self.flow_encoder()
+        decided = self.flows.decide(
+            self.engine,
+            conversation_id=conversation.id,
+            body=message.body,
+            at=message.created_at,
+            encoder=encoder,
+        )
+        if decided is None or not isinstance(decided.decision, FlowAnswer):
+            return None
+        if loading and decided.decision.option is None:
+            return None  # the encoder may still read it once loaded
+        return decided
 
     def _opted_out_since(self, message: Message, conversation: Conversation) -> bool:
         """Whether the customer opted out of everything after this text (IN-2): a text that
@@ -227,6 +276,9 @@ class InboundProcessor:
             reasons.append(Reason.safety)
         if decision.action == "opt_out":
             cancel_pending(session, conversation=conversation, reason="customer opted out (IN-2)")
+            self._end_flows(session, conversation, decision)
+        if self.flows is not None:
+            settle_expired(session, conversation_id=conversation.id, at=message.created_at)
             if decision.handoff:
                 reasons.append(Reason.compliance_handoff)
             if queue != "none":
@@ -254,6 +306,13 @@ class InboundProcessor:
         if isinstance(chosen, HandOff):
             reasons.extend(chosen.reasons)
             language, team = chosen.language, chosen.team
+        elif isinstance(chosen, FlowAnswer) and self.flows is not None:
+            effects = self.flows.act(session, message, chosen)
+            if effects.handoff is not None:
+                reasons.extend(effects.handoff.reasons)
+                team = effects.handoff.team
+            if Reason.safety not in reasons:
+                texts.extend(effects.texts)
         elif isinstance(chosen, Reply):
             language = chosen.language
         if (
@@ -268,6 +327,16 @@ class InboundProcessor:
             told = self._hand_off(session, message, conversation, handoff, queue, opted_out)
             texts = told + texts
         self._send(session, message, conversation, texts, language)
+
+    def _end_flows(
+        self, session: Session, conversation: Conversation, decision: InboundDecision
+    ) -> None:
+        # An opt-out ends the flows it covers: everything, or only the marketing flows.
+        only = None
+        if decision.scope == "marketing" and self.flows is not None:
+            catalogue = self.flows.flows.catalogue
+            only = {f.name for f in catalogue if f.category == "marketing"}
+        end_runs(session, conversation_id=conversation.id, status="opted_out", only=only)
 
     def _may_answer(self, decision: InboundDecision, queue: QueueState) -> bool:
         if decision.reply_policy == "no_reply":

@@ -329,3 +329,40 @@ class WorkerHeartbeat(SQLModel, table=True):
     """off | loading | ready | failed: <reason>."""
     started_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     beat_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class FlowRun(SQLModel, table=True):
+    """One flow sent to one customer: where it stands, and every answer it took (issue 14).
+
+    At most one run per conversation is `active` (a new run supersedes the old one), so an
+    inbound text is read against one question at most.
+    """
+
+    __tablename__ = "flow_runs"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    brand: str = Field(max_length=64)
+    phone_e164: str = Field(max_length=20, index=True)
+    conversation_id: uuid.UUID = Field(foreign_key="conversations.id", index=True)
+    flow: str = Field(max_length=48, index=True)
+    node: str | None = Field(default=None, max_length=32)
+    """The question waiting for an answer; None once the run is finished."""
+    status: str = Field(default="active", max_length=16)
+    """active | completed | handed_off | expired | opted_out | cancelled."""
+    outcome: str | None = Field(default=None, max_length=32)
+    variables: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    answers: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    """Every answer taken: {node, option, text, at}."""
+    unrecognised: int = 0
+    """Unrecognised replies to the current question (a person takes over after the flow's N)."""
+    campaign_id: uuid.UUID | None = Field(default=None, index=True)
+    source: str = Field(max_length=16)
+    """api | cli | console | bulk | survey."""
+    idempotency_key: str = Field(max_length=128, unique=True)
+    started_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    first_reply_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    expires_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    """When the waiting question stops accepting answers."""
