@@ -15,6 +15,7 @@ from app.channels.console import ConsoleSender
 from app.compliance.replies import Brand
 from app.compliance.service import Compliance
 from app.config import Settings
+from app.context import CustomerContext, build_context
 from app.handoff.sla import FirstResponseSla
 from app.jobs import JobEngine
 from app.jobs.heartbeat import Heartbeat
@@ -43,6 +44,9 @@ class Runtime:
     responder: Responder
     readiness: Readiness
     """Where the responder's warm-up stands: texts for the AI wait while it loads."""
+    context: CustomerContext | None = None
+    """Customers' own records (the built-in tables or the business's system): the responder
+    reads them, the console shows them, flows offer `context.free_slots(...)`."""
 
     def warm_up(self) -> None:
         """Load what processing needs (the AI models) in this thread (one-shot runs)."""
@@ -69,7 +73,10 @@ class Runtime:
         return self.readiness.describe()
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Release the database connections (and the customer system's)."""
+        close_context = getattr(self.context, "close", None)
+        if close_context is not None:
+            close_context()
         self.engine.dispose()
 
 
@@ -138,6 +145,7 @@ def build_runtime(
         else None
     )
     readiness = Readiness()
+    context = build_context(settings, engine)
     processor = InboundProcessor(
         engine=engine,
         compliance=compliance,
@@ -149,6 +157,7 @@ def build_runtime(
         sla=FirstResponseSla.from_settings(settings),
         wording=wording_for(settings),
         while_waiting=settings.while_waiting,
+        context=context,
     )
     outbound = OutboundSender(engine, compliance, sender, status_callback=status_callback)
     runner = InProcessEngine(
@@ -174,7 +183,9 @@ def build_runtime(
         from app.jobs.procrastinate_engine import ProcrastinateEngine
 
         jobs = ProcrastinateEngine(runner)  # PostgreSQL only: ConfigurationError otherwise
-    runtime = Runtime(settings, engine, compliance, sender, jobs, processor.responder, readiness)
+    runtime = Runtime(
+        settings, engine, compliance, sender, jobs, processor.responder, readiness, context
+    )
     # Whoever runs `runner` (this process's loop, the worker child, `smsdesk worker`) beats.
     runner.heartbeat = Heartbeat(engine, mode=settings.execution_mode, ai=runtime.ai_status)
     return runtime

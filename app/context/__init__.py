@@ -2,7 +2,8 @@
 
     CustomerContext (protocol)  customer(brand, phone) · covers(brand) · free_slots(...)
     ├── BuiltinContext          smsdesk's own tables (`smsdesk context import`, the demo seed)
-    └── HttpContext             the business's own system (SMSDESK_CONTEXT_URL)
+    └── HttpContext             the business's own system (SMSDESK_CONTEXT_URL; in
+                                app.context.http, imported only where it is configured)
 
 The number on file is the only key: a text is only ever answered with the records of the
 number it came from. Others import only from here.
@@ -14,7 +15,6 @@ from sqlalchemy import Engine
 
 from app.config import Settings
 from app.context.builtin import BuiltinContext, load_customer
-from app.context.http import HttpContext
 from app.context.model import (
     Appointment,
     Customer,
@@ -32,7 +32,6 @@ __all__ = [
     "ContextUnavailable",
     "Customer",
     "CustomerContext",
-    "HttpContext",
     "Order",
     "Slot",
     "Subscription",
@@ -45,6 +44,8 @@ def build_context(settings: Settings, engine: Engine) -> CustomerContext:
     """The configured source: the business's system when SMSDESK_CONTEXT_URL is set, else the
     built-in tables of `engine`."""
     if settings.context_url:
+        from app.context.http import HttpContext  # httpx only where a system is configured
+
         return HttpContext.from_settings(settings)
     clock = BusinessClock(
         settings.business_hours, settings.business_timezone, settings.business_holidays

@@ -184,9 +184,7 @@ class HttpContext:
             ),
         )
         self._ttl = cache_seconds
-        self._cache: OrderedDict[tuple[str, str], tuple[datetime, Customer | None]] = (
-            OrderedDict()
-        )
+        self._cache: OrderedDict[tuple[str, str], tuple[datetime, Customer | None]] = OrderedDict()
         self._lock = threading.Lock()
 
     @classmethod

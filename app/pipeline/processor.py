@@ -22,6 +22,7 @@ from app.compliance.model import InboundDecision
 from app.compliance.replies import Brand, reply_text
 from app.compliance.second_pass import opt_out_tool
 from app.compliance.service import Compliance
+from app.context.model import CustomerContext
 from app.handoff.queue import hand_off, unresolved_item
 from app.handoff.sla import FirstResponseSla
 from app.jobs import NotYet
@@ -75,6 +76,8 @@ class InboundProcessor:
     """`answer` or `silent`: the bot's way with plain questions while a hand-off waits."""
     readiness: Readiness | None = None
     """The responder's warm-up (None: always ready, e.g. bare test setups)."""
+    context: CustomerContext | None = None
+    """Where the responder looks up the texting customer's own records (None: nowhere)."""
 
     def __call__(self, payload: dict[str, str]) -> None:
         """The `process_inbound` job handler: compliance now, the AI now or later."""
@@ -202,6 +205,8 @@ class InboundProcessor:
             previous=previous,
             queue=queue,
             has_media=bool(message.media),
+            brand=conversation.brand,
+            context=self.context,
         )
         try:
             return self.responder.respond(request)
