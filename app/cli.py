@@ -17,6 +17,7 @@ from app.ai.knowledge_cli import kb_app
 from app.cli_output import fail
 from app.compliance.reconcile_cli import register as register_reconcile
 from app.config import get_settings
+from app.context.cli import context_app
 from app.errors import SmsdeskError
 from app.evals.cli import eval_app
 from app.handoff.agents_cli import agents_app
@@ -38,6 +39,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(kb_app, name="kb")
 app.add_typer(eval_app, name="eval")
 app.add_typer(agents_app, name="agents")
+app.add_typer(context_app, name="context")
 register_reconcile(compliance_app)  # export-optouts, reconcile (REC-4)
 
 _out = Console(soft_wrap=True, highlight=False)
