@@ -43,7 +43,9 @@ def frozen() -> Iterator[clock.FrozenClock]:
         yield stopped
 
 
-def make_runtime(engine: Engine, ai_models: AiModels, data_dir: Path, **settings: object) -> Runtime:
+def make_runtime(
+    engine: Engine, ai_models: AiModels, data_dir: Path, **settings: object
+) -> Runtime:
     configured = ai_settings(data_dir, **settings)
     return build_runtime(
         configured, engine=engine, responder=AiResponder(configured, models=ai_models)
@@ -153,7 +155,7 @@ def test_without_any_customer_records_order_questions_keep_the_general_answer(
 
 
 class _Failing(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+    def do_GET(self) -> None:
         self.send_response(503)
         self.end_headers()
 
