@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlmodel import Session, select
+from sqlalchemy import Engine, delete
+from sqlmodel import Session, col, select
 
 from app.clock import now
 from app.storage.tables import AppointmentRecord, CustomerRecord, OrderRecord, SubscriptionRecord
@@ -122,3 +123,11 @@ def upsert_subscription(
     record.renews_on = renews_on
     session.add(record)
     return record
+
+
+def clear_customers(engine: Engine, *, brand: str) -> None:
+    """Remove every customer record of the brand (their orders, appointments, memberships)."""
+    with Session(engine) as session:
+        for table in (SubscriptionRecord, AppointmentRecord, OrderRecord, CustomerRecord):
+            session.execute(delete(table).where(col(table.brand) == brand))
+        session.commit()
