@@ -44,7 +44,7 @@ class Runtime:
     responder: Responder
     readiness: Readiness
     """Where the responder's warm-up stands: texts for the AI wait while it loads."""
-    context: CustomerContext | None = None
+    context: CustomerContext
     """Customers' own records (the built-in tables or the business's system): the responder
     reads them, the console shows them, flows offer `context.free_slots(...)`."""
 

@@ -171,3 +171,13 @@ def test_the_demo_seed_covers_every_simulator_number_and_is_idempotent(
     for phone in SIMULATOR_NUMBERS:
         customer = source(engine).customer("default", phone)
         assert customer is not None and customer.latest_order() is not None
+
+
+@pytest.mark.parametrize("drawn", [0, 57, 99])
+def test_every_number_the_simulator_can_pick_is_a_demo_customer(
+    drawn: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.console import simulator
+
+    monkeypatch.setattr(simulator.secrets, "randbelow", lambda _n: drawn)
+    assert simulator.random_phone() in SIMULATOR_NUMBERS
