@@ -17,6 +17,7 @@ from app.ai.knowledge_cli import kb_app
 from app.cli_output import fail
 from app.compliance.reconcile_cli import register as register_reconcile
 from app.config import get_settings
+from app.context.cli import context_app
 from app.errors import SmsdeskError
 from app.evals.cli import eval_app
 from app.flows.cli import flows_app
@@ -40,6 +41,7 @@ app.add_typer(kb_app, name="kb")
 app.add_typer(eval_app, name="eval")
 app.add_typer(agents_app, name="agents")
 app.add_typer(flows_app, name="flows")
+app.add_typer(context_app, name="context")
 register_reconcile(compliance_app)  # export-optouts, reconcile (REC-4)
 
 _out = Console(soft_wrap=True, highlight=False)

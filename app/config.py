@@ -164,6 +164,23 @@ class Settings(BaseSettings):
     survey_after_resolve: bool = True
     """Send `satisfaction_survey` once after an agent resolves a hand-off (never after a safety
     hand-off, never to an opted-out number)."""
+    # Customer context (docs/customer-context.md): who is texting, their orders and bookings.
+    context_url: str | None = None
+    """The business's own customer system (GET <url>/customers/<phone>); None: the built-in
+    tables (`smsdesk context import`, the demo seed)."""
+    context_token: SecretStr = SecretStr("")
+    """Sent as `Authorization: Bearer <token>` to SMSDESK_CONTEXT_URL."""
+    context_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    """Per request to SMSDESK_CONTEXT_URL; a slower answer counts as the system being down."""
+    context_retries: int = Field(default=2, ge=0, le=5)
+    """Retries after a transport error or a 5xx (then a person answers: context_unavailable)."""
+    context_cache_seconds: float = Field(default=60.0, ge=0, le=3600)
+    """How long a customer's record is reused before it is asked again (0: never cached)."""
+    context_slot_minutes: int = Field(default=60, ge=15, le=480)
+    """The built-in source's appointment length: free slots every this many minutes within
+    SMSDESK_BUSINESS_HOURS, minus booked appointments."""
+    context_location: str = Field(default="Acme Downtown", max_length=200)
+    """Where the built-in source's free slots are (one store)."""
 
     @property
     def models_dir(self) -> Path:

@@ -22,6 +22,7 @@ from app import log
 from app.channels.base import InboundSms
 from app.chat import BUSINESS_NUMBER
 from app.config import Settings
+from app.context.demo import seed_customers
 from app.errors import ConfigurationError
 from app.exposure import check_exposure, is_loopback
 from app.handoff.agents import (
@@ -93,6 +94,8 @@ class DemoCredentials:
     """Emails of the agents created now (empty on every start after the first)."""
     seeded_texts: int
     """Demo texts stored now (0 once they are)."""
+    customers: int = 0
+    """Demo customers whose records (orders, appointments, memberships) were set now."""
 
 
 class DemoRefused(ConfigurationError):
@@ -142,6 +145,13 @@ def seed_demo(settings: Settings, engine: Engine) -> DemoCredentials:
                     raise
                 continue  # another process seeding at the same time created it
             created.append(account.email)
+    # Before the texts are answered: a seeded question about an order finds it.
+    customers = seed_customers(
+        engine,
+        brand=settings.brand_id,
+        timezone=settings.business_timezone,
+        location=settings.context_location,
+    )
     seeded = 0
     start = now()
     for text in DEMO_TEXTS:
@@ -154,7 +164,7 @@ def seed_demo(settings: Settings, engine: Engine) -> DemoCredentials:
             received_at=start - timedelta(minutes=text.minutes_ago),
         )
         seeded += accept_inbound(engine, sms, brand=settings.brand_id).created
-    return DemoCredentials(DEMO_ACCOUNTS, tuple(created), seeded)
+    return DemoCredentials(DEMO_ACCOUNTS, tuple(created), seeded, customers)
 
 
 def retire_demo_accounts(engine: Engine) -> list[str]:
@@ -211,6 +221,11 @@ def banner(
         for account in credentials.accounts:
             role = f"{account.role}:"
             lines.append(f"    {role:<12}{account.email:<{width}}  password {account.password}")
+        if credentials.customers:
+            lines.append(
+                f"  {credentials.customers} demo customers: every simulator number has an order "
+                '(ask "where\'s my order?"), most a Club membership, some an appointment.'
+            )
         if credentials.seeded_texts:
             lines.append(
                 f"  Seeded {credentials.seeded_texts} demo conversations: the bot and the "

@@ -5,12 +5,14 @@
     │   ├── InvalidPhoneNumber  not parseable as an E.164 number
     │   ├── InvalidTimestamp    not an ISO-8601 instant, or one with no time zone
     │   ├── InvalidCaseFile     a compliance case file that cannot be read or is malformed
-    │   └── AgentError          an agent account that cannot be created or changed (handoff)
+    │   ├── AgentError          an agent account that cannot be created or changed (handoff)
+    │   └── InvalidContextFile  a customer-context CSV that cannot be imported (file:line)
     ├── LedgerError             the consent ledger could not be read or written
     │   └── AppendOnlyViolation an attempt to change or delete a consent event
     ├── ConfigurationError      settings or data files that cannot work together
     │   └── KnowledgeError      the knowledge base has problems (app.ai.knowledge; .problems)
     ├── LlmUnavailable          the LLM gave no usable answer after retries (app.ai.llm)
+    ├── ContextUnavailable      the customer-context source is down or answered nonsense
     └── ProviderError           the SMS provider refused or failed a send (.retryable)
         └── RecipientOptedOut   the carrier has the recipient opted out (Twilio 21610)
 
@@ -84,3 +86,16 @@ class RecipientOptedOut(ProviderError):
     """The carrier or provider has the recipient opted out (Twilio 21610): never retry."""
 
     code = "recipient_opted_out"
+
+
+class InvalidContextFile(InvalidInput):
+    """A customer-context CSV is unreadable or a line in it is malformed (file:line)."""
+
+    code = "invalid_context_file"
+
+
+class ContextUnavailable(SmsdeskError):
+    """The customer-context source (the business's system) is down, too slow, or answered
+    something that is not the documented JSON: a person answers instead."""
+
+    code = "context_unavailable"

@@ -20,6 +20,7 @@ from app.flows.matching import TextEncoder
 from app.flows.runs import Flows
 from app.flows.survey import FLOW_SURVEY, SurveyStarter
 from app.flows.webhooks import FLOW_WEBHOOK, WebhookSender
+from app.context import CustomerContext, build_context
 from app.handoff.sla import FirstResponseSla
 from app.jobs import JobEngine
 from app.jobs.heartbeat import Heartbeat
@@ -48,6 +49,9 @@ class Runtime:
     responder: Responder
     readiness: Readiness
     """Where the responder's warm-up stands: texts for the AI wait while it loads."""
+    context: CustomerContext
+    """Customers' own records (the built-in tables or the business's system): the responder
+    reads them, the console shows them, flows offer `context.free_slots(...)`."""
     flows: Flows | None = None
     """The deployment's flows (`app.flows.start_flow(session, request, flows=runtime.flows)`)."""
 
@@ -76,7 +80,10 @@ class Runtime:
         return self.readiness.describe()
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Release the database connections (and the customer system's)."""
+        close_context = getattr(self.context, "close", None)
+        if close_context is not None:
+            close_context()
         self.engine.dispose()
 
 
@@ -147,6 +154,7 @@ def build_runtime(
     readiness = Readiness()
     flows = Flows.from_settings(settings, provider=sender.name)
     chosen_responder = responder or make_responder(settings)
+    context = build_context(settings, engine)
     processor = InboundProcessor(
         engine=engine,
         compliance=compliance,
@@ -162,6 +170,7 @@ def build_runtime(
             flows, min_score=settings.flow_match_min_score, margin=settings.flow_match_margin
         ),
         flow_encoder=_flow_encoder(settings, chosen_responder, readiness),
+        context=context,
     )
     outbound = OutboundSender(engine, compliance, sender, status_callback=status_callback)
     runner = InProcessEngine(
@@ -190,7 +199,7 @@ def build_runtime(
 
         jobs = ProcrastinateEngine(runner)  # PostgreSQL only: ConfigurationError otherwise
     runtime = Runtime(
-        settings, engine, compliance, sender, jobs, processor.responder, readiness, flows
+        settings, engine, compliance, sender, jobs, processor.responder, readiness, context, flows
     )
     # Whoever runs `runner` (this process's loop, the worker child, `smsdesk worker`) beats.
     runner.heartbeat = Heartbeat(engine, mode=settings.execution_mode, ai=runtime.ai_status)

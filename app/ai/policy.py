@@ -2,7 +2,7 @@
 returns a `Decision` or passes on. Their order is set in one place,
 `app.pipeline.steps.AI_STEPS`; the first step that decides wins.
 
-    revocation -> safety -> closing -> clarified -> needs a person -> answer
+    safety -> revocation -> closing -> clarified -> own records -> needs a person -> answer
 """
 
 from __future__ import annotations
@@ -177,6 +177,26 @@ def needs_person(ctx: Context) -> Decision | None:
     """Asking for a person, anger, a legal or fraud matter, or an intent the knowledge base
     always hands to a person."""
     reading = ctx.reading
+    reasons = person_reasons(ctx)
+    intent = ctx.models.kb.intents.get(reading.intent.intent)
+    if intent is not None and intent.handoff is not None and not reading.intent.out_of_scope:
+        needed = (
+            ctx.thresholds.person_intent
+            if intent.handoff == "person"
+            else ctx.thresholds.handoff_intent
+        )
+        if reading.intent.confidence >= needed and not _sure_answer(ctx):
+            reasons.append(_HANDOFF_REASONS[intent.handoff])
+    if not reasons:
+        return None
+    unique = tuple(dict.fromkeys(reasons))
+    return ctx.handoff(*unique)
+
+
+def person_reasons(ctx: Context) -> list[Reason]:
+    """What in the text itself needs a person, whatever it asks: a request for one, a legal
+    or fraud matter, an account lookup, anger or a complaint."""
+    reading = ctx.reading
     reasons: list[Reason] = []
     if reading.asks_for_person:
         reasons.append(Reason.asked_for_person)
@@ -192,19 +212,7 @@ def needs_person(ctx: Context) -> Decision | None:
     negative = reading.sentiment.negative
     if tone is not None and frustrated(tone, negative, ctx.thresholds.negative_sentiment):
         reasons.append(Reason.negative_sentiment if not tone.complaint else Reason.complaint)
-    intent = ctx.models.kb.intents.get(reading.intent.intent)
-    if intent is not None and intent.handoff is not None and not reading.intent.out_of_scope:
-        needed = (
-            ctx.thresholds.person_intent
-            if intent.handoff == "person"
-            else ctx.thresholds.handoff_intent
-        )
-        if reading.intent.confidence >= needed and not _sure_answer(ctx):
-            reasons.append(_HANDOFF_REASONS[intent.handoff])
-    if not reasons:
-        return None
-    unique = tuple(dict.fromkeys(reasons))
-    return ctx.handoff(*unique)
+    return reasons
 
 
 def answer(ctx: Context) -> Decision | None:

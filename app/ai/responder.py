@@ -19,6 +19,7 @@ from app import log
 from app.ai.guardrails import check_draft, passed
 from app.ai.llm import LlmClient, LlmUnavailable, metered
 from app.ai.models import AiModels
+from app.ai.own_records import ENTRY_PREFIX
 from app.ai.policy import Context, Thresholds
 from app.ai.reading import read
 from app.config import Settings
@@ -133,6 +134,8 @@ class AiResponder:
     def _draft(self, ctx: Context, reply: Reply) -> Decision:
         """LLM wording when configured, then the guardrails on every text that would go out."""
         models = ctx.models
+        if reply.entries[0].startswith(ENTRY_PREFIX):
+            return self._check_records(ctx, reply)
         entries = [models.kb.entry(a.entry_id) for a in reply.answers]
         answers = list(reply.answers)
         if self._llm is not None and len(entries) == 1:
@@ -178,6 +181,26 @@ class AiResponder:
         if not passed(checks):
             return ctx.handoff(Reason.guardrail_failed, draft=answers[0].text)
         return replace(reply, answers=tuple(answers))
+
+    def _check_records(self, ctx: Context, reply: Reply) -> Decision:
+        """The guardrails on a reply worded from the customer's records (never an LLM draft:
+        their records are sent as they are on file)."""
+        text = reply.answers[0].text
+        checks = check_draft(
+            text,
+            sources=[text],
+            brand_name=self.settings.brand_name,
+            first_message=False,
+            opted_out=ctx.request.decision.new_state == "opted_out",
+            max_chars=self.settings.max_reply_chars,
+        )
+        ctx.record["draft_mode"] = "records"
+        ctx.record["guardrails"] = [
+            {"name": c.name, "passed": c.passed, "detail": c.detail} for c in checks
+        ]
+        if not passed(checks):
+            return ctx.handoff(Reason.guardrail_failed, draft=text)
+        return reply
 
 
 def _describe(decision: Decision) -> dict[str, Any]:

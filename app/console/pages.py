@@ -11,6 +11,7 @@ from app.api.deps import RuntimeDep
 from app.console.auth import SESSION_COOKIE, find_session
 from app.console.canned import load_canned
 from app.console.deps import ConsoleContext, DbSession, PageContextDep
+from app.console.profile import customer_profile
 from app.console.templating import render
 from app.console.views import (
     THREAD_WINDOW,
@@ -117,6 +118,9 @@ def conversation_context(
         "canned": canned,
         "send_key": uuid.uuid4().hex,
         "watch": ComposerWatch.of(view),
+        "profile": customer_profile(
+            db, context=runtime.context, agent=console.agent, conversation=view.conversation
+        ),
     }
 
 

@@ -196,9 +196,18 @@ def run_scenario(
     sandbox: Sandbox, scenario: Scenario, file: Path, start: datetime
 ) -> ScenarioResult:
     """Play one scenario from `start` (or its own `at`)."""
-    result = ScenarioResult(scenario, file)
-    phone = sandbox.new_phone()
     sandbox.clock.set(scenario.at or start)
+    phone = scenario.phone or sandbox.new_phone()
+    if scenario.customers == "demo":
+        with sandbox.demo_customers():
+            return _play(sandbox, scenario, file, start, phone)
+    return _play(sandbox, scenario, file, start, phone)
+
+
+def _play(
+    sandbox: Sandbox, scenario: Scenario, file: Path, start: datetime, phone: str
+) -> ScenarioResult:
+    result = ScenarioResult(scenario, file)
     if scenario.opted_out:
         sandbox.opt_out_before(phone)
         sandbox.clock.advance(timedelta(hours=1))

@@ -131,6 +131,25 @@ class Sandbox:
         n = next(self._phones)
         return f"+1{201 + n // 10_000:03d}555{n % 10_000:04d}"
 
+    @contextmanager
+    def demo_customers(self) -> Iterator[None]:
+        """The demo customers' records on file (dated from the sandbox's clock) for the
+        block, and none afterwards: other scenarios run with no customer records."""
+        from app.context.demo import seed_customers
+        from app.context.store import clear_customers
+
+        brand = self.settings.brand_id
+        seed_customers(
+            self.runtime.engine,
+            brand=brand,
+            timezone=self.settings.business_timezone,
+            location=self.settings.context_location,
+        )
+        try:
+            yield
+        finally:
+            clear_customers(self.runtime.engine, brand=brand)
+
     def text(self, phone: str, body: str) -> TurnResult:
         """The customer at `phone` texts `body` now; everything it causes runs to completion."""
         sms = InboundSms(

@@ -225,7 +225,19 @@ class Scenario(BaseModel):
     """The customer gave written consent to marketing texts before the scenario starts."""
     free_slots: list[datetime] = Field(default_factory=list)
     """The free appointment slots a flow's offer finds (default: none, a person books)."""
+    phone: str | None = None
+    """The number the customer texts from (E.164); default: a fresh one per scenario."""
+    customers: Literal["none", "demo"] = "none"
+    """The customer records on file during this scenario: `demo`, the demo customers
+    (app/context/demo.py: every +1 212 555 01xx number has an order); removed afterwards."""
     turns: list[Turn] = Field(min_length=1)
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\+[1-9]\d{6,14}", value):
+            raise ValueError(f"phone {value!r} is not an E.164 number such as +12125550100")
+        return value
 
     @field_validator("at")
     @classmethod

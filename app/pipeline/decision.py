@@ -58,6 +58,9 @@ class Reason(StrEnum):
     bot_disabled = "bot_disabled"
     flow_needs_person = "flow_needs_person"
     """A flow's answer asks for a person, or its question went unrecognised too often."""
+    context_unavailable = "context_unavailable"
+    """The customer-context source (the business's system) did not answer: a person looks
+    the customer up."""
 
     @property
     def priority(self) -> int:
@@ -100,6 +103,7 @@ _PRIORITY: dict[Reason, int] = {
     Reason.guardrail_failed: 40,
     Reason.responder_error: 40,
     Reason.ai_unavailable: 40,
+    Reason.context_unavailable: 35,
 }
 DEFAULT_PRIORITY = 50
 for _reason in Reason:
@@ -122,6 +126,7 @@ _GROUP: dict[Reason, Group] = {
     Reason.responder_error: Group.system,
     Reason.ai_unavailable: Group.system,
     Reason.bot_disabled: Group.system,
+    Reason.context_unavailable: Group.account,
 }
 for _reason in Reason:
     _GROUP.setdefault(_reason, Group.unanswerable)
@@ -147,6 +152,7 @@ _LABEL: dict[Reason, str] = {
     Reason.no_language: "no answer in their language",
     Reason.llm_needs_human: "the LLM asked for a person",
     Reason.ai_unavailable: "the AI could not load",
+    Reason.context_unavailable: "customer records unavailable",
 }
 
 

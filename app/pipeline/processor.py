@@ -24,6 +24,7 @@ from app.compliance.second_pass import opt_out_tool
 from app.compliance.service import Compliance
 from app.flows.answers import EncoderSource, FlowStep, settle_expired
 from app.flows.runs import end_runs
+from app.context.model import CustomerContext
 from app.handoff.queue import hand_off, unresolved_item
 from app.handoff.sla import FirstResponseSla
 from app.jobs import NotYet
@@ -82,6 +83,8 @@ class InboundProcessor:
     """Reads a passed text as the answer to a flow's waiting question (None: no flows)."""
     flow_encoder: EncoderSource | None = None
     """The sentence encoder for free-text flow answers, when the AI layer has it loaded."""
+    context: CustomerContext | None = None
+    """Where the responder looks up the texting customer's own records (None: nowhere)."""
 
     def __call__(self, payload: dict[str, str]) -> None:
         """The `process_inbound` job handler: compliance now, the AI now or later."""
@@ -251,6 +254,8 @@ class InboundProcessor:
             previous=previous,
             queue=queue,
             has_media=bool(message.media),
+            brand=conversation.brand,
+            context=self.context,
         )
         try:
             return self.responder.respond(request)

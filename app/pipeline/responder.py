@@ -10,11 +10,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from app.compliance.model import InboundDecision
 from app.compliance.second_pass import OptOutTool
 from app.pipeline.decision import Decided, HandOff, Option, Reason
+
+if TYPE_CHECKING:
+    from app.context.model import CustomerContext
 
 QueueState = Literal["none", "waiting", "owned"]
 
@@ -64,6 +67,11 @@ class ResponderRequest:
     """Whether a person is already on the conversation: waiting (unclaimed) or owning it."""
     has_media: bool = False
     """The text came with a picture (MMS)."""
+    brand: str = ""
+    """The brand the text was sent to: with `phone`, the only key to the customer's records."""
+    context: CustomerContext | None = None
+    """Where the customer's own records are looked up (None: nowhere; the knowledge base
+    answers order questions in general)."""
 
 
 class Responder(Protocol):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from app.ai import policy
+from app.ai import own_records, policy
 from app.pipeline.decision import Decision
 
 Step = Callable[[policy.Context], Decision | None]
@@ -21,6 +21,7 @@ AI_STEPS: tuple[Step, ...] = (
     policy.revocation,  # SPEC §7: a stop request in words the rules missed
     policy.closing,  # thanks / ok / 👍: close politely, never a queue item
     policy.clarified,  # the customer picked an option of our clarifying question
+    own_records.own_records,  # their own order / appointment / membership, from the number on file
     policy.needs_person,  # asks for a person, anger, legal, fraud, hand-off intents
     policy.answer,  # the entry that covers the question, a clarifying question, or a person
 )

@@ -100,6 +100,11 @@ class Wording:
         listed = " ".join(f"{o.number}) {o.label}" for o in options)
         return str(self._lang(language)["clarify"]).format(options=listed)
 
+    def context(self, language: str) -> dict[str, Any]:
+        """The texts that word a customer's own records (`app.context.wording`)."""
+        found: dict[str, Any] = self._lang(language).get("context") or self._lang("en")["context"]
+        return found
+
     def when(self, language: str, at: datetime) -> str:
         """When a person will reply: within the SLA while the team works, else when it opens."""
         words = self._lang(language)["when"]

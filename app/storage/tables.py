@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Column, Index, SmallInteger, Text, UniqueConstraint, false
@@ -366,3 +366,70 @@ class FlowRun(SQLModel, table=True):
     finished_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     expires_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     """When the waiting question stops accepting answers."""
+class CustomerRecord(SQLModel, table=True):
+    """A customer of one brand, found by the number on file (the built-in customer context;
+    filled by `smsdesk context import` or the demo seed)."""
+
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("brand", "phone_e164", name="uq_customer_contact"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    brand: str = Field(max_length=64)
+    phone_e164: str = Field(max_length=20)
+    name: str = Field(default="", max_length=200)
+    language: str = Field(default="en", max_length=8)
+    email: str | None = Field(default=None, max_length=254)
+    updated_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class OrderRecord(SQLModel, table=True):
+    """One order of a customer; `ref` is the business's order id (e.g. AC10442)."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("brand", "ref", name="uq_order_ref"),
+        Index("ix_orders_customer", "customer_id", "placed_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    brand: str = Field(max_length=64)
+    customer_id: uuid.UUID = Field(foreign_key="customers.id")
+    ref: str = Field(max_length=64)
+    status: str = Field(max_length=32)
+    items: str = Field(default="", max_length=300)
+    placed_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    tracking_url: str | None = Field(default=None, max_length=500)
+    carrier: str | None = Field(default=None, max_length=64)
+    eta: date | None = None
+
+
+class AppointmentRecord(SQLModel, table=True):
+    """One booking of an in-store service; booked and confirmed ones hold their slot."""
+
+    __tablename__ = "appointments"
+    __table_args__ = (
+        UniqueConstraint("brand", "ref", name="uq_appointment_ref"),
+        Index("ix_appointments_customer", "customer_id", "starts_at"),
+        Index("ix_appointments_brand_start", "brand", "starts_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    brand: str = Field(max_length=64)
+    customer_id: uuid.UUID = Field(foreign_key="customers.id")
+    ref: str = Field(max_length=64)
+    service: str = Field(max_length=100)
+    starts_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    location: str = Field(default="", max_length=200)
+    status: str = Field(default="booked", max_length=16)
+
+
+class SubscriptionRecord(SQLModel, table=True):
+    """A customer's membership (one per customer)."""
+
+    __tablename__ = "subscriptions"
+
+    customer_id: uuid.UUID = Field(foreign_key="customers.id", primary_key=True)
+    brand: str = Field(max_length=64)
+    plan: str = Field(max_length=100)
+    status: str = Field(max_length=16)
+    renews_on: date | None = None
