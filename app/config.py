@@ -147,6 +147,15 @@ class Settings(BaseSettings):
     llm_price_output_per_mtok: float = Field(default=0.60, ge=0)
     """US dollars per million completion tokens, for the evals' cost estimate."""
 
+    # Signups through the API (issue 14): double opt-in by default.
+    signup_mode: Literal["double", "single"] = "double"
+    """`double`: a signup records consent only when the customer texts YES to the "Reply YES"
+    text; `single`: the API call itself records consent and sends the opt-in confirmation."""
+    signup_confirm_window_hours: int = Field(default=168, ge=1, le=720)
+    """How long a double opt-in signup waits for the customer's YES (default 7 days)."""
+    signup_requests_per_day: int = Field(default=3, ge=1, le=20)
+    """The most "Reply YES" texts one number gets in 24 hours, whatever is posted for it."""
+
     @property
     def models_dir(self) -> Path:
         """Where trained model artifacts live (under the data dir)."""

@@ -26,6 +26,7 @@ from app.pipeline.processor import RESPOND_INBOUND, InboundProcessor, wake_waiti
 from app.pipeline.readiness import Readiness
 from app.pipeline.responder import HandoffResponder, Responder, ResponderRequest
 from app.pipeline.wording import wording_for
+from app.signups import Signups
 from app.storage import open_database
 
 
@@ -149,6 +150,7 @@ def build_runtime(
         sla=FirstResponseSla.from_settings(settings),
         wording=wording_for(settings),
         while_waiting=settings.while_waiting,
+        signups=Signups(engine, compliance, settings, provider=sender.name),
     )
     outbound = OutboundSender(engine, compliance, sender, status_callback=status_callback)
     runner = InProcessEngine(

@@ -39,6 +39,7 @@ from app.pipeline.decision import (
 from app.pipeline.readiness import Readiness
 from app.pipeline.responder import Previous, QueueState, Responder, ResponderRequest, Turn
 from app.pipeline.wording import Wording
+from app.signups import Signups
 from app.storage.messages import add_status, conversation_key, enqueue, now, recent_messages
 from app.storage.tables import AiDecision, Conversation, HandoffItem, Job, Message
 
@@ -75,6 +76,8 @@ class InboundProcessor:
     """`answer` or `silent`: the bot's way with plain questions while a hand-off waits."""
     readiness: Readiness | None = None
     """The responder's warm-up (None: always ready, e.g. bare test setups)."""
+    signups: Signups | None = None
+    """Double opt-in: a YES that confirms a pending signup is answered here, never by the AI."""
 
     def __call__(self, payload: dict[str, str]) -> None:
         """The `process_inbound` job handler: compliance now, the AI now or later."""
@@ -108,10 +111,18 @@ class InboundProcessor:
             provider_message_id=f"{message.provider}:{message.provider_message_id}",
             brand=conversation.brand,
         )
-        if decision.action == "pass" and not waited and self._wait_for_ai(message, conversation):
+        signup = self._signup_confirmed_by(message, conversation, decision)
+        if (
+            signup is None
+            and decision.action == "pass"
+            and not waited
+            and self._wait_for_ai(message, conversation)
+        ):
             return
-        if waited and self._opted_out_since(message, conversation):
-            decided: Decided | None = None  # answering a question asked before a STOP: never
+        if signup is not None:
+            decided: Decided | None = None  # the signup's confirmation is the whole answer
+        elif waited and self._opted_out_since(message, conversation):
+            decided = None  # answering a question asked before a STOP: never
         elif decision.action == "pass" and self.readiness and self.readiness.state == "failed":
             decided = _ai_unavailable(self.readiness)
         else:
@@ -124,13 +135,40 @@ class InboundProcessor:
             if message is None or conversation is None or message.status == "processed":
                 return
             queue = _queue_state(unresolved_item(session, conversation_id=conversation.id))
-            self._act(session, message, conversation, decision, decided, queue)
+            confirmed = (
+                signup is not None
+                and self.signups is not None
+                and self.signups.confirm(
+                    session, signup, message=message, conversation=conversation
+                )
+            )
+            if not confirmed:
+                self._act(session, message, conversation, decision, decided, queue)
+            if decision.action == "opt_out" and self.signups is not None:
+                self.signups.cancel_for_opt_out(
+                    session, brand=conversation.brand, phone=conversation.phone_e164,
+                    reason="the customer opted out while it waited",
+                )  # fmt: skip
             if decided is not None and decided.record:
                 draft_only = not self._may_answer(decision, queue)
                 record_decision(session, message=message, decided=decided, draft_only=draft_only)
             add_status(session, message, "processed", detail=f"{decision.action}/{decision.match}")
             session.commit()
         _logger.info("pipeline.processed", action=decision.action, match=decision.match)
+
+    def _signup_confirmed_by(
+        self, message: Message, conversation: Conversation, decision: InboundDecision
+    ) -> uuid.UUID | None:
+        """The pending signup this text's YES confirms (deterministic, before any AI step)."""
+        if self.signups is None:
+            return None
+        return self.signups.confirmed_by(
+            brand=conversation.brand,
+            phone=conversation.phone_e164,
+            body=message.body,
+            decision=decision,
+            received_at=message.created_at,
+        )
 
     def _wait_for_ai(self, message: Message, conversation: Conversation) -> bool:
         """Queue the AI half of a passed text when the AI is loading or an earlier text of the
