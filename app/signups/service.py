@@ -376,13 +376,14 @@ def _pending(session: Session, brand: str, phone: str) -> Sequence[Signup]:
 
 
 def _revoked_since(session: Session, brand: str, phone: str, since: datetime) -> datetime | None:
-    """When the number first opted out at or after `since`, if it did."""
+    """When the number first opted out after `since`, if it did (one already in force when the
+    signup came is why its request was not sent, not a reason to cancel it)."""
     found = session.exec(
         select(func.min(ConsentEvent.effective_at)).where(
             ConsentEvent.brand == brand,
             ConsentEvent.phone_e164 == phone,
             col(ConsentEvent.event_type).in_(REVOCATION_EVENTS),
-            col(ConsentEvent.effective_at) >= since,
+            col(ConsentEvent.effective_at) > since,
         )
     ).one()
     if found is not None and found.tzinfo is None:  # SQLite's MIN() loses the column type
