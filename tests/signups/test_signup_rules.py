@@ -46,8 +46,10 @@ def short_window(settings: Settings, sqlite_engine: Engine) -> Iterator[TestClie
         yield c
 
 
-@pytest.mark.parametrize(("after", "confirmed"), [(timedelta(hours=23, minutes=59), True),
-                                                  (timedelta(hours=24, minutes=1), False)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("after", "confirmed"),
+    [(timedelta(hours=23, minutes=59), True), (timedelta(hours=24, minutes=1), False)],
+)
 def test_a_yes_confirms_only_inside_the_configured_window(
     short_window: TestClient, frozen: clock.FrozenClock, after: timedelta, confirmed: bool
 ) -> None:
