@@ -20,6 +20,7 @@ from app.config import get_settings
 from app.errors import SmsdeskError
 from app.evals.cli import eval_app
 from app.handoff.agents_cli import agents_app
+from app.signups.cli import signups_app
 
 app = typer.Typer(
     name="smsdesk",
@@ -38,6 +39,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(kb_app, name="kb")
 app.add_typer(eval_app, name="eval")
 app.add_typer(agents_app, name="agents")
+app.add_typer(signups_app, name="signups")
 register_reconcile(compliance_app)  # export-optouts, reconcile (REC-4)
 
 _out = Console(soft_wrap=True, highlight=False)
