@@ -139,7 +139,11 @@ class InboundProcessor:
                 signup is not None
                 and self.signups is not None
                 and self.signups.confirm(
-                    session, signup, message=message, conversation=conversation
+                    session,
+                    signup,
+                    message=message,
+                    conversation=conversation,
+                    provider_replied=self.provider_handles_keywords,  # PROV-1 (b): YES is exact
                 )
             )
             if not confirmed:

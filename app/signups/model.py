@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,8 @@ SignupChannel = Literal["web", "api", "paper", "voice"]
 SignupStatus = Literal["pending", "confirmed", "cancelled", "expired"]
 SignupMode = Literal["double", "single"]
 MAX_SOURCE_CHARS = 200
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+"""What no database stores (PostgreSQL refuses NUL in text and JSON)."""
 """The ledger's `source` column: the form URL and checkbox id must fit it together."""
 
 
@@ -78,6 +81,9 @@ class SignupRequest:
 
 def _check(request: SignupRequest) -> None:
     """One clear message per bad field (the API answers it with 400)."""
+    for name, value in _texts(request):
+        if _UNSTORABLE.search(value):
+            raise InvalidInput(f"{name}: contains a NUL or an unpaired surrogate character")
     if not request.categories:
         raise InvalidInput("categories: name at least one of marketing, transactional")
     if len(set(request.categories)) != len(request.categories):
@@ -112,6 +118,20 @@ def _check(request: SignupRequest) -> None:
         raise InvalidInput(
             f"source: form_url and checkbox_id together exceed {MAX_SOURCE_CHARS} characters"
         )
+
+
+def _texts(request: SignupRequest) -> list[tuple[str, str]]:
+    fields = {
+        "disclosure.text": request.disclosure_text,
+        "disclosure.version": request.disclosure_version,
+        "disclosure.not_a_condition_of_purchase": request.not_a_condition_of_purchase,
+        "source.form_url": request.form_url,
+        "source.checkbox_id": request.checkbox_id,
+        "source.reference": request.reference,
+        "user_agent": request.user_agent,
+        "idempotency_key": request.idempotency_key,
+    }
+    return [(name, value) for name, value in fields.items() if value is not None]
 
 
 def _check_web(request: SignupRequest) -> None:

@@ -71,10 +71,7 @@ class Signups:
         key = request.idempotency_key or _derived_key(request)
         with Session(self.engine, expire_on_commit=False) as session:
             existing = _by_key(session, key)
-            if existing is not None and (
-                request.idempotency_key is not None
-                or existing.requested_at > now - DUPLICATE_WINDOW
-            ):
+            if existing is not None and _repeats(existing, request, now):
                 return self._view(session, existing, duplicate=True)
         # Everything read before anything is written: the gate reads in its own session.
         consent = self.compliance.consent(request.phone, brand=request.brand)
@@ -114,6 +111,8 @@ class Signups:
     ) -> SignupView:
         with Session(self.engine, expire_on_commit=False) as session:
             existing = _by_key(session, key)
+            if existing is not None and _repeats(existing, request, now):
+                return self._view(session, existing, duplicate=True)  # posted meanwhile
             if existing is not None:
                 # An old signup with the same derived key: keep it, free the key.
                 existing.idempotency_key = f"{key}:{existing.id}"
@@ -234,13 +233,20 @@ class Signups:
         *,
         message: Message,
         conversation: Conversation,
+        provider_replied: bool = False,
     ) -> bool:
         """Record the consent and queue the opt-in confirmation, in the caller's transaction
-        (with the YES's `processed` status); False if the signup is no longer pending."""
+        (with the YES's `processed` status); False if the signup is no longer pending.
+
+        `provider_replied`: the provider answers the YES keyword itself (PROV-1 (b)), so
+        smsdesk sends no confirmation of its own; its words belong in the provider's settings.
+        """
         signup = session.get(Signup, signup_id, with_for_update=True)
         if signup is None or signup.status != "pending":
             return False
-        self._capture(session, signup, conversation, now=clock.now(), reply=message)
+        self._capture(
+            session, signup, conversation, now=clock.now(), reply=message, send=not provider_replied
+        )
         return True
 
     def _capture(
@@ -251,23 +257,26 @@ class Signups:
         *,
         now: datetime,
         reply: Message | None,
+        send: bool = True,
     ) -> None:
         """`consent_captured` with every REC-1 field, and the §8.3 confirmation, once."""
         categories: list[SignupCategory] = list(signup.categories)  # type: ignore[arg-type]
-        confirmation = queue_outbound(
-            session,
-            conversation=conversation,
-            body=signup_text("confirmed", categories=categories, brand=self.brand),
-            # The answer to the customer's YES is a reply; single opt-in's is a notification.
-            category="reply" if reply is not None else "transactional",
-            purpose="opt_in_confirmation",
-            idempotency_key=(
-                f"opt_in_confirmation:{reply.id}"
-                if reply is not None
-                else f"opt_in_confirmation:signup:{signup.id}"
-            ),
-            provider=self.provider,
-        )
+        confirmation = None
+        if send:
+            confirmation = queue_outbound(
+                session,
+                conversation=conversation,
+                body=signup_text("confirmed", categories=categories, brand=self.brand),
+                # The answer to the customer's YES is a reply; single opt-in's a notification.
+                category="reply" if reply is not None else "transactional",
+                purpose="opt_in_confirmation",
+                idempotency_key=(
+                    f"opt_in_confirmation:{reply.id}"
+                    if reply is not None
+                    else f"opt_in_confirmation:signup:{signup.id}"
+                ),
+                provider=self.provider,
+            )
         scope, category = _scope_and_category(categories)
         provider_id = f"{reply.provider}:{reply.provider_message_id}" if reply else None
         evidence: dict[str, Any] = {
@@ -280,7 +289,8 @@ class Signups:
             "confirmation_request_message_id": (
                 str(signup.request_message_id) if signup.request_message_id else None
             ),
-            "confirmation_message_id": str(confirmation.id),
+            "confirmation_message_id": str(confirmation.id) if confirmation else None,
+            "confirmation_by": "smsdesk" if confirmation else "provider (PROV-1 b)",
         }
         event = ConsentLedger.append(
             session,
@@ -304,7 +314,7 @@ class Signups:
         signup.confirmed_at = now
         signup.confirm_provider_message_id = provider_id
         signup.consent_event_id = event.event_id
-        signup.confirmation_message_id = confirmation.id
+        signup.confirmation_message_id = confirmation.id if confirmation else None
         session.add(signup)
         _logger.info("signups.confirmed", mode=signup.mode)
 
@@ -361,6 +371,11 @@ class Signups:
             cancel_reason=reason,
             duplicate=duplicate,
         )
+
+
+def _repeats(existing: Signup, request: SignupRequest, now: datetime) -> bool:
+    """Whether `request` is `existing` posted again (an explicit key always is)."""
+    return request.idempotency_key is not None or existing.requested_at > now - DUPLICATE_WINDOW
 
 
 def _by_key(session: Session, key: str) -> Signup | None:

@@ -148,6 +148,7 @@ def _without(key: str) -> dict[str, Any]:
         (signup_payload(brand="other-brand"), "brand"),
         (signup_payload(submitted_at="2026-06-10T17:59:30"), "submitted_at"),
         (signup_payload(surprise=True), "surprise"),
+        (signup_payload(user_agent="Mozilla\u0000"), "user_agent"),
     ],
 )  # fmt: skip
 def test_bad_input_is_400_naming_what_is_wrong(
@@ -210,3 +211,38 @@ def test_a_yes_is_confirmed_while_the_ai_is_still_loading(
             assert not loading.loaded.is_set()  # confirmed while the models were loading
     finally:
         loading.loaded.set()
+
+
+def test_when_the_provider_answers_keywords_the_yes_still_records_consent(
+    settings: Settings, sqlite_engine: Engine
+) -> None:
+    provider_answers = configured(settings, sqlite_engine, provider_handles_keywords=True)
+    with app_client(provider_answers) as client:
+        signup = client.post("/api/v1/signups", json=signup_payload()).json()
+        text_in(client, "YES")
+        eventually(lambda: status_of(client, signup["id"]) == "confirmed")
+        # PROV-1 (b): the provider replied to the YES; one confirmation, not two.
+        assert outbound_purposes(client) == ["signup_request"]
+        (event,) = [e for e in ledger(client) if e.event_type == "consent_captured"]
+        assert event.evidence["confirmation_by"] == "provider (PROV-1 b)"
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+                         indirect=True)  # fmt: skip
+def test_concurrent_posts_of_one_signup_send_one_request(client: TestClient) -> None:
+    codes: list[int] = []
+    ids: set[str] = set()
+
+    def post() -> None:
+        response = client.post("/api/v1/signups", json=signup_payload())
+        codes.append(response.status_code)
+        ids.add(response.json().get("id", ""))
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(codes) == [200, 200, 200, 201] and len(ids) == 1
+    eventually(lambda: len(delivered(client)) == 1)
+    assert outbound_purposes(client) == ["signup_request"]
