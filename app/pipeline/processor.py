@@ -10,6 +10,7 @@ transaction together with the message's `processed` status.
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +19,7 @@ from sqlmodel import Session, col, select
 
 from app import log
 from app.ai.safety import match_patterns
+from app.compliance.contact_lock import contact_lock
 from app.compliance.model import InboundDecision
 from app.compliance.replies import Brand, reply_text
 from app.compliance.second_pass import opt_out_tool
@@ -129,7 +131,14 @@ class InboundProcessor:
             decided = self._respond(message, conversation, decision)
         if decided is not None and isinstance(decided.decision, OptOut):
             decision = decided.decision.decision  # the AI second pass read a revocation (§7)
-        with Session(self.engine) as session:
+        # A consent capture is ordered with opt-outs like a send is (contact_lock): a STOP
+        # recorded meanwhile by another path (a carrier report) is seen, never overwritten.
+        lock = (
+            contact_lock(self.engine, conversation.brand, conversation.phone_e164)
+            if signup is not None
+            else nullcontext()
+        )
+        with lock, Session(self.engine) as session:
             message = session.get(Message, message_id)
             conversation = session.get(Conversation, message.conversation_id) if message else None
             if message is None or conversation is None or message.status == "processed":

@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 
 from app import clock, log
 from app.compliance import Brand, Compliance, GateRequest, InboundDecision, classify
+from app.compliance.contact_lock import contact_lock
 from app.compliance.ledger import REVOCATION_EVENTS, ConsentLedger
 from app.compliance.lexicon import ruleset_version
 from app.compliance.model import OPTED_OUT
@@ -73,6 +74,12 @@ class Signups:
             existing = _by_key(session, key)
             if existing is not None and _repeats(existing, request, now):
                 return self._view(session, existing, duplicate=True)
+        # Under the number's contact lock (taken before any transaction, see contact_lock): an
+        # opt-out cannot slip between reading consent and capturing it (single opt-in).
+        with contact_lock(self.engine, request.brand, request.phone):
+            return self._create_locked(request, key, now)
+
+    def _create_locked(self, request: SignupRequest, key: str, now: datetime) -> SignupView:
         # Everything read before anything is written: the gate reads in its own session.
         consent = self.compliance.consent(request.phone, brand=request.brand)
         opted_out = consent.state.status == "opted_out"
@@ -243,6 +250,12 @@ class Signups:
         """
         signup = session.get(Signup, signup_id, with_for_update=True)
         if signup is None or signup.status != "pending":
+            return False
+        revoked = _revoked_since(session, signup.brand, signup.phone_e164, signup.requested_at)
+        if revoked is not None:  # an opt-out committed since `confirmed_by` looked
+            signup.status, signup.cancelled_at = "cancelled", revoked
+            signup.cancel_reason = "the customer opted out while it waited"
+            session.add(signup)
             return False
         self._capture(
             session, signup, conversation, now=clock.now(), reply=message, send=not provider_replied
