@@ -22,6 +22,7 @@ from app.errors import SmsdeskError
 from app.evals.cli import eval_app
 from app.flows.cli import flows_app
 from app.handoff.agents_cli import agents_app
+from app.signups.cli import signups_app
 
 app = typer.Typer(
     name="smsdesk",
@@ -42,6 +43,7 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(agents_app, name="agents")
 app.add_typer(flows_app, name="flows")
 app.add_typer(context_app, name="context")
+app.add_typer(signups_app, name="signups")
 register_reconcile(compliance_app)  # export-optouts, reconcile (REC-4)
 
 _out = Console(soft_wrap=True, highlight=False)

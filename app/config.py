@@ -181,6 +181,14 @@ class Settings(BaseSettings):
     SMSDESK_BUSINESS_HOURS, minus booked appointments."""
     context_location: str = Field(default="Acme Downtown", max_length=200)
     """Where the built-in source's free slots are (one store)."""
+    # Signups through the API (issue 14): double opt-in by default.
+    signup_mode: Literal["double", "single"] = "double"
+    """`double`: a signup records consent only when the customer texts YES to the "Reply YES"
+    text; `single`: the API call itself records consent and sends the opt-in confirmation."""
+    signup_confirm_window_hours: int = Field(default=168, ge=1, le=720)
+    """How long a double opt-in signup waits for the customer's YES (default 7 days)."""
+    signup_requests_per_day: int = Field(default=3, ge=1, le=20)
+    """The most "Reply YES" texts one number gets in 24 hours, whatever is posted for it."""
 
     @property
     def models_dir(self) -> Path:

@@ -32,6 +32,7 @@ from app.pipeline.processor import RESPOND_INBOUND, InboundProcessor, wake_waiti
 from app.pipeline.readiness import Readiness
 from app.pipeline.responder import HandoffResponder, Responder, ResponderRequest
 from app.pipeline.wording import wording_for
+from app.signups import Signups
 from app.storage import open_database
 
 
@@ -171,6 +172,7 @@ def build_runtime(
         ),
         flow_encoder=_flow_encoder(settings, chosen_responder, readiness),
         context=context,
+        signups=Signups(engine, compliance, settings, provider=sender.name),
     )
     outbound = OutboundSender(engine, compliance, sender, status_callback=status_callback)
     runner = InProcessEngine(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
@@ -269,6 +270,15 @@ class ConsentEventOut(BaseModel):
     keyword: str | None
     effective_at: datetime
     ruleset_version: str
+    event_id: uuid.UUID
+    provider_message_id: str | None
+    received_at: datetime | None
+    processed_at: datetime
+    actor: str
+    evidence: dict[str, Any]
+    """For a consent capture (REC-1): the disclosure text and version, the "not a condition
+    of purchase" text, form URL and checkbox, IP and user agent, request and confirmation
+    times."""
 
 
 class ConsentOut(BaseModel):

@@ -10,6 +10,7 @@ transaction together with the message's `processed` status.
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +19,7 @@ from sqlmodel import Session, col, select
 
 from app import log
 from app.ai.safety import match_patterns
+from app.compliance.contact_lock import contact_lock
 from app.compliance.model import InboundDecision
 from app.compliance.replies import Brand, reply_text
 from app.compliance.second_pass import opt_out_tool
@@ -43,6 +45,7 @@ from app.pipeline.decision import (
 from app.pipeline.readiness import Readiness
 from app.pipeline.responder import Previous, QueueState, Responder, ResponderRequest, Turn
 from app.pipeline.wording import Wording
+from app.signups import Signups
 from app.storage.messages import add_status, conversation_key, enqueue, now, recent_messages
 from app.storage.tables import AiDecision, Conversation, HandoffItem, Job, Message
 
@@ -85,6 +88,8 @@ class InboundProcessor:
     """The sentence encoder for free-text flow answers, when the AI layer has it loaded."""
     context: CustomerContext | None = None
     """Where the responder looks up the texting customer's own records (None: nowhere)."""
+    signups: Signups | None = None
+    """Double opt-in: a YES that confirms a pending signup is answered here, never by the AI."""
 
     def __call__(self, payload: dict[str, str]) -> None:
         """The `process_inbound` job handler: compliance now, the AI now or later."""
@@ -118,18 +123,24 @@ class InboundProcessor:
             provider_message_id=f"{message.provider}:{message.provider_message_id}",
             brand=conversation.brand,
         )
+        signup = self._signup_confirmed_by(message, conversation, decision)
         flow = (
-            self._flow_answer(message, conversation, waited) if decision.action == "pass" else None
+            self._flow_answer(message, conversation, waited)
+            if signup is None and decision.action == "pass"
+            else None
         )
         if (
-            flow is None
+            signup is None
+            and flow is None
             and decision.action == "pass"
             and not waited
             and self._wait_for_ai(message, conversation)
         ):
             return
         decided: Decided | None
-        if flow is not None:
+        if signup is not None:
+            decided = None  # the signup's confirmation is the whole answer
+        elif flow is not None:
             decided = flow  # the answer to a flow's question: no AI step reads it as a question
         elif waited and self._opted_out_since(message, conversation):
             decided = None  # answering a question asked before a STOP: never
@@ -139,19 +150,57 @@ class InboundProcessor:
             decided = self._respond(message, conversation, decision)
         if decided is not None and isinstance(decided.decision, OptOut):
             decision = decided.decision.decision  # the AI second pass read a revocation (§7)
-        with Session(self.engine) as session:
+        # A consent capture is ordered with opt-outs like a send is (contact_lock): a STOP
+        # recorded meanwhile by another path (a carrier report) is seen, never overwritten.
+        lock = (
+            contact_lock(self.engine, conversation.brand, conversation.phone_e164)
+            if signup is not None
+            else nullcontext()
+        )
+        with lock, Session(self.engine) as session:
             message = session.get(Message, message_id)
             conversation = session.get(Conversation, message.conversation_id) if message else None
             if message is None or conversation is None or message.status == "processed":
                 return
             queue = _queue_state(unresolved_item(session, conversation_id=conversation.id))
-            self._act(session, message, conversation, decision, decided, queue)
+            confirmed = (
+                signup is not None
+                and self.signups is not None
+                and self.signups.confirm(
+                    session,
+                    signup,
+                    message=message,
+                    conversation=conversation,
+                    provider_replied=self.provider_handles_keywords,  # PROV-1 (b): YES is exact
+                )
+            )
+            if not confirmed:
+                self._act(session, message, conversation, decision, decided, queue)
+            if decision.action == "opt_out" and self.signups is not None:
+                self.signups.cancel_for_opt_out(
+                    session, brand=conversation.brand, phone=conversation.phone_e164,
+                    reason="the customer opted out while it waited",
+                )  # fmt: skip
             if decided is not None and decided.record:
                 draft_only = not self._may_answer(decision, queue)
                 record_decision(session, message=message, decided=decided, draft_only=draft_only)
             add_status(session, message, "processed", detail=f"{decision.action}/{decision.match}")
             session.commit()
         _logger.info("pipeline.processed", action=decision.action, match=decision.match)
+
+    def _signup_confirmed_by(
+        self, message: Message, conversation: Conversation, decision: InboundDecision
+    ) -> uuid.UUID | None:
+        """The pending signup this text's YES confirms (deterministic, before any AI step)."""
+        if self.signups is None:
+            return None
+        return self.signups.confirmed_by(
+            brand=conversation.brand,
+            phone=conversation.phone_e164,
+            body=message.body,
+            decision=decision,
+            received_at=message.created_at,
+        )
 
     def _wait_for_ai(self, message: Message, conversation: Conversation) -> bool:
         """Queue the AI half of a passed text when the AI is loading or an earlier text of the

@@ -433,3 +433,42 @@ class SubscriptionRecord(SQLModel, table=True):
     plan: str = Field(max_length=100)
     status: str = Field(max_length=16)
     renews_on: date | None = None
+class Signup(SQLModel, table=True):
+    """A customer's signup through a form or an integration, waiting for (or past) its YES.
+
+    Double opt-in records no consent when the signup arrives: the ledger's `consent_captured`
+    event is written only when the customer texts YES within the window (SPEC §11 REC-1 keeps
+    what the customer was shown here until then). Status `pending` past `expires_at` reads as
+    `expired`; the row keeps the evidence either way.
+    """
+
+    __tablename__ = "signups"
+    __table_args__ = (Index("ix_signups_contact", "brand", "phone_e164", "status"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    idempotency_key: str = Field(max_length=160, unique=True)
+    brand: str = Field(max_length=64)
+    phone_e164: str = Field(max_length=20)
+    mode: str = Field(max_length=8)
+    """double | single: whether consent waits for the customer's YES."""
+    status: str = Field(max_length=12)
+    """pending | confirmed | cancelled | expired (a pending row past `expires_at` is expired)."""
+    categories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    """What the customer signed up for: marketing and/or transactional."""
+    channel: str = Field(max_length=8)
+    """web | api | paper | voice: where the customer gave the consent."""
+    source: str = Field(max_length=200)
+    """The form URL and checkbox id, the app screen, the paper form or call reference."""
+    evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    """Disclosure text and version, "not a condition of purchase" text, IP, user agent, ..."""
+    requested_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    expires_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    request_message_id: uuid.UUID | None = Field(default=None, foreign_key="messages.id")
+    """The "Reply YES" text (None: single opt-in, or the gate refused it)."""
+    request_note: str | None = Field(default=None, max_length=200)
+    confirmed_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    confirm_provider_message_id: str | None = Field(default=None, max_length=160)
+    consent_event_id: uuid.UUID | None = None
+    confirmation_message_id: uuid.UUID | None = Field(default=None, foreign_key="messages.id")
+    cancelled_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    cancel_reason: str | None = Field(default=None, max_length=200)
