@@ -19,6 +19,7 @@ from app.handoff.sla import FirstResponseSla
 from app.jobs import JobEngine
 from app.jobs.heartbeat import Heartbeat
 from app.jobs.inprocess import InProcessEngine
+from app.outbound.pacing import SendPacer
 from app.outbound.send import SEND_OUTBOUND, OutboundSender, release_due
 from app.pipeline.decision import Decided
 from app.pipeline.ingress import PROCESS_INBOUND
@@ -150,7 +151,13 @@ def build_runtime(
         wording=wording_for(settings),
         while_waiting=settings.while_waiting,
     )
-    outbound = OutboundSender(engine, compliance, sender, status_callback=status_callback)
+    outbound = OutboundSender(
+        engine,
+        compliance,
+        sender,
+        status_callback=status_callback,
+        pacer=SendPacer.from_settings(settings),
+    )
     runner = InProcessEngine(
         engine,
         handlers={
