@@ -10,6 +10,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from app.campaigns.contract import UNWIRED, Flows, default_flows
+from app.campaigns.runner import CampaignRunner
+from app.campaigns.service import RUN_CAMPAIGN
 from app.channels.base import Sender
 from app.channels.console import ConsoleSender
 from app.compliance.replies import Brand
@@ -44,6 +47,8 @@ class Runtime:
     responder: Responder
     readiness: Readiness
     """Where the responder's warm-up stands: texts for the AI wait while it loads."""
+    flows: Flows = UNWIRED
+    """The flows bulk sends start (their catalogue and `start_flow`)."""
 
     def warm_up(self) -> None:
         """Load what processing needs (the AI models) in this thread (one-shot runs)."""
@@ -126,6 +131,7 @@ def build_runtime(
     sender: Sender | None = None,
     responder: Responder | None = None,
     foreground_busy: Callable[[], bool] | None = None,
+    flows: Flows | None = None,
 ) -> Runtime:
     """Everything smsdesk needs to take and answer texts (parts can be swapped in tests)."""
     engine = engine or open_database(
@@ -151,12 +157,16 @@ def build_runtime(
         wording=wording_for(settings),
         while_waiting=settings.while_waiting,
     )
+    flows = flows or default_flows()
+    pacer = SendPacer.from_settings(settings)
     outbound = OutboundSender(
+        engine, compliance, sender, status_callback=status_callback, pacer=pacer
+    )
+    campaigns = CampaignRunner(
         engine,
-        compliance,
-        sender,
-        status_callback=status_callback,
-        pacer=SendPacer.from_settings(settings),
+        flows.starter,
+        batch_size=settings.campaign_batch_size,
+        feed_rate=pacer.feed_rate() if pacer is not None else None,
     )
     runner = InProcessEngine(
         engine,
@@ -164,6 +174,7 @@ def build_runtime(
             PROCESS_INBOUND: processor,
             RESPOND_INBOUND: processor.respond_later,
             SEND_OUTBOUND: outbound,
+            RUN_CAMPAIGN: campaigns,
         },
         workers=settings.workers,
         periodic=[partial(release_due, engine)],
@@ -181,7 +192,9 @@ def build_runtime(
         from app.jobs.procrastinate_engine import ProcrastinateEngine
 
         jobs = ProcrastinateEngine(runner)  # PostgreSQL only: ConfigurationError otherwise
-    runtime = Runtime(settings, engine, compliance, sender, jobs, processor.responder, readiness)
+    runtime = Runtime(
+        settings, engine, compliance, sender, jobs, processor.responder, readiness, flows
+    )
     # Whoever runs `runner` (this process's loop, the worker child, `smsdesk worker`) beats.
     runner.heartbeat = Heartbeat(engine, mode=settings.execution_mode, ai=runtime.ai_status)
     return runtime
