@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.ai.knowledge_cli import kb_app
+from app.campaigns.cli import campaigns_app
 from app.cli_output import fail
 from app.compliance.reconcile_cli import register as register_reconcile
 from app.config import get_settings
@@ -44,6 +45,7 @@ app.add_typer(agents_app, name="agents")
 app.add_typer(flows_app, name="flows")
 app.add_typer(context_app, name="context")
 app.add_typer(signups_app, name="signups")
+app.add_typer(campaigns_app, name="campaigns")  # bulk sends; `flows send --csv` calls bulk_send
 register_reconcile(compliance_app)  # export-optouts, reconcile (REC-4)
 
 _out = Console(soft_wrap=True, highlight=False)

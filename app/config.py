@@ -189,6 +189,24 @@ class Settings(BaseSettings):
     """How long a double opt-in signup waits for the customer's YES (default 7 days)."""
     signup_requests_per_day: int = Field(default=3, ge=1, le=20)
     """The most "Reply YES" texts one number gets in 24 hours, whatever is posted for it."""
+    # Bulk sends and throughput (README "Bulk sends"). Carriers take about one segment a second
+    # from a long code, and up to 75 a second on a top-tier 10DLC campaign.
+    send_rate_per_number: str | None = None
+    """The most texts one sending number hands to the provider (`limits` notation: `N/second`,
+    `N/minute`); a text over it waits its turn, it is never dropped. Default: `1/second` (a
+    long code) with Twilio; no limit with the console provider (no carrier behind it)."""
+    send_rate_per_campaign: str | None = None
+    """The most texts one bulk send hands to the provider across its sending numbers (None:
+    only the per-number limit)."""
+    send_rate_storage_url: str = "memory://"
+    """Where the send counters live: `memory://` (one process: the embedded default), or
+    `redis://host:6379` when several workers send (scale-out; needs the `redis` package)."""
+    campaign_batch_size: int = Field(default=50, ge=1, le=1_000)
+    """Recipients of a bulk send started per job (each batch commits, so a restart resumes)."""
+    marketing_cap_per_number: int | None = Field(default=None, ge=1, le=1_000)
+    """A brand-wide cap on marketing texts to one number per `marketing_cap_hours` (None: off;
+    the state caps of QH-3 apply regardless)."""
+    marketing_cap_hours: int = Field(default=168, ge=1, le=24 * 31)
 
     @property
     def models_dir(self) -> Path:
@@ -218,6 +236,19 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"simulator_rate_limit {value!r} is not a rate limit such as '10/minute;100/hour'"
             ) from None
+        return value
+
+    @field_validator("send_rate_per_number", "send_rate_per_campaign")
+    @classmethod
+    def _send_rate_parses(cls, value: str | None) -> str | None:
+        from limits import parse
+
+        if value is None:
+            return None
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError(f"send rate {value!r} is not a rate such as '1/second'") from None
         return value
 
     @field_validator("api_keys", mode="before")

@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__, log
-from app.api import compliance, flows, health, messages, signups, webhooks
+from app.api import campaigns, compliance, flows, health, messages, signups, webhooks
 from app.api.guard import RequestGuard
 from app.api.inflight import InFlight, InFlightMiddleware
 from app.config import Settings, get_settings
@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(flows.router)
     app.include_router(signups.router)
+    app.include_router(campaigns.router)
     install_console(app, settings)
     # Added last, so outermost: nothing reads a body before it has decided who may send one.
     app.add_middleware(RequestGuard, settings=settings)

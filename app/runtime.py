@@ -10,6 +10,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from app.campaigns.contract import UNWIRED, Flows, default_flows
+from app.campaigns.runner import CampaignRunner
+from app.campaigns.service import RUN_CAMPAIGN
 from app.channels.base import Sender
 from app.channels.console import ConsoleSender
 from app.compliance.replies import Brand
@@ -25,6 +28,7 @@ from app.handoff.sla import FirstResponseSla
 from app.jobs import JobEngine
 from app.jobs.heartbeat import Heartbeat
 from app.jobs.inprocess import InProcessEngine
+from app.outbound.pacing import SendPacer
 from app.outbound.send import SEND_OUTBOUND, OutboundSender, release_due
 from app.pipeline.decision import Decided
 from app.pipeline.ingress import PROCESS_INBOUND
@@ -140,6 +144,7 @@ def build_runtime(
     sender: Sender | None = None,
     responder: Responder | None = None,
     foreground_busy: Callable[[], bool] | None = None,
+    flows: Flows | None = None,
 ) -> Runtime:
     """Everything smsdesk needs to take and answer texts (parts can be swapped in tests)."""
     engine = engine or open_database(
@@ -174,7 +179,17 @@ def build_runtime(
         context=context,
         signups=Signups(engine, compliance, settings, provider=sender.name),
     )
-    outbound = OutboundSender(engine, compliance, sender, status_callback=status_callback)
+    flows = flows or default_flows()
+    pacer = SendPacer.from_settings(settings)
+    outbound = OutboundSender(
+        engine, compliance, sender, status_callback=status_callback, pacer=pacer
+    )
+    campaigns = CampaignRunner(
+        engine,
+        flows.starter,
+        batch_size=settings.campaign_batch_size,
+        feed_rate=pacer.feed_rate() if pacer is not None else None,
+    )
     runner = InProcessEngine(
         engine,
         handlers={
@@ -183,6 +198,7 @@ def build_runtime(
             SEND_OUTBOUND: outbound,
             FLOW_WEBHOOK: WebhookSender(settings.flow_webhook_secret.get_secret_value()),
             FLOW_SURVEY: SurveyStarter(engine, flows, enabled=settings.survey_after_resolve),
+            RUN_CAMPAIGN: campaigns,
         },
         workers=settings.workers,
         periodic=[partial(release_due, engine)],

@@ -66,8 +66,11 @@ class _Plan:
     cap: int | None
     cap_label: str
     sends: tuple[datetime, ...]
-    """Prior marketing sends, UTC, ascending (QH-3)."""
+    """Prior marketing sends, UTC, ascending (QH-3 and the brand's own cap)."""
     governor_days: frozenset[date]
+    brand_cap: int | None = None
+    """The brand's own cap on marketing texts per number per `brand_period` (settings)."""
+    brand_period: timedelta = _DAY
 
 
 @cache
@@ -121,6 +124,12 @@ def _failures(plan: _Plan, at: datetime, *, explain: bool) -> list[str]:
         recent = bisect_right(plan.sends, at) - bisect_right(plan.sends, at - _DAY)
         if recent >= plan.cap:
             found.append(f"{plan.cap_label} cap: {recent} marketing texts in 24 h")
+    if plan.brand_cap is not None:
+        period = plan.brand_period
+        recent = bisect_right(plan.sends, at) - bisect_right(plan.sends, at - period)
+        if recent >= plan.brand_cap:
+            hours = int(period.total_seconds() // 3600)
+            found.append(f"brand cap: {recent} marketing texts in {hours} h (frequency cap)")
     return found
 
 
@@ -153,6 +162,11 @@ def _next_allowed(plan: _Plan, after: datetime) -> datetime | None:
     local day at a time; a candidate is tested once no later day can produce an earlier one.
     """
     heap = [_ceil_minute(s + _DAY) for s in plan.sends[bisect_right(plan.sends, after - _DAY) :]]
+    if plan.brand_cap is not None:
+        period = plan.brand_period
+        heap += [
+            _ceil_minute(s + period) for s in plan.sends[bisect_right(plan.sends, after - period) :]
+        ]
     heapq.heapify(heap)
     first_days = [(tz, after.astimezone(tz).date()) for _, tz in plan.zones]
     tested: datetime | None = None
@@ -238,6 +252,8 @@ def _marketing_plan(
         cap_label="/".join(row.code for row in capped),
         sends=tuple(sorted(_aware(s, "prior_marketing_sends[]") for s in sends)),
         governor_days=_governor_days(policy.governor_holidays),
+        brand_cap=policy.marketing_cap,
+        brand_period=timedelta(hours=policy.marketing_cap_hours),
     )
 
 

@@ -52,6 +52,10 @@ class Policy:
     own_products: frozenset[tuple[str, ...]] = frozenset()
     """RES-1: the brand's own products and services as normalised tokens ("acme", "club");
     a residual verb aimed at one of them is about the product, not a revocation."""
+    marketing_cap: int | None = None
+    """The brand's own frequency cap: marketing texts to one number per `marketing_cap_hours`
+    (None: only the state caps of QH-3)."""
+    marketing_cap_hours: int = 168
 
 
 class InboundDecision(BaseModel):

@@ -61,6 +61,8 @@ def policy_from(settings: Settings) -> Policy:
         max_reply_chars=settings.max_reply_chars,
         governor_holidays=frozenset(day.isoformat() for day in settings.governor_holidays),
         own_products=load_own_products(settings.knowledge_dir),
+        marketing_cap=settings.marketing_cap_per_number,
+        marketing_cap_hours=settings.marketing_cap_hours,
     )
 
 
@@ -207,7 +209,9 @@ class Compliance:
             last_inbound = request.last_inbound_at or self.ledger.last_inbound_at(
                 session, brand=brand, phone=phone
             )
-            since = request.send_at - timedelta(hours=24)
+            # QH-3 looks back 24 h; the brand's own cap (if any) may look further.
+            lookback = 24 if self.policy.marketing_cap is None else self.policy.marketing_cap_hours
+            since = request.send_at - timedelta(hours=max(24, lookback))
             marketing = self.ledger.sends(
                 session, brand=brand, phone=phone, category="marketing", since=since
             )

@@ -34,6 +34,8 @@ from app.compliance.parsing import parse_instant
 from app.compliance.segments import count_segments
 from app.compliance.service import Compliance
 from app.errors import ProviderError, RecipientOptedOut
+from app.jobs import NotYet
+from app.outbound.pacing import SendPacer, sending_number
 from app.storage.messages import (
     add_status,
     conversation_key,
@@ -49,6 +51,9 @@ SEND_OUTBOUND = "send_outbound"
 CARRIER_OPT_OUT = "21610"  # Twilio: "Attempt to send to unsubscribed recipient"
 # Texts whose words are fixed and vetted (SPEC §8): the content rules are for everything else.
 COMPLIANCE_PURPOSES = {"opt_out_confirmation", "opt_in_confirmation", "help"}
+UNPACED_PURPOSES = COMPLIANCE_PURPOSES | {"safety"}
+"""Texts that never wait for a throughput slot: STOP/START/HELP answers are due within minutes
+(TIME-2), and a customer in danger is told where to get help at once; both are rare."""
 KEYWORD_ANSWER_PRIORITY = 1
 """Job priority of those texts' sends (as `ingress.URGENT` for the STOP itself): a confirmation is
 due within 5 minutes (TIME-2), so under a backlog it must not wait behind other customers' texts."""
@@ -66,11 +71,13 @@ def queue_outbound(
     provider: str,
     expires_at: datetime | None = None,
     urgent: bool = False,
+    campaign_id: uuid.UUID | None = None,
 ) -> Message:
     """Add an outbound text and its send job to the caller's transaction.
 
     `urgent`: a transactional text the sender marked urgent (QH-5); kept on the message so the
-    send-time gate judges it as urgent too.
+    send-time gate judges it as urgent too. `campaign_id`: the bulk send it belongs to, whose
+    throughput limit paces it too.
     """
     size = count_segments(body)
     message = new_message(
@@ -87,6 +94,7 @@ def queue_outbound(
         status="queued",
         expires_at=expires_at,
         urgent=urgent,
+        campaign_id=campaign_id,
     )
     _enqueue_send(session, conversation, message)
     return message
@@ -142,6 +150,8 @@ class OutboundSender:
     retry_wait: wait_base = field(
         default_factory=lambda: wait_random_exponential(multiplier=0.5, max=8)
     )
+    pacer: SendPacer | None = None
+    """Throughput limits per sending number and per campaign (None: unpaced)."""
 
     def __call__(self, payload: dict[str, str]) -> None:
         """The job handler."""
@@ -190,6 +200,7 @@ class OutboundSender:
                     return  # cancelled by an opt-out (or a carrier report) meanwhile
                 fresh = session.get(Conversation, conversation.id)
                 conversation = fresh if fresh is not None else conversation
+            self._wait_for_slot(message, conversation)
             category: Category = message.category or "reply"  # type: ignore[assignment]
             decision = self.compliance.check_outbound(
                 GateRequest(conversation.phone_e164, now(), category, urgent=message.urgent),
@@ -209,10 +220,33 @@ class OutboundSender:
                     self._hold(session, stored, decision.rule, decision.next_allowed_utc, reasons)
                     session.commit()
                     return
+                self._take_slot(stored, conversation)
                 stored.attempts += 1
                 add_status(session, stored, "sending")
                 session.commit()
             self._deliver(stored, conversation)
+
+    def _wait_for_slot(self, message: Message, conversation: Conversation) -> None:
+        """Raise `NotYet` (the job runs again once a slot frees) when over a throughput limit.
+
+        Tested before the gate so that a waiting text does not record a gate decision on each
+        try; compliance confirmations and safety texts never wait (`UNPACED_PURPOSES`)."""
+        if self.pacer is None or message.purpose in UNPACED_PURPOSES:
+            return
+        number = sending_number(conversation.brand, conversation.business_number)
+        wait = self.pacer.wait(number=number, campaign_id=message.campaign_id)
+        if wait > 0:
+            raise NotYet("over the sending throughput limit", seconds=wait)
+
+    def _take_slot(self, message: Message, conversation: Conversation) -> None:
+        if self.pacer is None:
+            return
+        number = sending_number(conversation.brand, conversation.business_number)
+        if message.purpose in UNPACED_PURPOSES:
+            self.pacer.count(number=number)
+        elif not self.pacer.take(number=number, campaign_id=message.campaign_id):
+            # Another text took the last slot since the test: nothing is marked sending yet.
+            raise NotYet("over the sending throughput limit", seconds=0.05)
 
     def _hold(
         self,

@@ -127,6 +127,8 @@ class Message(SQLModel, table=True):
         default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
     )
     """Outbound: an urgent transactional text (QH-5), judged as urgent again at send time."""
+    campaign_id: uuid.UUID | None = Field(default=None, index=True)
+    """Outbound: the bulk send it belongs to (paced by the campaign's throughput limit too)."""
 
 
 class MessageStatus(SQLModel, table=True):
@@ -472,3 +474,50 @@ class Signup(SQLModel, table=True):
     confirmation_message_id: uuid.UUID | None = Field(default=None, foreign_key="messages.id")
     cancelled_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     cancel_reason: str | None = Field(default=None, max_length=200)
+class Campaign(SQLModel, table=True):
+    """A bulk send of one flow to many recipients, processed in small batches by the job queue."""
+
+    __tablename__ = "campaigns"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    brand: str = Field(max_length=64)
+    flow: str = Field(max_length=64)
+    name: str = Field(max_length=200)
+    category: str = Field(max_length=16)
+    """The flow's category when the campaign was created (marketing | transactional)."""
+    source: str = Field(max_length=16)
+    """cli | api."""
+    status: str = Field(max_length=16)
+    """running | done."""
+    total: int = 0
+    created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+
+
+class CampaignRecipient(SQLModel, table=True):
+    """One recipient of a campaign and where it stands: pending, started, skipped or failed.
+
+    Unique per (campaign, number): a number is never in a campaign twice, so it is never
+    started twice; its state moves in the same transaction as the flow's start.
+    """
+
+    __tablename__ = "campaign_recipients"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "phone_e164", name="uq_campaign_recipient_phone"),
+        Index("ix_campaign_recipients_state", "campaign_id", "state", "line"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: uuid.UUID = Field(foreign_key="campaigns.id")
+    line: int
+    """The CSV line (or JSON list position, from 1) it came from."""
+    phone_e164: str = Field(max_length=20)
+    variables: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    state: str = Field(max_length=16)
+    """pending | started | skipped | failed."""
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    """Why skipped or failed (e.g. opted_out, no_marketing_consent, unknown flow)."""
+    flow_run_id: uuid.UUID | None = None
+    message_id: uuid.UUID | None = None
+    updated_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))

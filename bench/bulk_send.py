@@ -1,0 +1,232 @@
+"""Bulk-send throughput against the configured limit, on the embedded defaults.
+
+For each level (a per-number and a per-campaign limit, `limits` notation), a fresh SQLite
+database gets a campaign of N recipients (N = rate x `--seconds`), and the embedded job engine
+(its default worker count, on an asyncio loop, as `smsdesk serve` runs it) processes it:
+batches of recipients, each first text through the send-time gate and the pacer, to the
+console provider. The provider's records (their hand-off instants) give the achieved rate:
+texts after the first / time from the first hand-off to the last, and its ratio to the binding
+limit (the smaller of the two); the busiest one-second window shows the limit is never
+exceeded. The run also checks that every recipient got exactly one text.
+
+The flow started is `--flow` through the flows package when it is connected; until then a
+stand-in queues a fixed first text the way `start_flow` does (`queue_outbound`, category
+transactional, the campaign's idempotency key), so what is measured is the campaign runner,
+the job queue, the gate and the pacer, not a flow's own work.
+
+    python bench/bulk_send.py [--levels 1/second:1/second,1000/second:10/second,...]
+                              [--seconds 10] [--json OUT.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from limits import parse
+from sqlmodel import Session, col, select
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from app.campaigns.contract import (  # noqa: E402
+    FlowInfo,
+    Flows,
+    FlowStart,
+    StartAccepted,
+    StartOutcome,
+    default_flows,
+)
+from app.campaigns.recipients import read_csv  # noqa: E402
+from app.campaigns.service import campaign_progress, create_campaign  # noqa: E402
+from app.config import Settings  # noqa: E402
+from app.jobs.inprocess import InProcessEngine  # noqa: E402
+from app.outbound.send import queue_outbound  # noqa: E402
+from app.runtime import build_runtime  # noqa: E402
+from app.storage.messages import get_or_create_conversation  # noqa: E402
+from app.storage.tables import OutboxEntry  # noqa: E402
+
+STAND_IN = FlowInfo("order_pickup", "transactional", ("name",))
+FIRST_TEXT = (
+    "Acme: Hi {name}, your order is ready for pickup. Reply 1 on my way. Reply STOP to opt out."
+)
+AREA_CODES = ("212", "312", "415", "617", "206", "303", "512", "404")
+DEFAULT_LEVELS = "1/second:1/second,1000/second:10/second,1000/second:30/second,75/second:75/second"
+
+
+def stand_in_start(session: Session, request: FlowStart) -> StartOutcome:
+    """What `start_flow` does for the first text, without a flow's own work."""
+    conversation = get_or_create_conversation(session, brand=request.brand, phone=request.phone)
+    message = queue_outbound(
+        session,
+        conversation=conversation,
+        body=FIRST_TEXT.format(**request.variables),
+        category="transactional",
+        purpose="flow",
+        idempotency_key=request.idempotency_key,
+        provider="console",
+        campaign_id=request.campaign_id,
+    )
+    return StartAccepted(run_id=uuid.uuid4(), message_id=message.id)
+
+
+def flows_for(name: str) -> tuple[Flows, FlowInfo]:
+    real = default_flows()
+    info = real.catalog(name)
+    if info is not None:
+        return real, info
+    return Flows(catalog=lambda _n: STAND_IN, starter=stand_in_start), STAND_IN
+
+
+def recipients_csv(count: int, info: FlowInfo) -> str:
+    lines = ["phone," + ",".join(info.variables)]
+    for n in range(count):
+        # Distinct valid US numbers, spread over area codes (several states and time zones).
+        area = AREA_CODES[n % len(AREA_CODES)]
+        phone = f"+1{area}555{1000 + n // len(AREA_CODES):04d}"
+        lines.append(",".join([phone, *(f"Customer{n}" for _ in info.variables)]))
+    return "\n".join(lines) + "\n"
+
+
+async def run_level(
+    per_number: str, per_campaign: str, seconds: float, flow: str, workers: int | None
+) -> dict[str, Any]:
+    limit = min(parse(per_number).amount / parse(per_number).get_expiry(),
+                parse(per_campaign).amount / parse(per_campaign).get_expiry())  # fmt: skip
+    count = max(5, round(limit * seconds))
+    folder = Path(tempfile.mkdtemp(prefix="smsdesk-bulk-bench-"))
+    try:
+        update: dict[str, Any] = {}
+        if workers:
+            update["workers"] = workers
+        settings = Settings(
+            env="test",
+            bot="off",
+            data_dir=folder,
+            send_rate_per_number=per_number,
+            send_rate_per_campaign=per_campaign,
+            **update,
+        )
+        flows, info = flows_for(flow)
+        runtime = build_runtime(settings, flows=flows)
+        assert isinstance(runtime.jobs, InProcessEngine)
+        recipients = read_csv(recipients_csv(count, info), info)
+        assert not recipients.problems, recipients.problems[:3]
+        stop = asyncio.Event()
+        engine_task = asyncio.create_task(runtime.jobs.run(stop))
+        started = time.perf_counter()
+        campaign = create_campaign(
+            runtime.engine, flow=info, recipients=recipients, brand="default", name="bench",
+            source="cli",
+        )  # fmt: skip
+        runtime.jobs.notify()
+        deadline = started + seconds * 4 + 60
+        while time.perf_counter() < deadline:
+            with Session(runtime.engine) as session:
+                sent = len(session.exec(select(OutboxEntry.id)).all())
+            if sent >= count:
+                break
+            await asyncio.sleep(0.2)
+        elapsed = time.perf_counter() - started
+        stop.set()
+        await engine_task
+        with Session(runtime.engine) as session:
+            entries = session.exec(select(OutboxEntry).order_by(col(OutboxEntry.id))).all()
+        progress = campaign_progress(runtime.engine, campaign.id)
+        runtime.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    instants = sorted(entry.created_at for entry in entries)
+    per_phone = Counter(entry.to_number for entry in entries)
+    span = (instants[-1] - instants[0]).total_seconds() if len(instants) > 1 else 0.0
+    achieved = (len(instants) - 1) / span if span > 0 else None
+    busiest = _busiest_second(instants)
+    assert progress is not None
+    return {
+        "per_number": per_number,
+        "per_campaign": per_campaign,
+        "limit_per_s": limit,
+        "recipients": count,
+        "texts_sent": len(instants),
+        "duplicates": sum(n - 1 for n in per_phone.values() if n > 1),
+        "missing": count - len(per_phone),
+        "campaign_states": progress.states,
+        "achieved_per_s": round(achieved, 2) if achieved else None,
+        "ratio_to_limit": round(achieved / limit, 3) if achieved else None,
+        "busiest_1s_window": busiest,
+        "send_span_s": round(span, 2),
+        "wall_s": round(elapsed, 2),
+    }
+
+
+def _busiest_second(instants: list[datetime]) -> int:
+    best, start = 0, 0
+    for end, at in enumerate(instants):
+        while (at - instants[start]).total_seconds() >= 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levels", default=DEFAULT_LEVELS,
+                        help="per_number:per_campaign pairs, comma-separated")  # fmt: skip
+    parser.add_argument("--seconds", type=float, default=10.0, help="sending time per level")
+    parser.add_argument("--flow", default="order_pickup")
+    parser.add_argument("--workers", type=int, default=None, help="SMSDESK_WORKERS (default: app)")
+    parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "bulk_send.json")
+    args = parser.parse_args()
+    results = []
+    for level in args.levels.split(","):
+        per_number, _, per_campaign = level.strip().partition(":")
+        print(f"per number {per_number}, per campaign {per_campaign} ...", flush=True)
+        result = asyncio.run(
+            run_level(per_number, per_campaign or per_number, args.seconds, args.flow, args.workers)
+        )
+        print(
+            f"  {result['texts_sent']} texts, {result['achieved_per_s']}/s "
+            f"(limit {result['limit_per_s']:g}/s, ratio {result['ratio_to_limit']}), busiest "
+            f"second {result['busiest_1s_window']}, duplicates {result['duplicates']}",
+            flush=True,
+        )
+        results.append(result)
+    report = {
+        "suite": "bulk_send",
+        "machine": {
+            "python": platform.python_version(),
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+        },
+        "config": {
+            "database": "sqlite",
+            "execution_mode": "inprocess",
+            "provider": "console",
+            "workers": args.workers or "default",
+            "seconds": args.seconds,
+            "flow": args.flow,
+            "flows": "connected" if default_flows().catalog(args.flow) else "stand-in",
+            "rate_storage": "memory://",
+            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+        "results": results,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"written {args.json}")
+
+
+if __name__ == "__main__":
+    main()
