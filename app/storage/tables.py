@@ -329,3 +329,37 @@ class WorkerHeartbeat(SQLModel, table=True):
     """off | loading | ready | failed: <reason>."""
     started_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     beat_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class FlowRun(SQLModel, table=True):
+    """One flow sent to one customer: where it stands, what they answered, how it ended.
+
+    (The core helper of issue 14 owns this table; this copy follows the shared contract.)
+    """
+
+    __tablename__ = "flow_runs"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    brand: str = Field(max_length=64)
+    phone_e164: str = Field(max_length=20, index=True)
+    conversation_id: uuid.UUID = Field(foreign_key="conversations.id", index=True)
+    flow: str = Field(max_length=64, index=True)
+    node: str | None = Field(default=None, max_length=64)
+    """The question waiting for an answer; None when the run is finished."""
+    status: str = Field(default="active", max_length=16)
+    """active | completed | handed_off | expired | opted_out | cancelled."""
+    outcome: str | None = Field(default=None, max_length=64)
+    variables: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    answers: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    """Each answer: {node, option, text, at}."""
+    unrecognised: int = 0
+    campaign_id: uuid.UUID | None = Field(default=None, index=True)
+    source: str = Field(max_length=16)
+    """api | cli | console | bulk | survey."""
+    idempotency_key: str = Field(max_length=128, unique=True)
+    started_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    first_reply_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    expires_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
