@@ -20,9 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 import yaml
+from fastapi import Depends
 from sqlmodel import Session
 
 from app.config import Settings
@@ -92,6 +93,9 @@ def _engine_missing(session: Session, request: FlowStart) -> FlowStarted:
 def flow_starter() -> FlowStarter:
     """The `start_flow` the console calls (MERGE: `app.flows.start_flow`, adapted)."""
     return _engine_missing
+
+
+FlowStarterDep = Annotated[FlowStarter, Depends(flow_starter)]
 
 
 # ---------------------------------------------------------------------------- catalogue

@@ -11,14 +11,14 @@ import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
+from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import Response
 from sqlmodel import Session
 
 from app.api.deps import RuntimeDep
 from app.console.dashboard import PERIOD_NAMES, percent
 from app.console.deps import ConsoleContext, DbSession, PageContextDep
-from app.console.flow_engine import FlowInfo, FlowStarter, find_flow, flow_catalogue, flow_starter
+from app.console.flow_engine import FlowInfo, FlowStarterDep, find_flow, flow_catalogue
 from app.console.flow_form import StartOutcome, start_from_form, variables_text
 from app.console.metrics import PERIODS, Period, brand_scope, parse_period, window
 from app.console.templating import render
@@ -30,7 +30,6 @@ from app.runtime import Runtime
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 RECENT_RUNS = 50
-FlowStarterDep = Annotated[FlowStarter, Depends(flow_starter)]
 
 
 def may_start(console: ConsoleContext, runtime: Runtime) -> bool:
@@ -174,6 +173,8 @@ def start_flow_action(
         variables=variables,
         form_key=form_key,
     )
+    if outcome.ok:
+        runtime.jobs.notify()  # the first text's send job
     console.audit(
         db,
         "flow.start" if outcome.ok else "flow.start_refused",
