@@ -136,12 +136,16 @@ def flow_page(
 
 @router.get("/partials/flows/form")
 def start_form_partial(
-    request: Request, runtime: RuntimeDep, console: PageContextDep, flow: str = ""
+    request: Request,
+    runtime: RuntimeDep,
+    console: PageContextDep,
+    flow: str = "",
+    phone: str = "",
 ) -> Response:
-    """The start form for another flow (its variables filled in as `name=` lines)."""
+    """The start form for another flow (its variables as `name=` lines; the number kept)."""
     catalogue = flow_catalogue(runtime.settings)
     context = {"console": console} | _start_form(
-        console, runtime, catalogue, flow=find_flow(catalogue, flow)
+        console, runtime, catalogue, flow=find_flow(catalogue, flow), phone=phone[:40]
     )
     return render(request, "partials/flow_start.html", context)
 

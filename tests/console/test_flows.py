@@ -135,6 +135,12 @@ def test_one_flow_page_and_an_unknown_one(client: TestClient, make_agent: MakeAg
     assert "name=\nwhen=" in html  # the variables to fill, one a line
     assert "+12125550102" not in html  # only this flow's runs
     assert client.get("/console/flows/no_such_flow").status_code == 404
+    # Choosing another flow brings its variables and keeps the number typed.
+    other = client.get(
+        "/console/partials/flows/form", params={"flow": "lead_qualification", "phone": PHONE}
+    ).text
+    assert 'value="lead_qualification" selected' in other
+    assert ">name=</textarea>" in other and f'value="{PHONE}"' in other
 
 
 def test_a_supervisor_starts_a_flow_and_its_first_text_goes_out(
