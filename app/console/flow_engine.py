@@ -28,6 +28,17 @@ from sqlmodel import Session
 
 from app.config import Settings
 
+SAMPLE_VALUES: Mapping[str, str] = {
+    "name": "Sam",
+    "date": "Tue 12 May",
+    "time": "10:00 am",
+    "order": "A1042",
+    "amount": "$42.00",
+    "link": "https://pay.example.com/A1042",
+    "plan": "Monthly Classic",
+}
+"""Values the phone simulator fills in for the shipped flows' variables (a flow's own
+examples win), so that any flow can be tried with one click."""
 SOURCE = "console"
 """`FlowRun.source` of runs started from the console and from the simulator."""
 
@@ -126,13 +137,17 @@ def _info(path: Path) -> FlowInfo | None:
     if not isinstance(data, dict):
         return None
     variables, examples = _variables(data.get("variables"))
+    questions = _questions(data.get("nodes") or data.get("questions"))
+    start, first = data.get("start"), data.get("text")
+    if isinstance(start, str) and isinstance(first, str) and start not in questions:
+        questions = {start: " ".join(first.split())} | questions  # the first text asks it
     return FlowInfo(
         name=str(data.get("name") or path.stem),
         category=str(data.get("category") or "transactional"),
         description=" ".join(str(data.get("description") or "").split()),
         variables=variables,
         examples=examples,
-        questions=_questions(data.get("nodes") or data.get("questions")),
+        questions=questions,
     )
 
 

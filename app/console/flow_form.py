@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from sqlmodel import Session, select
 
 from app.compliance.parsing import parse_e164
-from app.console.flow_engine import SOURCE, FlowInfo, FlowStart, FlowStarter, find_flow
+from app.console.flow_engine import (
+    SAMPLE_VALUES,
+    SOURCE,
+    FlowInfo,
+    FlowStart,
+    FlowStarter,
+    find_flow,
+)
 from app.errors import InvalidPhoneNumber
 from app.storage.tables import Conversation
 
@@ -42,7 +49,7 @@ def variables_text(flow: FlowInfo | None, *, examples: bool = False) -> str:
     """The text area's starting value: one `name=` line per variable of the flow."""
     if flow is None:
         return ""
-    values = flow.examples if examples else {}
+    values = {**SAMPLE_VALUES, **flow.examples} if examples else {}
     return "\n".join(f"{name}={values.get(name, '')}" for name in flow.variables)
 
 

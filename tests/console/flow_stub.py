@@ -44,6 +44,19 @@ nodes:
   need:
     text: "Hi {name}! What are you looking for? 1 road, 2 mountain, 3 e-bike, 4 kids"
 """,
+    # The flow engine's own format: the first text asks the `start` question.
+    "order_pickup.yaml": """\
+name: order_pickup
+description: Tells a customer their order is ready for pickup.
+category: transactional
+variables: [name, order]
+text: "{brand}: Hi {name}, order {order} is ready. Reply 1 when you are on the way."
+start: ready
+nodes:
+  ready:
+    options:
+      "1": {label: on my way, outcome: on_the_way}
+""",
 }
 
 

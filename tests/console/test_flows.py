@@ -135,6 +135,9 @@ def test_one_flow_page_and_an_unknown_one(client: TestClient, make_agent: MakeAg
     assert "name=\nwhen=" in html  # the variables to fill, one a line
     assert "+12125550102" not in html  # only this flow's runs
     assert client.get("/console/flows/no_such_flow").status_code == 404
+    # The engine's format: the first text is the start question's.
+    pickup = client.get("/console/flows/order_pickup").text
+    assert "<code>ready</code>" in pickup and "Reply 1 when you are on the way." in pickup
     # Choosing another flow brings its variables and keeps the number typed.
     other = client.get(
         "/console/partials/flows/form", params={"flow": "lead_qualification", "phone": PHONE}

@@ -60,6 +60,12 @@ def test_the_page_offers_every_flow_with_example_values(client: TestClient) -> N
         "/simulator/flow-form", params={"phone": PHONE, "flow": "lead_qualification"}
     ).text
     assert 'value="lead_qualification" selected' in other and "name=" in other
+    # Flows without examples of their own get the simulator's sample values.
+    pickup = client.get(
+        "/simulator/flow-form", params={"phone": PHONE, "flow": "order_pickup"}
+    ).text
+    assert ">name=Sam\norder=A1042</textarea>" in pickup
+    assert "Tells a customer their order is ready for pickup." in pickup
     assert "<script>" not in html and "style=" not in html  # CSP: nothing inline
 
 
