@@ -16,13 +16,23 @@ from app.console.templating import STATIC_DIR
 
 def install_console(app: FastAPI, settings: Settings) -> None:
     """Mount the console's routes, static files and browser hardening on the app."""
-    from app.console import account, actions, admin, dashboard, events, pages, routes, simulator
+    from app.console import (
+        account,
+        actions,
+        admin,
+        dashboard,
+        events,
+        flows,
+        pages,
+        routes,
+        simulator,
+    )
 
     app.state.simulator_limits = simulator.SendLimits(settings.simulator_rate_limit)
 
     app.add_middleware(BrowserSecurityHeaders)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console_static")
-    for module in (routes, pages, actions, events, simulator, dashboard, admin, account):
+    for module in (routes, pages, actions, events, simulator, dashboard, admin, account, flows):
         app.include_router(module.router)
 
     @app.get("/console", include_in_schema=False)

@@ -1,4 +1,5 @@
-"""The supervisor dashboard: queue, response times, containment, escalations, opt-outs, traffic."""
+"""The supervisor dashboard: queue, response times, containment, escalations, opt-outs, traffic,
+flows."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from app.console.metrics import (
     parse_period,
 )
 from app.console.templating import reason_label, render
+from app.flows.metrics import flow_metrics
 from app.storage.tables import Agent
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -80,7 +82,9 @@ def dashboard_page(
     """Supervisor dashboard over the chosen period, for the viewer's brands (admins: all)."""
     require_supervisor(console.agent)
     chosen = parse_period(period)
-    metrics = dashboard_metrics(db, period=chosen, scope=brand_scope(console.agent))
+    scope = brand_scope(console.agent)
+    metrics = dashboard_metrics(db, period=chosen, scope=scope)
+    flows = flow_metrics(db, start=metrics.window.start, end=metrics.window.end, scope=scope)
     return render(
         request,
         "dashboard.html",
@@ -93,6 +97,7 @@ def dashboard_page(
             "period_name": PERIOD_NAMES[chosen],
             "traffic_chart": traffic_chart(metrics),
             "reasons_chart": reasons_chart(metrics),
+            "flows": flows,
             "percent": percent,
         },
     )

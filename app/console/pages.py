@@ -12,6 +12,7 @@ from app.console.auth import SESSION_COOKIE, find_session
 from app.console.canned import load_canned
 from app.console.deps import ConsoleContext, DbSession, PageContextDep
 from app.console.profile import customer_profile
+from app.console.flow_engine import find_flow, flow_catalogue
 from app.console.templating import render
 from app.console.views import (
     THREAD_WINDOW,
@@ -106,7 +107,9 @@ def conversation_context(
 ) -> dict[str, object]:
     """What the conversation templates need besides the view itself."""
     canned = load_canned(runtime.settings.canned_responses_file)
+    run = view.flow_run
     return {
+        "flow": find_flow(flow_catalogue(runtime.settings), run.flow) if run else None,
         "console": console,
         "section": "queue",
         "v": view,

@@ -40,6 +40,8 @@ from app.compliance.parsing import parse_e164
 from app.compliance.segments import MAX_TEXT_CHARS
 from app.config import Settings
 from app.console.deps import DbSession, client_ip
+from app.console.flow_engine import FlowInfo, FlowStarterDep, find_flow, flow_catalogue
+from app.console.flow_form import StartOutcome, start_from_form, variables_text
 from app.console.templating import AUTHORS, render
 from app.errors import InvalidPhoneNumber
 from app.pipeline.ingress import accept_inbound
@@ -267,9 +269,9 @@ def simulator_page(
         return render(request, "simulator.html", context, status_code=400)
     if number != phone:  # keep one URL per number: reloads and links stay on the same thread
         return RedirectResponse("/simulator?" + urlencode({"phone": number}), 303)
-    context = _screen_context(settings, db, number)
-    context.update(phone_input=number, phone_error=None)
-    return render(request, "simulator.html", context)
+    screen = _screen_context(settings, db, number)
+    screen.update(phone_input=number, phone_error=None, flow_form=flow_form(settings))
+    return render(request, "simulator.html", screen)
 
 
 @router.get("/thread")
@@ -336,3 +338,102 @@ def simulator_send(
     accept_inbound(runtime.engine, sms, brand=settings.brand_id)
     runtime.jobs.notify()
     return render(request, "partials/simulator_screen.html", _screen_context(settings, db, number))
+
+
+# ---------------------------------------------------------------------------- flows
+
+
+def flows_allowed(settings: Settings) -> bool:
+    """Flows are sent to the simulated phone only with the console SMS provider: with a real
+    one the first text would go to a (fictional) number through the carrier."""
+    return settings.sms_provider == "console"
+
+
+def flow_form(
+    settings: Settings,
+    *,
+    flow: FlowInfo | None = None,
+    variables: str | None = None,
+    outcome: StartOutcome | None = None,
+) -> dict[str, Any] | None:
+    """The "Try a flow" form's values (None when flows cannot be tried here)."""
+    catalogue = flow_catalogue(settings)
+    if not flows_allowed(settings) or not catalogue:
+        return None
+    chosen = flow or catalogue[0]
+    return {
+        "catalogue": catalogue,
+        "chosen": chosen,
+        "variables": variables_text(chosen, examples=True) if variables is None else variables,
+        "form_key": uuid.uuid4().hex,
+        "outcome": outcome,
+    }
+
+
+def _flow_partial(request: Request, phone: str, form: dict[str, Any] | None) -> Response:
+    if form is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no flows to try here")
+    context = {"console": None, "phone": phone, **form}
+    return render(request, "partials/simulator_flow.html", context)
+
+
+@router.get("/flow-form")
+def simulator_flow_form(
+    request: Request, runtime: RuntimeDep, phone: str = "", flow: str = ""
+) -> Response:
+    """The "Try a flow" form for another flow, its variables filled with example values."""
+    settings = _enabled(runtime)
+    try:
+        number = simulator_phone(settings, phone)
+    except InvalidPhoneNumber as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(exc)) from None
+    chosen = find_flow(flow_catalogue(settings), flow)
+    return _flow_partial(request, number, flow_form(settings, flow=chosen))
+
+
+@router.post("/flow")
+def simulator_start_flow(
+    request: Request,
+    runtime: RuntimeDep,
+    db: DbSession,
+    starter: FlowStarterDep,
+    phone: Annotated[str, Form(max_length=40)] = "",
+    flow: Annotated[str, Form(max_length=64)] = "",
+    variables: Annotated[str, Form(max_length=20_000)] = "",
+    form_key: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """Send a flow to the simulated phone, as the console's start form would: its first text
+    goes through the send-time gate and shows on the phone; the visitor answers it there
+    (through the same door as any text). Refusals come back in the form."""
+    settings = _enabled(runtime)
+    require_same_site_htmx(request, settings)
+    if not flows_allowed(settings):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no flows to try here")
+    try:
+        number = simulator_phone(settings, phone)
+    except InvalidPhoneNumber as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(exc)) from None
+    chosen = find_flow(flow_catalogue(settings), flow)
+    limits: SendLimits = request.app.state.simulator_limits
+    wait = limits.take(f"address:{client_ip(request)}", f"phone:{number}")
+    if wait is not None:
+        outcome = StartOutcome(
+            error=f"Too many texts from here for now: try again in {_wait_text(wait)}."
+        )
+    else:
+        outcome = start_from_form(
+            db,
+            starter,
+            catalogue=flow_catalogue(settings),
+            brand=settings.brand_id,
+            flow_name=flow,
+            phone_text=number,
+            variables=variables,
+            form_key=form_key,
+        )
+        if outcome.ok:
+            runtime.jobs.notify()
+    form = flow_form(
+        settings, flow=chosen, variables=None if outcome.ok else variables, outcome=outcome
+    )
+    return _flow_partial(request, number, form)

@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from app.ai.knowledge import INTENTS_FILE, KnowledgeError, load_intents
 from app.compliance.ledger import ConsentLedger, ContactConsent, fold
+from app.flows.metrics import latest_run
 from app.handoff import claims
 from app.handoff.agents import can_see_brand
 from app.handoff.queue import UNRESOLVED, unresolved_item
@@ -27,6 +28,7 @@ from app.storage.tables import (
     ConsentEvent,
     Conversation,
     ConversationNote,
+    FlowRun,
     HandoffItem,
     Message,
     MessageStatus,
@@ -139,6 +141,8 @@ class ConversationView:
     agents: list[Agent] = field(default_factory=list)
     """Who the item can be assigned or transferred to."""
     at: datetime = field(default_factory=now)
+    flow_run: FlowRun | None = None
+    """The conversation's newest flow run: what an agent taking over a flow should see."""
 
     def owned_by(self, agent: Agent) -> bool:
         """The agent owns the conversation's open item."""
@@ -249,6 +253,7 @@ def conversation_view(
         earlier=earlier,
         whole=newest is None,
         agents=[a for a in agents if can_see_brand(a, conversation.brand)],
+        flow_run=latest_run(session, conversation_id=conversation.id),
     )
 
 
@@ -355,6 +360,11 @@ def fingerprints(session: Session, *, conversation_id: uuid.UUID | None) -> dict
                 ).one(),
                 [row for row in unresolved if row[0] == item_id],
                 conversation.status,
+                session.exec(
+                    select(FlowRun.id, FlowRun.status, FlowRun.node, FlowRun.unrecognised).where(
+                        FlowRun.conversation_id == conversation_id
+                    )
+                ).all(),
             )
     return digests
 

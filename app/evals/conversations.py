@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from app.evals.flow_table import ScenarioFlows, flows_section, scenario_runs
 from app.evals.labels import HandoffClass
 from app.evals.outcomes import outcome_of
 from app.evals.progress import Advance
@@ -77,6 +78,8 @@ class ScenarioResult:
     failures: list[Failure] = field(default_factory=list)
     assertions: int = 0
     thanks_opened_item: int = 0
+    flows: ScenarioFlows | None = None
+    """The flow runs the scenario's customer went through (read after the last turn)."""
 
     @property
     def passed(self) -> bool:
@@ -251,6 +254,10 @@ def _play(
             result.failures.extend(Failure(number, *b) for b in broken)
             record["failed"] = [b[0] for b in broken]
         result.turns.append(record)
+    runs, handed_off = scenario_runs(
+        sandbox.runtime.engine, brand=sandbox.settings.brand_id, phone=phone
+    )
+    result.flows = ScenarioFlows(result.passed, runs, handed_off)
     return result
 
 
@@ -302,7 +309,7 @@ def _report(results: list[ScenarioResult], path: Path, seconds: float) -> EvalRe
     ]
     checks = Counter(f.check for r in results for f in r.failures)
     files = sorted({r.file for r in results})
-    return EvalReport(
+    report = EvalReport(
         suite="conversations",
         dataset=path.name,
         metrics=metrics,
@@ -333,6 +340,13 @@ def _report(results: list[ScenarioResult], path: Path, seconds: float) -> EvalRe
         data_files={str(f): sha256_of(f) for f in files},
         seconds=round(seconds, 1),
     )
+    flows = flows_section([r.flows for r in results if r.flows is not None])
+    if flows is not None:
+        table, plot, figures = flows
+        report.tables.insert(1, table)
+        report.plots.append(plot)
+        report.details["flows"] = figures
+    return report
 
 
 def _failure(result: ScenarioResult) -> dict[str, Any]:
