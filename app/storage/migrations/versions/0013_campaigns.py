@@ -14,7 +14,7 @@ from alembic import op
 from app.storage.types import UtcDateTime
 
 revision = "0013"
-down_revision = "0009"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
