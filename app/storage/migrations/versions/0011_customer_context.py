@@ -1,7 +1,7 @@
 """customer context: customers, their orders, appointments and subscriptions (built-in source)
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-04
 """
 

@@ -1,7 +1,7 @@
 """signups: double opt-in requests waiting for the customer's YES (SPEC §11 REC-1)
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-04
 """
 

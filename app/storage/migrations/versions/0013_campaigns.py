@@ -1,7 +1,7 @@
 """campaigns: bulk sends of a flow, their recipients, and the campaign of an outbound text
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0012
 Create Date: 2026-12-04
 """
 
