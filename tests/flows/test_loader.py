@@ -87,7 +87,7 @@ def test_a_good_file_loads(tmp_path: Path) -> None:
          "nodes.q.options.cancel: KW-1: option 'cancel' is the reserved keyword CANCEL"),
         ('"2": {outcome: rescheduled}', '"yes": {outcome: rescheduled}', 12,
          "nodes.q.options.yes: KW-1: option 'yes' is the reserved keyword YES"),
-        ('"2": {outcome: rescheduled}', "no: {outcome: rescheduled}", 10,
+        ('"2": {outcome: rescheduled}', "no: {outcome: rescheduled}", 11,
          "nodes.q.options: an option key read as false: quote yes/no/on/off keys"),
         ('"2": {outcome: rescheduled}', '"2": {next: nowhere}', 12,
          "nodes.q.options.2: next 'nowhere' is not one of the nodes"),
