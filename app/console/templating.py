@@ -71,6 +71,7 @@ AUTHORS = {
     "safety": "bot: safety text",
     "agent": "agent",
     "api": "API",
+    "flow": "flow",
 }
 """Who wrote an outbound text, by its purpose (the rest are the compliance layer's replies)."""
 

@@ -14,8 +14,9 @@
 
 A customer turn is one inbound text; an agent turn is one console action (claim, reply, release,
 resolve); a flow turn starts a flow for the customer (`- flow: order_pickup` with `vars:`), and
-`flow_status`, `flow_outcome` and `flow_node` check the customer's latest run. Every `expect` key is one assertion, checked after the turn has been processed. Files
-are validated as a whole: every problem is reported with its file, line and field.
+`flow_status`, `flow_outcome` and `flow_node` check the customer's latest run. Every `expect` key
+is one assertion, checked after the turn has been processed. Files are validated as a whole:
+every problem is reported with its file, line and field.
 """
 
 from __future__ import annotations

@@ -9,10 +9,10 @@ so a re-run job (the message already `processed`) never acts twice.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -53,7 +53,7 @@ class FlowStep:
     _matcher: MeaningMatcher | None = None
 
     def decide(
-        self, engine: Engine, *, conversation_id: Any, body: str, at: datetime,
+        self, engine: Engine, *, conversation_id: uuid.UUID, body: str, at: datetime,
         encoder: TextEncoder | None,
     ) -> Decided | None:  # fmt: skip
         """The text as an answer to the conversation's waiting question, or None.
@@ -182,7 +182,7 @@ def _choice(node: Node, run: FlowRun, option: str) -> tuple[Choice, str]:
     return node.offer.choice, offered(run)[int(option) - 1]
 
 
-def settle_expired(session: Session, *, conversation_id: Any, at: datetime) -> None:
+def settle_expired(session: Session, *, conversation_id: uuid.UUID, at: datetime) -> None:
     """Mark the conversation's run `expired` when its question stopped taking answers."""
     run = active_run(session, conversation_id=conversation_id)
     if run is not None and run.expires_at is not None and at > run.expires_at:

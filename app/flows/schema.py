@@ -142,8 +142,14 @@ class Node(BaseModel):
     @field_validator("options", mode="before")
     @classmethod
     def _keys_are_text(cls, value: object) -> object:
-        # YAML reads `1:` as an int key: the key the customer types is text either way.
+        # YAML reads `1:` as an int key: the key the customer types is text either way. But
+        # YAML 1.1 reads a bare yes/no/on/off as a boolean: a silent "true" would be a bug.
         if isinstance(value, dict):
+            booleans = [k for k in value if isinstance(k, bool)]
+            if booleans:
+                raise ValueError(
+                    f"an option key read as {str(booleans[0]).lower()}: quote yes/no/on/off keys"
+                )
             return {str(k).strip().lower(): v for k, v in value.items()}
         return value
 

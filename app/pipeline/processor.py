@@ -331,12 +331,12 @@ class InboundProcessor:
         if decision.action == "opt_out":
             cancel_pending(session, conversation=conversation, reason="customer opted out (IN-2)")
             self._end_flows(session, conversation, decision)
-        if self.flows is not None:
-            settle_expired(session, conversation_id=conversation.id, at=message.created_at)
             if decision.handoff:
                 reasons.append(Reason.compliance_handoff)
             if queue != "none":
                 reasons.append(Reason.opted_out)  # the agent must see it before typing a reply
+        if self.flows is not None:
+            settle_expired(session, conversation_id=conversation.id, at=message.created_at)
         if decision.reply is not None and not self._provider_replied(decision):
             text = reply_text(
                 decision.reply,
