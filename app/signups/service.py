@@ -14,11 +14,8 @@ module as the confirmation. See docs/compliance.md ("Signups") for the reasoning
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func
@@ -28,7 +25,7 @@ from sqlmodel import Session, col, select
 from app import clock, log
 from app.compliance import Brand, Compliance, GateRequest, InboundDecision, classify
 from app.compliance.contact_lock import contact_lock
-from app.compliance.ledger import REVOCATION_EVENTS, ConsentLedger
+from app.compliance.ledger import ConsentLedger
 from app.compliance.lexicon import ruleset_version
 from app.compliance.model import OPTED_OUT
 from app.compliance.service import storable
@@ -41,13 +38,18 @@ from app.signups.model import (
     SignupStatus,
     SignupView,
 )
+from app.signups.store import (
+    by_key,
+    derived_key,
+    pending,
+    repeats,
+    revoked_since,
+    scope_and_category,
+)
 from app.signups.texts import SignupCategory, signup_text
 from app.storage.messages import get_or_create_conversation
-from app.storage.tables import ConsentEvent, Conversation, Message, Signup
+from app.storage.tables import Conversation, Message, Signup
 
-DUPLICATE_WINDOW = timedelta(hours=24)
-"""The same signup (same number, categories, source and disclosure) posted again within this
-is the same signup: nothing new is recorded or sent."""
 REQUEST_PURPOSE = "signup_request"
 _logger = log.get_logger("signups")
 
@@ -69,10 +71,10 @@ class Signups:
     def create(self, request: SignupRequest) -> SignupView:
         """Store a signup and send what its mode calls for; a repeat returns the first one."""
         now = clock.now()
-        key = request.idempotency_key or _derived_key(request)
+        key = request.idempotency_key or derived_key(request)
         with Session(self.engine, expire_on_commit=False) as session:
-            existing = _by_key(session, key)
-            if existing is not None and _repeats(existing, request, now):
+            existing = by_key(session, key)
+            if existing is not None and repeats(existing, request, now):
                 return self._view(session, existing, duplicate=True)
         # Under the number's contact lock (taken before any transaction, see contact_lock): an
         # opt-out cannot slip between reading consent and capturing it (single opt-in).
@@ -93,7 +95,7 @@ class Signups:
             return self._store(request, key, mode, request_text, gate_note, now)
         except IntegrityError:
             with Session(self.engine, expire_on_commit=False) as session:
-                existing = _by_key(session, key)
+                existing = by_key(session, key)
                 if existing is None:
                     raise
                 return self._view(session, existing, duplicate=True)
@@ -117,8 +119,8 @@ class Signups:
         now: datetime,
     ) -> SignupView:
         with Session(self.engine, expire_on_commit=False) as session:
-            existing = _by_key(session, key)
-            if existing is not None and _repeats(existing, request, now):
+            existing = by_key(session, key)
+            if existing is not None and repeats(existing, request, now):
                 return self._view(session, existing, duplicate=True)  # posted meanwhile
             if existing is not None:
                 # An old signup with the same derived key: keep it, free the key.
@@ -185,7 +187,7 @@ class Signups:
         self, session: Session, brand: str, phone: str, now: datetime, reason: str
     ) -> None:
         """One signup waits per number: a new one supersedes it (an old one has expired)."""
-        for old in _pending(session, brand, phone):
+        for old in pending(session, brand, phone):
             if old.expires_at is not None and now > old.expires_at:
                 old.status = "expired"
             else:
@@ -213,13 +215,13 @@ class Signups:
         if decision.action not in ("pass", "opt_in") or not self._is_yes(body, decision):
             return None
         with Session(self.engine) as session:
-            rows = _pending(session, brand, phone)
+            rows = pending(session, brand, phone)
             signup = rows[-1] if rows else None
             if (
                 signup is None
                 or signup.requested_at > received_at
                 or (signup.expires_at is not None and received_at > signup.expires_at)
-                or _revoked_since(session, brand, phone, signup.requested_at) is not None
+                or revoked_since(session, brand, phone, signup.requested_at) is not None
             ):
                 return None
             return signup.id
@@ -251,7 +253,7 @@ class Signups:
         signup = session.get(Signup, signup_id, with_for_update=True)
         if signup is None or signup.status != "pending":
             return False
-        revoked = _revoked_since(session, signup.brand, signup.phone_e164, signup.requested_at)
+        revoked = revoked_since(session, signup.brand, signup.phone_e164, signup.requested_at)
         if revoked is not None:  # an opt-out committed since `confirmed_by` looked
             signup.status, signup.cancelled_at = "cancelled", revoked
             signup.cancel_reason = "the customer opted out while it waited"
@@ -290,7 +292,7 @@ class Signups:
                 ),
                 provider=self.provider,
             )
-        scope, category = _scope_and_category(categories)
+        scope, category = scope_and_category(categories)
         provider_id = f"{reply.provider}:{reply.provider_message_id}" if reply else None
         evidence: dict[str, Any] = {
             **signup.evidence,
@@ -333,7 +335,7 @@ class Signups:
 
     def cancel_for_opt_out(self, session: Session, *, brand: str, phone: str, reason: str) -> int:
         """A STOP while a signup waits cancels it (in the opt-out's transaction); how many."""
-        rows = _pending(session, brand, phone)
+        rows = pending(session, brand, phone)
         for row in rows:
             row.status, row.cancelled_at, row.cancel_reason = "cancelled", clock.now(), reason
             session.add(row)
@@ -360,7 +362,7 @@ class Signups:
         status: SignupStatus = row.status  # type: ignore[assignment]
         cancelled_at, reason = row.cancelled_at, row.cancel_reason
         if status == "pending":
-            revoked = _revoked_since(session, row.brand, row.phone_e164, row.requested_at)
+            revoked = revoked_since(session, row.brand, row.phone_e164, row.requested_at)
             if revoked is not None:  # an opt-out the STOP hook did not see (AI, carrier)
                 status, cancelled_at, reason = "cancelled", revoked, "the number opted out"
             elif row.expires_at is not None and clock.now() > row.expires_at:
@@ -386,63 +388,4 @@ class Signups:
         )
 
 
-def _repeats(existing: Signup, request: SignupRequest, now: datetime) -> bool:
-    """Whether `request` is `existing` posted again (an explicit key always is)."""
-    return request.idempotency_key is not None or existing.requested_at > now - DUPLICATE_WINDOW
-
-
-def _by_key(session: Session, key: str) -> Signup | None:
-    return session.exec(select(Signup).where(Signup.idempotency_key == key)).first()
-
-
-def _pending(session: Session, brand: str, phone: str) -> Sequence[Signup]:
-    return session.exec(
-        select(Signup)
-        .where(Signup.brand == brand, Signup.phone_e164 == phone, Signup.status == "pending")
-        .order_by(col(Signup.requested_at))
-    ).all()
-
-
-def _revoked_since(session: Session, brand: str, phone: str, since: datetime) -> datetime | None:
-    """When the number first opted out after `since`, if it did (one already in force when the
-    signup came is why its request was not sent, not a reason to cancel it)."""
-    found = session.exec(
-        select(func.min(ConsentEvent.effective_at)).where(
-            ConsentEvent.brand == brand,
-            ConsentEvent.phone_e164 == phone,
-            col(ConsentEvent.event_type).in_(REVOCATION_EVENTS),
-            col(ConsentEvent.effective_at) > since,
-        )
-    ).one()
-    if found is not None and found.tzinfo is None:  # SQLite's MIN() loses the column type
-        found = found.replace(tzinfo=UTC)
-    return found
-
-
-def _scope_and_category(categories: Sequence[str]) -> tuple[str | None, str | None]:
-    """The ledger's scope (marketing consent is `all` or `marketing`, see `fold`) and category."""
-    if set(categories) == {"marketing", "transactional"}:
-        return "all", None
-    if categories == ["marketing"]:
-        return "marketing", "marketing"
-    return None, "transactional"
-
-
-def _derived_key(request: SignupRequest) -> str:
-    """The same signup, posted twice, gets the same key (IP and user agent aside)."""
-    content = json.dumps(
-        [
-            request.brand,
-            request.phone,
-            sorted(request.categories),
-            request.channel,
-            request.source,
-            request.disclosure_text,
-            request.disclosure_version,
-            request.not_a_condition_of_purchase,
-        ]
-    )
-    return "auto:" + hashlib.sha256(content.encode()).hexdigest()[:40]
-
-
-__all__ = ["DUPLICATE_WINDOW", "REQUEST_PURPOSE", "Signups"]
+__all__ = ["REQUEST_PURPOSE", "Signups"]
