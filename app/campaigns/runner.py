@@ -30,6 +30,10 @@ from app.storage.tables import Campaign, CampaignRecipient
 
 BATCH_SECONDS = 2.0
 """With a rate limit, a batch holds about this many seconds of sending."""
+LEAD_SECONDS = 0.5
+"""The next batch is queued this much before the current one's texts have all gone (about one
+idle poll of the job engine), so the send queue never runs dry; the send-time pacer, not the
+batch spacing, is what holds the rate."""
 _logger = log.get_logger("campaigns")
 
 
@@ -60,6 +64,7 @@ class CampaignRunner:
 
     def run_batch(self, campaign_id: uuid.UUID) -> int:
         """Start the next batch; returns how many flows it started."""
+        began = now()
         with Session(self.engine, expire_on_commit=False) as session:
             campaign = session.get(Campaign, campaign_id, with_for_update=True)
             if campaign is None or campaign.status != "running":
@@ -77,12 +82,13 @@ class CampaignRunner:
             started = sum(self._start(session, campaign, recipient) for recipient in todo)
             at = now()
             if more:
-                wait = started / self.feed_rate if self.feed_rate else 0.0
+                # Spaced from this batch's start (its own work is not added to the spacing).
+                wait = max(0.0, started / self.feed_rate - LEAD_SECONDS) if self.feed_rate else 0.0
                 enqueue_batch(
                     session,
                     campaign_id,
                     after=todo[-1].line,
-                    run_after=at + timedelta(seconds=wait),
+                    run_after=max(at, began + timedelta(seconds=wait)),
                 )
             else:
                 campaign.status, campaign.finished_at = "done", at
