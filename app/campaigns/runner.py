@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app import log
@@ -114,6 +115,10 @@ class CampaignRunner:
         except SmsdeskError as exc:  # one recipient's bad data must not stop the campaign
             _logger.warning("campaigns.start_failed", campaign=str(campaign.id), error=repr(exc))
             recipient.state, recipient.reason = "failed", f"{exc.code}: {exc}"[:500]
+        except IntegrityError:
+            # The idempotency key is taken: this recipient's flow was started already (by an
+            # earlier run of this campaign); starting it again would text them twice.
+            recipient.state, recipient.reason = "started", "already started (idempotency key)"
         else:
             if isinstance(outcome, StartAccepted):
                 recipient.state = "started"
