@@ -209,6 +209,7 @@ def main() -> None:
             "python": platform.python_version(),
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),
+            "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         },
         "config": {
             "database": "sqlite",

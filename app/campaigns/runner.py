@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app import log
@@ -30,6 +31,10 @@ from app.storage.tables import Campaign, CampaignRecipient
 
 BATCH_SECONDS = 2.0
 """With a rate limit, a batch holds about this many seconds of sending."""
+LEAD_SECONDS = 0.5
+"""The next batch is queued this much before the current one's texts have all gone (about one
+idle poll of the job engine), so the send queue never runs dry; the send-time pacer, not the
+batch spacing, is what holds the rate."""
 _logger = log.get_logger("campaigns")
 
 
@@ -60,6 +65,7 @@ class CampaignRunner:
 
     def run_batch(self, campaign_id: uuid.UUID) -> int:
         """Start the next batch; returns how many flows it started."""
+        began = now()
         with Session(self.engine, expire_on_commit=False) as session:
             campaign = session.get(Campaign, campaign_id, with_for_update=True)
             if campaign is None or campaign.status != "running":
@@ -77,12 +83,13 @@ class CampaignRunner:
             started = sum(self._start(session, campaign, recipient) for recipient in todo)
             at = now()
             if more:
-                wait = started / self.feed_rate if self.feed_rate else 0.0
+                # Spaced from this batch's start (its own work is not added to the spacing).
+                wait = max(0.0, started / self.feed_rate - LEAD_SECONDS) if self.feed_rate else 0.0
                 enqueue_batch(
                     session,
                     campaign_id,
                     after=todo[-1].line,
-                    run_after=at + timedelta(seconds=wait),
+                    run_after=max(at, began + timedelta(seconds=wait)),
                 )
             else:
                 campaign.status, campaign.finished_at = "done", at
@@ -108,6 +115,10 @@ class CampaignRunner:
         except SmsdeskError as exc:  # one recipient's bad data must not stop the campaign
             _logger.warning("campaigns.start_failed", campaign=str(campaign.id), error=repr(exc))
             recipient.state, recipient.reason = "failed", f"{exc.code}: {exc}"[:500]
+        except IntegrityError:
+            # The idempotency key is taken: this recipient's flow was started already (by an
+            # earlier run of this campaign); starting it again would text them twice.
+            recipient.state, recipient.reason = "started", "already started (idempotency key)"
         else:
             if isinstance(outcome, StartAccepted):
                 recipient.state = "started"

@@ -168,8 +168,42 @@ def test_batches_are_spaced_at_the_campaigns_sending_rate(
             waiting = session.exec(
                 select(Job).where(Job.kind == RUN_CAMPAIGN, Job.state == "pending")
             ).one()
-        assert waiting.run_after == NOON_ET + timedelta(seconds=2)
-        frozen.advance(timedelta(seconds=2))
+        # Two seconds of sending, queued half a second ahead (the pacer holds the rate).
+        assert waiting.run_after == NOON_ET + timedelta(seconds=1.5)
+        frozen.advance(timedelta(seconds=1.5))
         drain(runtime)
         progress = campaign_progress(engine, campaign.id)
     assert progress is not None and progress.done and len(sender.sent) == 7
+
+
+def test_a_recipient_whose_start_is_already_committed_is_not_started_again(
+    engine: Engine, runtime: Runtime, sender: RecordingSender, stand_in: StandInFlows
+) -> None:
+    from app.campaigns.contract import FlowStart
+    from app.campaigns.runner import idempotency_key
+
+    with clock.frozen(NOON_ET):
+        campaign = create_campaign(
+            engine,
+            flow=PICKUP,
+            recipients=read_csv(pickup_csv(PHONES[:2]), PICKUP),
+            brand="default",
+            name=None,
+            source="cli",
+        )
+        with Session(engine) as session:  # e.g. started by a run whose bookkeeping was lost
+            request = FlowStart(
+                flow="order_pickup",
+                brand="default",
+                phone=PHONES[0],
+                variables={"name": "Ana", "store": "Main St"},
+                source="bulk",
+                idempotency_key=idempotency_key(campaign.id, PHONES[0]),
+                campaign_id=campaign.id,
+            )
+            stand_in.start(session, request)
+            session.commit()
+        drain(runtime)
+        progress = campaign_progress(engine, campaign.id)
+    assert progress is not None and progress.states["started"] == 2
+    assert sender.per_phone() == dict.fromkeys(PHONES[:2], 1)
