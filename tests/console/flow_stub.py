@@ -22,29 +22,35 @@ from app.storage.messages import get_or_create_conversation, now
 from app.storage.tables import FlowRun
 
 FLOWS = {
+    # In the flow engine's file format (docs/flows.md): the first text asks the `start` question.
     "appointment_reminder.yaml": """\
 name: appointment_reminder
-category: transactional
 description: Reminds a customer of an appointment; confirm or reschedule.
-variables:
-  - name: name
-    example: Sam
-  - name: when
-    example: Tue 10am
+category: transactional
+variables: [name, date, time]
+text: "{brand}: Hi {name}, see you on {date} at {time}. Reply 1 to confirm, 2 to reschedule."
+start: confirm
+fallback: "Reply 1 to confirm or 2 to reschedule."
 nodes:
   confirm:
-    text: "Hi {name}, see you {when}. Reply 1 to confirm, 2 to reschedule."
+    options:
+      "1": {label: confirm, outcome: confirmed, text: "Thanks {name}, you are confirmed."}
+      "2": {label: reschedule, outcome: rescheduled, text: "We will be in touch."}
 """,
     "lead_qualification.yaml": """\
 name: lead_qualification
-category: marketing
 description: Two questions, then the lead goes to sales.
+category: marketing
 variables: [name]
+text: "{brand}: Hi {name}! What are you looking for? 1 road, 2 mountain, 3 e-bike, 4 kids"
+start: need
+fallback: "Reply 1, 2, 3 or 4."
 nodes:
   need:
-    text: "Hi {name}! What are you looking for? 1 road, 2 mountain, 3 e-bike, 4 kids"
+    options:
+      "1": {label: road, outcome: road}
+      "2": {label: mountain, outcome: mountain}
 """,
-    # The flow engine's own format: the first text asks the `start` question.
     "order_pickup.yaml": """\
 name: order_pickup
 description: Tells a customer their order is ready for pickup.
@@ -52,6 +58,7 @@ category: transactional
 variables: [name, order]
 text: "{brand}: Hi {name}, order {order} is ready. Reply 1 when you are on the way."
 start: ready
+fallback: "Reply 1 when you are on the way."
 nodes:
   ready:
     options:
@@ -69,10 +76,12 @@ def write_flows(folder: Path) -> Path:
 
 
 FIRST = {
-    "appointment_reminder": ("transactional", "confirm", "Hi {name}, see you {when}. Reply 1 "
-                             "to confirm, 2 to reschedule."),
-    "lead_qualification": ("marketing", "need", "Hi {name}! What are you looking for? 1 road, "
-                           "2 mountain, 3 e-bike, 4 kids"),
+    "appointment_reminder": ("transactional", "confirm", "{brand}: Hi {name}, see you on {date} "
+                             "at {time}. Reply 1 to confirm, 2 to reschedule."),
+    "lead_qualification": ("marketing", "need", "{brand}: Hi {name}! What are you looking for? "
+                           "1 road, 2 mountain, 3 e-bike, 4 kids"),
+    "order_pickup": ("transactional", "ready", "{brand}: Hi {name}, order {order} is ready. "
+                     "Reply 1 when you are on the way."),
 }  # fmt: skip
 
 
@@ -94,7 +103,7 @@ class StubStarter:
             return FlowStarted(refusal="unknown_flow", message="There is no such flow.")
         category, node, template = FIRST[request.flow]
         # A first text must name the brand and say how to opt out (MSG-2), as the engine's do.
-        text = f"Acme: {template} Reply STOP to opt out."
+        text = template.format(brand="Acme", **request.variables) + " Reply STOP to opt out."
         consent = fold(ConsentLedger.events(session, brand=request.brand, phone=request.phone))
         if consent.state.status == "opted_out":
             return FlowStarted(refusal="opted_out", message="Not sent: the number opted out.")
@@ -120,7 +129,7 @@ class StubStarter:
         message = queue_outbound(
             session,
             conversation=conversation,
-            body=text.format(**request.variables),
+            body=text,
             category="marketing" if category == "marketing" else "transactional",
             purpose="flow",
             idempotency_key=f"flow:{request.idempotency_key}",

@@ -49,7 +49,11 @@ def supervisor(
 
 
 def start(client: TestClient, csrf: str, **fields: str) -> str:
-    data = {"flow": "appointment_reminder", "phone": PHONE, "variables": "name=Sam\nwhen=Tue 10am"}
+    data = {
+        "flow": "appointment_reminder",
+        "phone": PHONE,
+        "variables": "name=Sam\ndate=Tue 12 May\ntime=10am",
+    }
     data |= {"form_key": uuid.uuid4().hex} | fields
     response = client.post(
         "/console/flows/start", data=data, headers={"X-CSRF-Token": csrf, "HX-Request": "true"}
@@ -80,7 +84,7 @@ def seed_runs(client: TestClient) -> tuple[FlowRun, FlowRun]:
             replied_after=4 * MIN,
             finished_after=5 * MIN,
             brand=BRAND,
-            variables={"name": "Ana", "when": "Fri 3pm"},
+            variables={"name": "Ana", "date": "Fri 13 Mar"},
             answers=[
                 {
                     "node": "confirm",
@@ -108,7 +112,7 @@ def test_the_catalogue_figures_and_latest_runs(client: TestClient, make_agent: M
     assert "appointment_reminder" in catalogue and "lead_qualification" in catalogue
     assert "transactional" in catalogue and "marketing" in catalogue
     assert "Two questions, then the lead goes to sales." in catalogue
-    assert "<code>name</code>, <code>when</code>" in catalogue
+    assert "<code>name</code>, <code>date</code>, <code>time</code>" in catalogue
     figures = html[html.index('id="flow-figures"') :]
     row = figures[figures.index('data-flow="appointment_reminder"') :]
     row = row[: row.index("</tr>")]
@@ -130,9 +134,9 @@ def test_one_flow_page_and_an_unknown_one(client: TestClient, make_agent: MakeAg
     seed_runs(client)
     supervisor(client, make_agent)
     html = client.get("/console/flows/appointment_reminder").text
-    assert "Hi {name}, see you {when}. Reply 1 to confirm, 2 to reschedule." in html
+    assert "Hi {name}, see you on {date} at {time}. Reply 1 to confirm, 2 to reschedule." in html
     assert 'value="appointment_reminder" selected' in html
-    assert "name=\nwhen=" in html  # the variables to fill, one a line
+    assert "name=\ndate=\ntime=" in html  # the variables to fill, one a line
     assert "+12125550102" not in html  # only this flow's runs
     assert client.get("/console/flows/no_such_flow").status_code == 404
     # The engine's format: the first text is the start question's.
@@ -154,7 +158,7 @@ def test_a_supervisor_starts_a_flow_and_its_first_text_goes_out(
     assert 'id="flow-start-done"' in html, html
     [run] = runs(client)
     assert (run.flow, run.phone_e164, run.source) == ("appointment_reminder", PHONE, "console")
-    assert run.variables == {"name": "Sam", "when": "Tue 10am"}
+    assert run.variables == {"name": "Sam", "date": "Tue 12 May", "time": "10am"}
     assert f'href="/console/conversations/{run.conversation_id}"' in html
     [request] = starter.requests
     assert request.brand == BRAND and request.idempotency_key.startswith("console:")
@@ -163,7 +167,7 @@ def test_a_supervisor_starts_a_flow_and_its_first_text_goes_out(
         return [m.status for m in outbound(client)] == ["sent"]
 
     eventually(sent)
-    assert "Hi Sam, see you Tue 10am. Reply 1 to confirm" in outbound(client)[0].body
+    assert "Hi Sam, see you on Tue 12 May at 10am. Reply 1 to confirm" in outbound(client)[0].body
     with Session(app_engine(client)) as session:
         audit = session.exec(select(AuditEntry).where(AuditEntry.action == "flow.start")).one()
     assert audit.target == PHONE and audit.detail["run_id"] == str(run.id)
@@ -177,9 +181,10 @@ def test_a_supervisor_starts_a_flow_and_its_first_text_goes_out(
 @pytest.mark.parametrize(
     ("fields", "error"),
     [
-        ({"variables": "name=Sam\nwhen=Tue\ncolour=red"}, "Unknown variable &#39;colour&#39;: "
-         "appointment_reminder takes name, when."),
-        ({"variables": "name=Sam"}, "Missing variable: when."),
+        ({"variables": "name=Sam\ndate=Tue\ntime=9\ncolour=red"},
+         "Unknown variable &#39;colour&#39;: "
+         "appointment_reminder takes name, date, time."),
+        ({"variables": "name=Sam"}, "Missing variables: date, time."),
         ({"variables": "name Sam"}, "Variables line 1: write it as name=value."),
         ({"phone": "555-CALL-NOW"}, "is not a phone number in international form"),
         ({"flow": "no_such_flow"}, "There is no flow called &#39;no_such_flow&#39;."),
@@ -228,7 +233,7 @@ def test_who_may_start_and_csrf(
 ) -> None:
     make_agent("agent@example.com", brands=(BRAND,))
     csrf = login(client, "agent@example.com")
-    form = {"flow": "appointment_reminder", "phone": PHONE, "variables": "name=A\nwhen=B"}
+    form = {"flow": "appointment_reminder", "phone": PHONE, "variables": "name=A\ndate=B\ntime=C"}
     refused = client.post("/console/flows/start", data=form, headers={"X-CSRF-Token": csrf})
     assert refused.status_code == 403
     client.cookies.clear()
@@ -254,7 +259,7 @@ def test_the_conversation_page_shows_the_flow_and_the_answers(
     panel = panel[: panel.index("</ol>")]
     assert "appointment_reminder" in panel and "handed off" in panel
     assert "can we do thursday instead?" in panel and "<strong>2</strong>" in panel
-    assert "Ana" in panel and "Fri 3pm" in panel
+    assert "Ana" in panel and "Fri 13 Mar" in panel
     # A run still waiting shows its question's text.
     with Session(app_engine(client)) as session:
         conversation = session.exec(

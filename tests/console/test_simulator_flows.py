@@ -55,7 +55,7 @@ def test_the_page_offers_every_flow_with_example_values(client: TestClient) -> N
     assert 'id="sim-flow-form"' in html and 'hx-post="/simulator/flow"' in html
     assert ">appointment_reminder (transactional)<" in html
     assert ">lead_qualification (marketing)<" in html
-    assert "name=Sam\nwhen=Tue 10am" in html  # the flow's example values, ready to send
+    assert "name=Sam\ndate=Tue 12 May\ntime=10:00 am" in html  # sample values, ready to send
     other = client.get(
         "/simulator/flow-form", params={"phone": PHONE, "flow": "lead_qualification"}
     ).text
@@ -72,14 +72,17 @@ def test_the_page_offers_every_flow_with_example_values(client: TestClient) -> N
 def test_a_flow_appears_on_the_phone_and_the_answer_goes_the_normal_way(
     client: TestClient, starter: StubStarter
 ) -> None:
-    html = try_flow(client, "appointment_reminder", "name=Sam\nwhen=Tue 10am")
+    html = try_flow(client, "appointment_reminder", "name=Sam\ndate=Tue 12 May\ntime=10am")
     assert 'id="sim-flow-done"' in html, html
     [run] = _runs(client)
     assert run.phone_e164 == PHONE and run.source == "console"
 
     def shown() -> bool:
         thread = client.get("/simulator/thread", params={"phone": PHONE}).text
-        return "Hi Sam, see you Tue 10am. Reply 1 to confirm" in thread and ">sent<" in thread
+        return (
+            "Hi Sam, see you on Tue 12 May at 10am. Reply 1 to confirm" in thread
+            and ">sent<" in thread
+        )
 
     eventually(shown)
     answered = client.post(
@@ -95,14 +98,14 @@ def test_refusals_and_mistakes_show_in_the_form(client: TestClient, starter: Stu
     html = try_flow(client, "lead_qualification", "name=Sam")
     assert "Not sent: no consent to marketing texts from this number." in html
     html = try_flow(client, "appointment_reminder", "name=Sam")
-    assert "Missing variable: when." in html and "name=Sam" in html
+    assert "Missing variables: date, time." in html and "name=Sam" in html
     assert _runs(client) == [] and texts(client) == []
 
 
 def test_only_htmx_from_this_site_and_only_with_the_console_provider(
     client: TestClient, starter: StubStarter, tmp_path: Path
 ) -> None:
-    data = {"phone": PHONE, "flow": "appointment_reminder", "variables": "name=A\nwhen=B"}
+    data = {"phone": PHONE, "flow": "appointment_reminder", "variables": "name=A\ndate=B\ntime=C"}
     assert client.post("/simulator/flow", data=data).status_code == 403
     cross = client.post(
         "/simulator/flow", data=data, headers={**HTMX, "Origin": "https://evil.example"}
