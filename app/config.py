@@ -116,9 +116,6 @@ class Settings(BaseSettings):
     demo: bool | None = None
     """Seed demo agents and conversations on first start (default: on in dev with the console
     SMS provider)."""
-    flows_dir: Path = Path("flows")
-    """The flows, one YAML file each: what the console's Flows page lists and starts."""
-
     # AI layer (offline by default; an LLM only when llm_base_url is set).
     bot: Literal["ai", "off"] = "ai"
     """`ai` answers what the knowledge base can; `off` hands every passed text to a person."""

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from app.campaigns.contract import UNWIRED, Flows, default_flows
+from app.campaigns import contract as campaign_seam
 from app.campaigns.runner import CampaignRunner
 from app.campaigns.service import RUN_CAMPAIGN
 from app.channels.base import Sender
@@ -18,12 +18,12 @@ from app.channels.console import ConsoleSender
 from app.compliance.replies import Brand
 from app.compliance.service import Compliance
 from app.config import Settings
+from app.context import CustomerContext, build_context
 from app.flows.answers import EncoderSource, FlowStep
 from app.flows.matching import TextEncoder
 from app.flows.runs import Flows
 from app.flows.survey import FLOW_SURVEY, SurveyStarter
 from app.flows.webhooks import FLOW_WEBHOOK, WebhookSender
-from app.context import CustomerContext, build_context
 from app.handoff.sla import FirstResponseSla
 from app.jobs import JobEngine
 from app.jobs.heartbeat import Heartbeat
@@ -59,6 +59,8 @@ class Runtime:
     reads them, the console shows them, flows offer `context.free_slots(...)`."""
     flows: Flows | None = None
     """The deployment's flows (`app.flows.start_flow(session, request, flows=runtime.flows)`)."""
+    campaign_flows: campaign_seam.Flows | None = None
+    """The same flows as bulk sends see them (`app.campaigns.contract`)."""
 
     def warm_up(self) -> None:
         """Load what processing needs (the AI models) in this thread (one-shot runs)."""
@@ -144,7 +146,7 @@ def build_runtime(
     sender: Sender | None = None,
     responder: Responder | None = None,
     foreground_busy: Callable[[], bool] | None = None,
-    flows: Flows | None = None,
+    campaign_flows: campaign_seam.Flows | None = None,
 ) -> Runtime:
     """Everything smsdesk needs to take and answer texts (parts can be swapped in tests)."""
     engine = engine or open_database(
@@ -179,14 +181,14 @@ def build_runtime(
         context=context,
         signups=Signups(engine, compliance, settings, provider=sender.name),
     )
-    flows = flows or default_flows()
     pacer = SendPacer.from_settings(settings)
     outbound = OutboundSender(
         engine, compliance, sender, status_callback=status_callback, pacer=pacer
     )
+    campaign_flows = campaign_flows or campaign_seam.connect(flows)
     campaigns = CampaignRunner(
         engine,
-        flows.starter,
+        campaign_flows.starter,
         batch_size=settings.campaign_batch_size,
         feed_rate=pacer.feed_rate() if pacer is not None else None,
     )
@@ -217,7 +219,16 @@ def build_runtime(
 
         jobs = ProcrastinateEngine(runner)  # PostgreSQL only: ConfigurationError otherwise
     runtime = Runtime(
-        settings, engine, compliance, sender, jobs, processor.responder, readiness, context, flows
+        settings,
+        engine,
+        compliance,
+        sender,
+        jobs,
+        processor.responder,
+        readiness,
+        context,
+        flows,
+        campaign_flows,
     )
     # Whoever runs `runner` (this process's loop, the worker child, `smsdesk worker`) beats.
     runner.heartbeat = Heartbeat(engine, mode=settings.execution_mode, ai=runtime.ai_status)

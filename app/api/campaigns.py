@@ -95,7 +95,7 @@ async def start_campaign(
     dry_run_only: bool = Query(default=False, alias="dry_run"),
 ) -> CampaignOut | DryRunOut:
     """Send a flow to every recipient of a CSV or JSON list (or only report, with `dry_run`)."""
-    info = runtime.flows.catalog(flow)
+    info = runtime.campaign_flows.catalog(flow) if runtime.campaign_flows else None
     if info is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no flow named {flow!r:.80}")
     recipients = _recipients(await request.body(), request.headers.get("content-type", ""), info)

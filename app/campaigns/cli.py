@@ -86,7 +86,7 @@ def bulk_send(
 ) -> int:
     """The bulk send behind `flows send FLOW --csv`: dry run, or create and follow; exit code."""
     settings = settings or get_settings()
-    flows = flows or default_flows()
+    flows = flows or default_flows(settings)
     info = flows.catalog(flow)
     if info is None:
         fail(f"no flow named {flow!r} (see `smsdesk flows list`)")
@@ -134,7 +134,7 @@ def _local_runner(settings: Settings, engine: Engine, flows: Flows) -> InProcess
     from app.runtime import build_runtime
 
     local = settings.model_copy(update={"worker_process": False, "execution_mode": "inprocess"})
-    runtime = build_runtime(local, engine=engine, flows=flows)
+    runtime = build_runtime(local, engine=engine, campaign_flows=flows)
     assert isinstance(runtime.jobs, InProcessEngine)
     runtime.jobs.kinds = frozenset({RUN_CAMPAIGN, SEND_OUTBOUND})
     return runtime.jobs

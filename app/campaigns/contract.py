@@ -1,34 +1,25 @@
 """What a bulk send needs from the flows: the flow's shape, and starting it for one recipient.
 
 The flows package owns both (`app.flows.start_flow`, its loader); this module states the narrow
-seam bulk sends use, so campaigns are built and tested against it. `default_flows()` is where
-the real ones are connected.
+seam bulk sends use, so campaigns are built and tested against it, and `connect` puts the
+real flows behind it.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlmodel import Session
 
+from app import flows as engine
 from app.compliance.model import Category
+from app.config import Settings
+from app.flows import FlowStart
 
-
-@dataclass(frozen=True)
-class FlowStart:
-    """One flow for one recipient (the shared contract's `FlowStart`)."""
-
-    flow: str
-    brand: str
-    phone: str
-    """E.164."""
-    variables: Mapping[str, str]
-    source: str
-    idempotency_key: str
-    campaign_id: uuid.UUID | None = None
+__all__ = ["FlowInfo", "FlowStart", "FlowStarter", "Flows", "StartAccepted", "StartRefused"]
 
 
 @dataclass(frozen=True)
@@ -82,18 +73,23 @@ class Flows:
     starter: FlowStarter
 
 
-def _no_flow(_name: str) -> FlowInfo | None:
-    return None
+def connect(flows: engine.Flows) -> Flows:
+    """The seam over a deployment's flows (`app.flows`): its catalogue and `start_flow`."""
+
+    def catalog(name: str) -> FlowInfo | None:
+        flow = flows.catalogue.get(name)
+        return None if flow is None else FlowInfo(flow.name, flow.category, tuple(flow.variables))
+
+    def starter(session: Session, request: FlowStart) -> StartOutcome:
+        started = engine.start_flow(session, request, flows=flows)
+        if started.refusal is not None:
+            return StartRefused(started.refusal.code, started.refusal.detail)
+        assert started.run_id is not None
+        return StartAccepted(started.run_id, started.message_id)
+
+    return Flows(catalog=catalog, starter=starter)
 
 
-def _not_started(session: Session, request: FlowStart) -> StartOutcome:
-    return StartRefused("unknown_flow", f"flows are not available to start {request.flow!r}")
-
-
-UNWIRED = Flows(catalog=_no_flow, starter=_not_started)
-"""Until the flows package is connected: every flow is unknown (a clear 400 / CLI error)."""
-
-
-def default_flows() -> Flows:
-    """The flows the server and CLI use for bulk sends (UNWIRED until flows are connected)."""
-    return UNWIRED
+def default_flows(settings: Settings) -> Flows:
+    """The flows of `settings.flows_dir`, for a bulk send started outside the server."""
+    return connect(engine.Flows.from_settings(settings, provider=settings.sms_provider))

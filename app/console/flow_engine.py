@@ -1,16 +1,10 @@
 """The console's one door to the flow engine (`app.flows`): the catalogue and starting a flow.
 
-The console and the phone simulator read flows and start them only through this module, so
-that connecting them to the engine is one place:
-
-- `flow_catalogue(settings)` lists the shipped flows as the pages show them (`FlowInfo`).
-  MERGE: read them with `app.flows.load_flows` (and the flows folder setting) instead of the
-  minimal YAML reading below, mapping each loaded flow to a `FlowInfo`.
-- `flow_starter()` is the FastAPI dependency that hands routes the `start_flow` callable
-  (`start_flow(session, FlowStart) -> FlowStarted`, which adds to the caller's transaction).
-  MERGE: return an adapter over `app.flows.start_flow` that maps its typed refusals to
-  `FlowStarted.refusal` (a code) and `.message` (a sentence a person reads). Tests override
-  it with `app.dependency_overrides[flow_starter]`.
+The console and the phone simulator read flows and start them only through this module:
+`flow_catalogue(settings)` lists the flows as the pages show them (`FlowInfo`, read with
+`app.flows.load_flows`), and `flow_starter` is the FastAPI dependency that hands routes
+`app.flows.start_flow` bound to the running deployment's flows, its refusals as sentences a
+person reads. Tests override it with `app.dependency_overrides[flow_starter]`.
 """
 
 from __future__ import annotations
@@ -20,13 +14,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Protocol
 
-import yaml
 from fastapi import Depends
 from sqlmodel import Session
 
+from app.api.deps import RuntimeDep
 from app.config import Settings
+from app.flows import Flow, FlowStart, InvalidFlowFile, load_flows
+from app.flows import start_flow as engine_start
+from app.storage.tables import FlowRun
 
 SAMPLE_VALUES: Mapping[str, str] = {
     "name": "Sam",
@@ -58,19 +55,6 @@ class FlowInfo:
 
 
 @dataclass(frozen=True)
-class FlowStart:
-    """Start one flow to one number (the shared contract's request)."""
-
-    flow: str
-    brand: str
-    phone: str
-    variables: Mapping[str, str]
-    source: str
-    idempotency_key: str
-    campaign_id: uuid.UUID | None = None
-
-
-@dataclass(frozen=True)
 class FlowStarted:
     """What starting a flow did: a run and its first text, or a refusal (nothing sent)."""
 
@@ -95,15 +79,24 @@ class FlowStarter(Protocol):
     def __call__(self, session: Session, request: FlowStart) -> FlowStarted: ...
 
 
-def _engine_missing(session: Session, request: FlowStart) -> FlowStarted:
-    return FlowStarted(
-        refusal="unavailable", message="Flows cannot be started: the flow engine is not installed."
-    )
+def flow_starter(runtime: RuntimeDep) -> FlowStarter:
+    """`app.flows.start_flow` on the running deployment's flows, for the console's routes."""
+    flows = runtime.flows
 
+    def start(session: Session, request: FlowStart) -> FlowStarted:
+        if flows is None:
+            return FlowStarted(refusal="unavailable", message="Flows are not set up here.")
+        started = engine_start(session, request, flows=flows)
+        if started.refusal is not None:
+            return FlowStarted(refusal=started.refusal.code, message=started.refusal.detail)
+        run = session.get(FlowRun, started.run_id)
+        return FlowStarted(
+            run_id=started.run_id,
+            message_id=started.message_id,
+            conversation_id=run.conversation_id if run is not None else None,
+        )
 
-def flow_starter() -> FlowStarter:
-    """The `start_flow` the console calls (MERGE: `app.flows.start_flow`, adapted)."""
-    return _engine_missing
+    return start
 
 
 FlowStarterDep = Annotated[FlowStarter, Depends(flow_starter)]
@@ -124,63 +117,29 @@ def flow_catalogue(settings: Settings) -> tuple[FlowInfo, ...]:
 
 @lru_cache(maxsize=4)
 def _read(files: tuple[tuple[str, int], ...]) -> tuple[FlowInfo, ...]:
-    found = [info for path, _ in files if (info := _info(Path(path))) is not None]
-    return tuple(sorted(found, key=lambda f: f.name))
-
-
-def _info(path: Path) -> FlowInfo | None:
-    # Minimal reading for the pages; `smsdesk flows check` is what reports a broken file.
+    if not files:
+        return ()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    variables, examples = _variables(data.get("variables"))
-    questions = _questions(data.get("nodes") or data.get("questions"))
-    start, first = data.get("start"), data.get("text")
-    if isinstance(start, str) and isinstance(first, str) and start not in questions:
-        questions = {start: " ".join(first.split())} | questions  # the first text asks it
+        catalogue = load_flows(Path(files[0][0]).parent)
+    except InvalidFlowFile:
+        return ()  # the server refuses to start on a broken file; `smsdesk flows check` says why
+    return tuple(_info(flow) for flow in catalogue)
+
+
+def _info(flow: Flow) -> FlowInfo:
+    questions = {flow.start: " ".join(flow.text.split())}
+    questions |= {
+        name: " ".join(node.text.split())
+        for name, node in flow.nodes.items()
+        if name != flow.start and node.text
+    }
     return FlowInfo(
-        name=str(data.get("name") or path.stem),
-        category=str(data.get("category") or "transactional"),
-        description=" ".join(str(data.get("description") or "").split()),
-        variables=variables,
-        examples=examples,
+        name=flow.name,
+        category=flow.category,
+        description=" ".join(flow.description.split()),
+        variables=tuple(flow.variables),
         questions=questions,
     )
-
-
-def _variables(raw: Any) -> tuple[tuple[str, ...], dict[str, str]]:
-    if isinstance(raw, list):
-        names = [str(v.get("name")) if isinstance(v, dict) else str(v) for v in raw]
-        examples = {
-            str(v["name"]): str(v["example"])
-            for v in raw
-            if isinstance(v, dict) and "name" in v and "example" in v
-        }
-        return tuple(names), examples
-    if isinstance(raw, dict):
-        examples = {
-            str(k): str(v["example"])
-            for k, v in raw.items()
-            if isinstance(v, dict) and "example" in v
-        }
-        return tuple(str(k) for k in raw), examples
-    return (), {}
-
-
-def _questions(raw: Any) -> dict[str, str]:
-    nodes = raw.items() if isinstance(raw, dict) else []
-    if isinstance(raw, list):
-        nodes = [(n.get("id") or n.get("name"), n) for n in raw if isinstance(n, dict)]
-    found: dict[str, str] = {}
-    for name, node in nodes:
-        if isinstance(node, dict):
-            text = node.get("text") or node.get("question") or node.get("template")
-            if name and isinstance(text, str):
-                found[str(name)] = " ".join(text.split())
-    return found
 
 
 def find_flow(catalogue: tuple[FlowInfo, ...], name: str) -> FlowInfo | None:

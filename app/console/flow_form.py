@@ -20,11 +20,11 @@ from app.console.flow_engine import (
     SAMPLE_VALUES,
     SOURCE,
     FlowInfo,
-    FlowStart,
     FlowStarter,
     find_flow,
 )
 from app.errors import InvalidPhoneNumber
+from app.flows import FlowStart
 from app.storage.tables import Conversation
 
 MAX_VARIABLE_LINES = 40

@@ -11,8 +11,8 @@ from app.api.deps import RuntimeDep
 from app.console.auth import SESSION_COOKIE, find_session
 from app.console.canned import load_canned
 from app.console.deps import ConsoleContext, DbSession, PageContextDep
-from app.console.profile import customer_profile
 from app.console.flow_engine import find_flow, flow_catalogue
+from app.console.profile import customer_profile
 from app.console.templating import render
 from app.console.views import (
     THREAD_WINDOW,

@@ -191,6 +191,7 @@ def start_flow(session: Session, request: FlowStart, *, flows: Flows) -> FlowSta
         purpose=FLOW_PURPOSE,
         idempotency_key=f"flow:{key}",
         provider=flows.provider,
+        campaign_id=request.campaign_id,  # paced per campaign at send time
     )
     _logger.info("flows.started", flow=flow.name, source=request.source)
     return FlowStarted(run.id, message.id)

@@ -24,9 +24,9 @@ from app.compliance.model import InboundDecision
 from app.compliance.replies import Brand, reply_text
 from app.compliance.second_pass import opt_out_tool
 from app.compliance.service import Compliance
+from app.context.model import CustomerContext
 from app.flows.answers import EncoderSource, FlowStep, settle_expired
 from app.flows.runs import end_runs
-from app.context.model import CustomerContext
 from app.handoff.queue import hand_off, unresolved_item
 from app.handoff.sla import FirstResponseSla
 from app.jobs import NotYet

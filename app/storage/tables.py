@@ -368,6 +368,8 @@ class FlowRun(SQLModel, table=True):
     finished_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     expires_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     """When the waiting question stops accepting answers."""
+
+
 class CustomerRecord(SQLModel, table=True):
     """A customer of one brand, found by the number on file (the built-in customer context;
     filled by `smsdesk context import` or the demo seed)."""
@@ -435,6 +437,8 @@ class SubscriptionRecord(SQLModel, table=True):
     plan: str = Field(max_length=100)
     status: str = Field(max_length=16)
     renews_on: date | None = None
+
+
 class Signup(SQLModel, table=True):
     """A customer's signup through a form or an integration, waiting for (or past) its YES.
 
@@ -474,6 +478,8 @@ class Signup(SQLModel, table=True):
     confirmation_message_id: uuid.UUID | None = Field(default=None, foreign_key="messages.id")
     cancelled_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     cancel_reason: str | None = Field(default=None, max_length=200)
+
+
 class Campaign(SQLModel, table=True):
     """A bulk send of one flow to many recipients, processed in small batches by the job queue."""
 

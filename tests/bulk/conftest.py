@@ -85,8 +85,8 @@ class StandInFlows:
 
 
 def connect(runtime: Runtime, flows: Flows) -> None:
-    """Connect flows to a runtime built by `create_app` (the lead wires the real ones)."""
-    runtime.flows = flows
+    """Put stand-in flows behind a runtime built by `create_app`."""
+    runtime.campaign_flows = flows
     assert isinstance(runtime.jobs, InProcessEngine)
     runtime.jobs.handlers[RUN_CAMPAIGN].starter = flows.starter  # type: ignore[attr-defined]
 
@@ -124,7 +124,7 @@ def stand_in(engine: Engine) -> StandInFlows:
 def runtime(
     engine: Engine, settings: Settings, stand_in: StandInFlows, sender: RecordingSender
 ) -> Iterator[Runtime]:
-    built = build_runtime(settings, engine=engine, flows=stand_in.flows(), sender=sender)
+    built = build_runtime(settings, engine=engine, campaign_flows=stand_in.flows(), sender=sender)
     yield built
 
 

@@ -29,7 +29,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     monkeypatch.setenv("SMSDESK_ENV", "test")
     get_settings.cache_clear()
     engine = open_database(get_settings().db_url)
-    monkeypatch.setattr(bulk_cli, "default_flows", StandInFlows(engine).flows)
+    monkeypatch.setattr(bulk_cli, "default_flows", lambda _settings: StandInFlows(engine).flows())
     with clock.frozen(NOON_ET):
         yield
     get_settings.cache_clear()

@@ -40,7 +40,7 @@ def paced(
     **rates: str,
 ) -> Runtime:
     configured = settings.model_copy(update=rates)
-    return build_runtime(configured, engine=engine, flows=stand_in.flows(), sender=sender)
+    return build_runtime(configured, engine=engine, campaign_flows=stand_in.flows(), sender=sender)
 
 
 @pytest.fixture
