@@ -22,6 +22,7 @@ from app.context import CustomerContext, build_context
 from app.flows.answers import EncoderSource, FlowStep
 from app.flows.matching import TextEncoder
 from app.flows.runs import Flows
+from app.flows.slots import from_context
 from app.flows.survey import FLOW_SURVEY, SurveyStarter
 from app.flows.webhooks import FLOW_WEBHOOK, WebhookSender
 from app.handoff.sla import FirstResponseSla
@@ -163,6 +164,7 @@ def build_runtime(
     flows = Flows.from_settings(settings, provider=sender.name)
     chosen_responder = responder or make_responder(settings)
     context = build_context(settings, engine)
+    flows.slots = from_context(context)  # the appointment flow offers real free slots
     processor = InboundProcessor(
         engine=engine,
         compliance=compliance,

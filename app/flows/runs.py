@@ -11,8 +11,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta, tzinfo
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
@@ -86,7 +87,9 @@ class Flows:
     reply_window: timedelta = timedelta(hours=48)
     webhook_url: str | None = None
     slots: SlotSource = field(default=no_slots)
-    """Where `offer: {source: free_slots}` items come from (connect `app.context` here)."""
+    """Where `offer: {source: free_slots}` items come from (`slots.from_context`)."""
+    zone: tzinfo = UTC
+    """The business's time zone: offered times are written in it."""
 
     @classmethod
     def from_settings(cls, settings: Settings, *, provider: str) -> Flows:
@@ -97,6 +100,7 @@ class Flows:
             provider=provider,
             reply_window=timedelta(hours=settings.flow_reply_window_hours),
             webhook_url=settings.flow_webhook_url,
+            zone=ZoneInfo(settings.business_timezone),
         )
 
     def render(self, template: str, run: FlowRun, **extra: str) -> str:
@@ -118,7 +122,7 @@ class Flows:
             found = list(self.slots(run.brand, now(), node.offer.count))[: node.offer.count]
             if not found:
                 return None
-            offered = [describe_slot(s) for s in found]
+            offered = [describe_slot(s, self.zone) for s in found]
             run.variables = {**run.variables, "_offered": offered}
             extra["slots"] = ", ".join(f"{i} {s}" for i, s in enumerate(offered, start=1))
         run.node, run.unrecognised = node_name, 0

@@ -1,15 +1,20 @@
 """Where offered items come from: the brand's free appointment slots.
 
-A narrow seam (issue 14): customer context lives in `app.context` (its own work), which
-provides `free_slots(brand, after, limit)`. Until a deployment connects it, `no_slots` offers
-nothing, and a flow's `when_empty` choice runs (a person books the slot).
+A narrow seam: the slots come from the customer context (`app.context`, `from_context`); with
+`no_slots` nothing is offered, and a flow's `when_empty` choice runs (a person books the slot).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Protocol
+
+from app import log
+from app.context import ContextUnavailable, CustomerContext
+
+APPOINTMENT_SERVICE = "appointment"
+_logger = log.get_logger("flows")
 
 
 class SlotSource(Protocol):
@@ -25,9 +30,25 @@ def no_slots(brand: str, after: datetime, limit: int) -> Sequence[object]:
     return ()
 
 
-def describe_slot(slot: object) -> str:
-    """How a slot reads in a text: `Tue 8 Dec 10:30` (GSM-7, short)."""
+def from_context(context: CustomerContext) -> SlotSource:
+    """The free appointment slots the customer context knows (none while it is down: the
+    flow's `when_empty` choice then hands the booking to a person)."""
+
+    def slots(brand: str, after: datetime, limit: int) -> Sequence[object]:
+        try:
+            return context.free_slots(brand, service=APPOINTMENT_SERVICE, after=after, limit=limit)
+        except ContextUnavailable as exc:
+            _logger.warning("flows.slots_unavailable", error=str(exc))
+            return ()
+
+    return slots
+
+
+def describe_slot(slot: object, zone: tzinfo | None = None) -> str:
+    """How a slot reads in a text, in the business's time zone: `Tue 8 Dec 10:30` (GSM-7)."""
     starts = getattr(slot, "starts_at", slot)
     if isinstance(starts, datetime):
+        if zone is not None and starts.tzinfo is not None:
+            starts = starts.astimezone(zone)
         return f"{starts:%a} {starts.day} {starts:%b %H:%M}"
     return str(slot)
