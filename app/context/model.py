@@ -8,7 +8,7 @@ layer has passed the text and outside any database transaction; a source that is
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
@@ -80,7 +80,6 @@ class Customer:
     appointments: tuple[Appointment, ...] = ()
     subscription: Subscription | None = None
     email: str | None = None
-    notes: tuple[str, ...] = field(default=())
 
     @property
     def first_name(self) -> str:
