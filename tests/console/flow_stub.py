@@ -62,7 +62,7 @@ fallback: "Reply 1 when you are on the way."
 nodes:
   ready:
     options:
-      "1": {label: on my way, outcome: on_the_way}
+      "1": {label: on_my_way, outcome: on_the_way}
 """,
 }
 
