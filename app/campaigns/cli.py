@@ -41,25 +41,10 @@ POLL_SECONDS = 0.5
 WAITING = ("queued", "sending")
 """First texts still on their way (`scheduled` ones wait for quiet hours: reported, not awaited)."""
 
-campaigns_app = typer.Typer(help="Bulk sends of a flow from a CSV.", no_args_is_help=True)
+campaigns_app = typer.Typer(
+    help="Bulk sends (started with `smsdesk flows send FLOW --csv FILE`).", no_args_is_help=True
+)
 _out = Console(soft_wrap=True, highlight=False)
-
-
-@campaigns_app.command("send")
-def send_command(
-    flow: Annotated[str, typer.Argument(help="The flow to send (see `smsdesk flows list`).")],
-    csv: Annotated[
-        Path, typer.Option("--csv", help="Recipients: a `phone` column and one per variable.")
-    ],
-    dry_run_only: Annotated[
-        bool, typer.Option("--dry-run", help="Report who would be skipped and why; send nothing.")
-    ] = False,
-    campaign_name: Annotated[
-        str | None, typer.Option("--campaign-name", help="A name for the campaign.")
-    ] = None,
-) -> None:
-    """Send FLOW to every recipient of a CSV, following the campaign until done."""
-    raise typer.Exit(code=bulk_send(flow, csv, dry_run=dry_run_only, campaign_name=campaign_name))
 
 
 @campaigns_app.command("show")

@@ -1,4 +1,5 @@
-"""`smsdesk flows`: check a folder of flow files, list the flows, send one to one customer."""
+"""`smsdesk flows`: check a folder of flow files, list the flows, send one to one customer or
+to every customer of a CSV (a bulk send: `app.campaigns`)."""
 
 from __future__ import annotations
 
@@ -62,18 +63,42 @@ def list_flows() -> None:
 @flows_app.command("send")
 def send(
     flow: Annotated[str, typer.Argument(help="The flow's name (`smsdesk flows list`).")],
-    to: Annotated[str, typer.Option("--to", help="The customer's number, E.164 (+1...).")],
+    to: Annotated[
+        str | None, typer.Option("--to", help="The customer's number, E.164 (+1...).")
+    ] = None,
     var: Annotated[
         list[str] | None, typer.Option("--var", help="A variable as name=value (repeatable).")
     ] = None,
     key: Annotated[
         str | None, typer.Option(help="Idempotency key: the same key never sends twice.")
     ] = None,
+    csv: Annotated[
+        Path | None,
+        typer.Option(help="A bulk send: one recipient per line (phone + the flow's variables)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="With --csv: report who would be sent, later or skipped, and why.")
+    ] = False,
+    campaign_name: Annotated[
+        str | None, typer.Option(help="With --csv: the campaign's name in reports.")
+    ] = None,
 ) -> None:
-    """Start a flow for one customer: its first text is queued through the send-time gate."""
+    """Start a flow for one customer (--to), or for every line of a CSV (--csv, with a progress
+    bar; resumable: nobody is sent twice). Every text meets the send-time gate."""
     from app.flows.runs import FlowStart, start_flow
     from app.runtime import build_runtime
 
+    if (to is None) == (csv is None):
+        fail("give either --to NUMBER (one customer) or --csv FILE (a bulk send)")
+    if csv is not None:
+        if var or key:
+            fail("--var and --key are for --to; a CSV gives each line's variables")
+        from app.campaigns.cli import bulk_send
+
+        raise typer.Exit(bulk_send(flow, csv, dry_run=dry_run, campaign_name=campaign_name))
+    assert to is not None
+    if dry_run or campaign_name:
+        fail("--dry-run and --campaign-name are for --csv")
     variables: dict[str, str] = {}
     for item in var or []:
         name, sep, value = item.partition("=")

@@ -1,4 +1,4 @@
-"""`smsdesk campaigns send FLOW --csv` (mounted by the lead as `flows send FLOW --csv`)."""
+"""`smsdesk flows send FLOW --csv`: bulk sends from the command line."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def write(tmp_path: Path, rows: list[tuple[str, ...]]) -> Path:
 def test_a_bulk_send_runs_to_the_end_with_its_counts(tmp_path: Path) -> None:
     path = write(tmp_path, [(phone, "Ana", "Main St") for phone in PHONES])
     result = runner.invoke(
-        app, ["campaigns", "send", "order_pickup", "--csv", str(path), "--campaign-name", "June"]
+        app, ["flows", "send", "order_pickup", "--csv", str(path), "--campaign-name", "June"]
     )
     assert result.exit_code == 0, result.output
     assert "started 3" in result.output and "texts sent 3" in result.output
@@ -58,7 +58,7 @@ def test_a_bulk_send_runs_to_the_end_with_its_counts(tmp_path: Path) -> None:
 
 def test_bad_lines_are_listed_with_file_and_line_and_nothing_is_sent(tmp_path: Path) -> None:
     path = write(tmp_path, [(PHONES[0], "Ana", "Main St"), (PHONES[1], "", "Main St")])
-    result = runner.invoke(app, ["campaigns", "send", "order_pickup", "--csv", str(path)])
+    result = runner.invoke(app, ["flows", "send", "order_pickup", "--csv", str(path)])
     assert result.exit_code == 2
     assert f"{path}:3: missing variable(s): name" in result.output
     assert "nothing was sent" in result.output
@@ -70,7 +70,7 @@ def test_the_dry_run_lists_who_would_be_skipped(tmp_path: Path) -> None:
     path = tmp_path / "leads.csv"
     path.write_text(csv_of([(PHONES[0], "Ana")], header="phone,name"), encoding="utf-8")
     result = runner.invoke(
-        app, ["campaigns", "send", "lead_qualification", "--csv", str(path), "--dry-run"]
+        app, ["flows", "send", "lead_qualification", "--csv", str(path), "--dry-run"]
     )
     assert result.exit_code == 0, result.output
     assert (
@@ -82,5 +82,5 @@ def test_the_dry_run_lists_who_would_be_skipped(tmp_path: Path) -> None:
 
 def test_an_unknown_flow_is_one_clear_error(tmp_path: Path) -> None:
     path = write(tmp_path, [(PHONES[0], "Ana", "Main St")])
-    result = runner.invoke(app, ["campaigns", "send", "nope", "--csv", str(path)])
+    result = runner.invoke(app, ["flows", "send", "nope", "--csv", str(path)])
     assert result.exit_code == 2 and "no flow named 'nope'" in result.output
