@@ -26,6 +26,7 @@ COPY pyproject.toml README.md ./
 COPY app ./app
 COPY prompts ./prompts
 COPY knowledge ./knowledge
+COPY flows ./flows
 RUN pip install .
 
 USER smsdesk
