@@ -9,10 +9,8 @@ texts after the first / time from the first hand-off to the last, and its ratio 
 limit (the smaller of the two); the busiest one-second window shows the limit is never
 exceeded. The run also checks that every recipient got exactly one text.
 
-The flow started is `--flow` through the flows package when it is connected; until then a
-stand-in queues a fixed first text the way `start_flow` does (`queue_outbound`, category
-transactional, the campaign's idempotency key), so what is measured is the campaign runner,
-the job queue, the gate and the pacer, not a flow's own work.
+The flow started is `--flow` (a shipped flow, `order_pickup` by default) through the real
+flows engine, as a user's bulk send runs it: the run, its first text, the gate, the pacer.
 
     python bench/bulk_send.py [--levels 1/second:1/second,1000/second:10/second,...]
                               [--seconds 10] [--json OUT.json]
@@ -29,7 +27,6 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,53 +38,24 @@ from sqlmodel import Session, col, select
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from app.campaigns.contract import (  # noqa: E402
-    FlowInfo,
-    Flows,
-    FlowStart,
-    StartAccepted,
-    StartOutcome,
-    default_flows,
-)
+from app.campaigns.contract import FlowInfo, Flows, default_flows  # noqa: E402
 from app.campaigns.recipients import read_csv  # noqa: E402
 from app.campaigns.service import campaign_progress, create_campaign  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.jobs.inprocess import InProcessEngine  # noqa: E402
-from app.outbound.send import queue_outbound  # noqa: E402
 from app.runtime import build_runtime  # noqa: E402
-from app.storage.messages import get_or_create_conversation  # noqa: E402
 from app.storage.tables import OutboxEntry  # noqa: E402
 
-STAND_IN = FlowInfo("order_pickup", "transactional", ("name",))
-FIRST_TEXT = (
-    "Acme: Hi {name}, your order is ready for pickup. Reply 1 on my way. Reply STOP to opt out."
-)
 AREA_CODES = ("212", "312", "415", "617", "206", "303", "512", "404")
 DEFAULT_LEVELS = "1/second:1/second,1000/second:10/second,1000/second:30/second,75/second:75/second"
 
 
-def stand_in_start(session: Session, request: FlowStart) -> StartOutcome:
-    """What `start_flow` does for the first text, without a flow's own work."""
-    conversation = get_or_create_conversation(session, brand=request.brand, phone=request.phone)
-    message = queue_outbound(
-        session,
-        conversation=conversation,
-        body=FIRST_TEXT.format(**request.variables),
-        category="transactional",
-        purpose="flow",
-        idempotency_key=request.idempotency_key,
-        provider="console",
-        campaign_id=request.campaign_id,
-    )
-    return StartAccepted(run_id=uuid.uuid4(), message_id=message.id)
-
-
-def flows_for(name: str) -> tuple[Flows, FlowInfo]:
-    real = default_flows()
-    info = real.catalog(name)
-    if info is not None:
-        return real, info
-    return Flows(catalog=lambda _n: STAND_IN, starter=stand_in_start), STAND_IN
+def flows_for(name: str, settings: Settings) -> tuple[Flows, FlowInfo]:
+    flows = default_flows(settings)
+    info = flows.catalog(name)
+    if info is None:
+        raise SystemExit(f"no flow named {name!r} in {settings.flows_dir}")
+    return flows, info
 
 
 def recipients_csv(count: int, info: FlowInfo) -> str:
@@ -115,12 +83,13 @@ async def run_level(
             env="test",
             bot="off",
             data_dir=folder,
+            flows_dir=REPO / "flows",
             send_rate_per_number=per_number,
             send_rate_per_campaign=per_campaign,
             **update,
         )
-        flows, info = flows_for(flow)
-        runtime = build_runtime(settings, flows=flows)
+        flows, info = flows_for(flow, settings)
+        runtime = build_runtime(settings, campaign_flows=flows)
         assert isinstance(runtime.jobs, InProcessEngine)
         recipients = read_csv(recipients_csv(count, info), info)
         assert not recipients.problems, recipients.problems[:3]
@@ -218,7 +187,6 @@ def main() -> None:
             "workers": args.workers or "default",
             "seconds": args.seconds,
             "flow": args.flow,
-            "flows": "connected" if default_flows().catalog(args.flow) else "stand-in",
             "rate_storage": "memory://",
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
