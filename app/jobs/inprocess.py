@@ -167,7 +167,16 @@ class InProcessEngine:
             assert job.id is not None
             self._orphans.add(job.id)  # the ticker puts it back once the database answers
             raise
+        if isinstance(error, NotYet):
+            self._wake_in(error.seconds)
         return True
+
+    def _wake_in(self, seconds: float) -> None:
+        """Wake the workers when a job that had to wait may run (thread-safe): a text held by
+        the send pacer for 50 ms must not sleep out the whole idle poll."""
+        if self._loop is not None and self._wake is not None and seconds < self.poll_seconds:
+            wake = self._wake
+            self._loop.call_soon_threadsafe(self._loop.call_later, seconds, wake.set)
 
     def drain(self, limit: int = 10_000) -> int:
         """Run jobs until none is runnable (tests and one-shot runs); returns how many ran."""
