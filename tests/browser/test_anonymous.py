@@ -117,7 +117,11 @@ def test_every_console_route_refuses_an_anonymous_request(
     checked = 0
     with httpx.Client(base_url=console_server.base_url, timeout=10.0) as client:
         for method, template in routes:
-            url = re.sub(r"\{(\w+)\}", lambda m: real_ids[m.group(1)], template)
+            url = re.sub(
+                r"\{(\w+)\}",
+                lambda m: {**real_ids, "name": "appointment_reminder"}[m.group(1)],
+                template,
+            )
             if template == "/console/events":
                 url += f"?conversation={real_ids['conversation_id']}"
             for name, headers in attempts.items():
