@@ -93,6 +93,12 @@ class RetrievalDataset(StrEnum):
     bitext = "bitext"
 
 
+class ReplySplit(StrEnum):
+    dev = "dev"
+    test = "test"
+    both = "both"
+
+
 def _context(knowledge: Path | None) -> EvalContext:
     # Evals print tables, not logs: only warnings and errors reach the terminal.
     log.configure("WARNING")
@@ -407,6 +413,33 @@ def latency_command(
     )
 
 
+@eval_app.command("flow-replies")
+def flow_replies_command(
+    split: Annotated[
+        ReplySplit,
+        typer.Option(help="dev (tune on it), test (held out: report, never tune) or both."),
+    ] = ReplySplit.both,
+    out: Out = None,
+    baseline: Baseline = None,
+    tolerance: Tolerance = None,
+    save_baseline: SaveBaseline = None,
+) -> None:
+    """Customers' labelled replies to the shipped flows' questions, read as the pipeline
+    reads them (compliance first, then option keys, yes/no, the sentence encoder)."""
+    from app.evals.runner import run_flow_replies
+
+    splits = ["dev", "test"] if split is ReplySplit.both else [split.value]
+    _run(
+        "flow-replies",
+        lambda ctx: [run_flow_replies(ctx, name) for name in splits],
+        knowledge=None,
+        out=out,
+        baseline=baseline,
+        tolerance=tolerance,
+        save_baseline=save_baseline,
+    )
+
+
 @eval_app.command("all")
 def all_command(
     quick: Annotated[
@@ -433,6 +466,7 @@ def all_command(
         run_compliance,
         run_conversations,
         run_decisions,
+        run_flow_replies,
         run_latency,
         run_tone,
     )
@@ -447,6 +481,7 @@ def all_command(
         ]
         if quick:
             return reports
+        reports += [run_flow_replies(ctx, "dev"), run_flow_replies(ctx, "test")]
         reports += [run_catalogue(ctx), run_tone(ctx, "acme"), run_latency(ctx, "acme", repeats=2)]
         for name in ("clinc150", "banking77", "hwu64"):
             _console.print(f"[dim]intents · {name} (train, tune, test)...[/dim]")

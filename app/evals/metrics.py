@@ -92,6 +92,16 @@ _KNOWN: dict[str, MetricInfo] = {
     "intent_accuracy": MetricInfo("intent accuracy (cross-validated)", tolerance=2.0),
     "entry_recall_at_1": MetricInfo("entry Recall@1 (held-out phrasings)", tolerance=2.0),
     "colliding_pairs": MetricInfo("colliding intent / entry pairs", "count", None),
+    # flow replies
+    "reply_accuracy": MetricInfo("replies read right", tolerance=1.5),
+    "answer_precision": MetricInfo("read as an option: the right one", tolerance=1.0),
+    "answer_recall": MetricInfo("answers read as their option", tolerance=2.0),
+    "other_kept_out": MetricInfo("non-answers kept out of the options", tolerance=1.5),
+    "stop_help_agreement": MetricInfo(
+        "STOP / HELP as the compliance layer reads them", tolerance=0.0
+    ),
+    "wrong_options": MetricInfo("read as the wrong option", "count", False, 1.0),
+    "answers_to_fallback": MetricInfo("answers sent the fallback", higher_is_better=None),
     # latency
     "ai_p50_ms": MetricInfo("AI layer p50", "ms", None),
     "ai_p95_ms": MetricInfo("AI layer p95", "ms", None),

@@ -26,6 +26,7 @@ from app.evals.report import EvalReport
 if TYPE_CHECKING:
     from app.ai.models import AiModels
     from app.evals.sandbox import Sandbox
+    from app.flows.matching import TextEncoder
 
 
 @dataclass
@@ -62,6 +63,15 @@ class EvalContext:
             )
             self.timings["load_models"] = round(time.perf_counter() - started, 1)
         return self._models
+
+    def encoder(self) -> TextEncoder:
+        """The sentence encoder alone: the loaded models' one, else the process-wide encoder
+        the runtime gives the flows (no intent training needed)."""
+        if self._models is not None:
+            return self._models.encoder
+        from app.ai.encoder import get_encoder
+
+        return get_encoder(self.settings.encoder_threads)
 
     @contextmanager
     def sandbox(self) -> Iterator[Sandbox]:
@@ -158,6 +168,30 @@ def run_latency(ctx: EvalContext, source: str | Path, *, repeats: int) -> EvalRe
     with ctx.bar("latency", passed * repeats) as advance:
         return evaluate_latency(
             ctx.settings, models, items, dataset=path.stem, repeats=repeats, advance=advance
+        )
+
+
+def run_flow_replies(ctx: EvalContext, split: str) -> EvalReport:
+    """The shipped flows reading a labelled split of customers' replies (dev or test)."""
+    from app.evals.flow_replies import SHIPPED_FLOWS, SPLITS, evaluate_flow_replies, load_replies
+    from app.flows.loader import load_flows
+    from app.flows.matching import MeaningMatcher
+
+    path = SPLITS[split]
+    replies = load_replies(path)
+    matcher = MeaningMatcher(
+        ctx.encoder(),
+        min_score=ctx.settings.flow_match_min_score,
+        margin=ctx.settings.flow_match_margin,
+    )
+    with ctx.bar(f"flow replies · {split}", len(replies.cases)) as advance:
+        return evaluate_flow_replies(
+            replies,
+            split=split,
+            path=path,
+            catalogue=load_flows(SHIPPED_FLOWS),
+            matcher=matcher,
+            advance=advance,
         )
 
 

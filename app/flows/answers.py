@@ -10,7 +10,7 @@ so a re-run job (the message already `processed`) never acts twice.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -94,21 +94,9 @@ class FlowStep:
     def _match(
         self, run: FlowRun, node: Node, body: str, encoder: TextEncoder | None
     ) -> Match | None:
-        if node.free_text is not None:
-            return Match("text", "free_text")
-        keys = list(node.options) + [str(i) for i in range(1, len(offered(run)) + 1)]
-        key = exact_key(body, keys)
-        if key is not None:
-            return Match(key, "key")
-        said = yes_or_no(body)
-        meant = [k for k, c in node.options.items() if said is not None and c.means == said]
-        if len(meant) == 1:
-            return Match(meant[0], "yes_no")
-        if encoder is None:
-            return None
-        if self._matcher is None or self._matcher.encoder is not encoder:
+        if encoder is not None and (self._matcher is None or self._matcher.encoder is not encoder):
             self._matcher = MeaningMatcher(encoder, min_score=self.min_score, margin=self.margin)
-        return self._matcher.match(body, {k: c.examples for k, c in node.options.items()})
+        return read_reply(node, offered(run), body, self._matcher if encoder else None)
 
     def act(self, session: Session, message: Message, answer: FlowAnswer) -> FlowEffects:
         """Record the answer on its run and follow the option, in the caller's transaction."""
@@ -170,6 +158,30 @@ class FlowStep:
         if question:
             texts.append((question, FLOW_PURPOSE))
         return FlowEffects(texts)
+
+
+def read_reply(
+    node: Node, offered: Sequence[str], body: str, matcher: MeaningMatcher | None
+) -> Match | None:
+    """How one text reads against one question: the option (or offered item's number) it
+    picks, or None. Pure: the pipeline and `smsdesk eval flow-replies` both read with it.
+
+    `offered` are the items the question offered (numbered from 1); `matcher` None (the AI is
+    loading, failed or off): only option keys and yes/no count.
+    """
+    if node.free_text is not None:
+        return Match("text", "free_text")
+    keys = list(node.options) + [str(i) for i in range(1, len(offered) + 1)]
+    key = exact_key(body, keys)
+    if key is not None:
+        return Match(key, "key")
+    said = yes_or_no(body)
+    meant = [k for k, c in node.options.items() if said is not None and c.means == said]
+    if len(meant) == 1:
+        return Match(meant[0], "yes_no")
+    if matcher is None:
+        return None
+    return matcher.match(body, {k: c.examples for k, c in node.options.items()})
 
 
 def _choice(node: Node, run: FlowRun, option: str) -> tuple[Choice, str]:
