@@ -23,6 +23,7 @@ from app.flows.matching import (
     MeaningMatcher,
     TextEncoder,
     exact_key,
+    leading_key,
     looks_like_an_answer,
     yes_or_no,
 )
@@ -172,7 +173,7 @@ def read_reply(
     if node.free_text is not None:
         return Match("text", "free_text")
     keys = list(node.options) + [str(i) for i in range(1, len(offered) + 1)]
-    key = exact_key(body, keys)
+    key = exact_key(body, keys) or leading_key(body, keys)
     if key is not None:
         return Match(key, "key")
     said = yes_or_no(body)

@@ -25,7 +25,19 @@ MatchedBy = Literal["key", "yes_no", "meaning", "free_text"]
 _NUMBER_WORDS = {
     "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
     "first": "1", "second": "2", "third": "3", "fourth": "4", "fifth": "5",
+    "uno": "1", "una": "1", "dos": "2", "tres": "3", "cuatro": "4", "cinco": "5",
+    "primero": "1", "primera": "1", "segundo": "2", "segunda": "2", "tercero": "3",
+    "tercera": "3",
 }  # fmt: skip
+_LEADING = re.compile(r"^(?:#\s*|opt(?:ion)?\s*)?([a-z0-9]+)(?:\s*[-.,:;!)]+\s*|\s+)(\S.*)$")
+_UNITS = frozenset(
+    "am pm min mins minute minutes hr hrs hour hours day days week weeks wk wks month months "
+    "year years yr yrs sec secs moment x times more people of or and to".split()
+)
+"""After a leading number these make it a quantity ("2 days late", "10 min"), not a choice."""
+_TIME = re.compile(r"^\d{1,2}[:.]\d")
+"""`3:30 thursday` is a time, not option 3."""
+_SCALE = re.compile(r"^(\d{1,2})\s*(?:/|out of)\s*(\d{1,2})\b")
 _KEY = re.compile(r"^(?:opt(?:ion)?\s*|no\.?\s*|#\s*|\(\s*)?([a-z0-9]+)\s*[.)!]*$")
 _YES = frozenset(
     "yes yeah yea yep yup ya sure ok okay k kk confirm confirmed definitely absolutely "
@@ -65,6 +77,28 @@ def exact_key(text: str, keys: Sequence[str]) -> str | None:
         return None
     key = _NUMBER_WORDS.get(found.group(1), found.group(1))
     return key if key in keys else None
+
+
+def leading_key(text: str, keys: Sequence[str]) -> str | None:
+    """The option key a reply starts with, before the words that explain it ("5 great
+    service", "2, they didn't fix it", "1 - weekday mornings", "4/5", "10/10"): the way people
+    answer a numbered question. A number that counts something ("2 days late") is no choice."""
+    plain = " ".join(text.casefold().split())
+    scale = _SCALE.match(plain)
+    numeric = sorted(int(k) for k in keys if k.isdigit())
+    if scale is not None and numeric == list(range(1, len(numeric) + 1)) and numeric:
+        value, top = int(scale.group(1)), int(scale.group(2))
+        if 0 < value <= top and top in (len(numeric), 10):
+            return str(max(1, round(value * len(numeric) / top)))
+        return None
+    found = _LEADING.match(plain)
+    if found is None or _TIME.match(plain):
+        return None
+    key = _NUMBER_WORDS.get(found.group(1), found.group(1))
+    rest = _WORD.findall(found.group(2))
+    if key not in keys or (rest and rest[0] in _UNITS):
+        return None
+    return key
 
 
 def yes_or_no(text: str) -> Literal["yes", "no"] | None:

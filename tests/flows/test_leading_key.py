@@ -1,0 +1,41 @@
+"""A numbered question answered the way people answer one: the number first, then why."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.flows.matching import leading_key
+
+RATING = ["1", "2", "3", "4", "5"]
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("5 great service", "5"),
+        ("2, they didn't fix the brakes", "2"),
+        ("1 - weekday mornings", "1"),
+        ("4 stars", "4"),
+        ("dos por favor", "2"),
+        ("4/5", "4"),
+        ("10/10", "5"),
+        ("3 out of 5", "3"),
+    ],
+)
+def test_a_leading_choice_is_the_answer(text: str, key: str) -> None:
+    assert leading_key(text, RATING) == key
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2 days late and still nothing",
+        "3:30 thursday",
+        "2 pm works",
+        "one sec",
+        "1.5 stars",
+        "7 great",
+    ],
+)
+def test_a_number_that_counts_or_tells_the_time_is_no_choice(text: str) -> None:
+    assert leading_key(text, RATING) is None
