@@ -24,6 +24,7 @@ from app.context.model import (
     Subscription,
 )
 from app.handoff.sla import BusinessClock
+from app.storage.engine import reading
 from app.storage.tables import AppointmentRecord, CustomerRecord, OrderRecord, SubscriptionRecord
 
 SLOT_HORIZON_DAYS = 21
@@ -45,12 +46,12 @@ class BuiltinContext:
 
     def customer(self, brand: str, phone: str) -> Customer | None:
         """The customer on file for (brand, phone) with their records, or None."""
-        with Session(self.engine) as session:
+        with Session(reading(self.engine)) as session:
             return load_customer(session, brand=brand, phone=phone)
 
     def covers(self, brand: str) -> bool:
         """Whether any customer of the brand is on file."""
-        with Session(self.engine) as session:
+        with Session(reading(self.engine)) as session:
             query = select(exists().where(col(CustomerRecord.brand) == brand))
             return bool(session.exec(query).one())
 
@@ -60,7 +61,7 @@ class BuiltinContext:
         """The first `limit` slot starts after `after` within business hours that no booked
         or confirmed appointment of the brand holds."""
         horizon = after + timedelta(days=SLOT_HORIZON_DAYS)
-        with Session(self.engine) as session:
+        with Session(reading(self.engine)) as session:
             taken = {
                 a.starts_at
                 for a in session.exec(

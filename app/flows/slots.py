@@ -31,11 +31,14 @@ def no_slots(brand: str, after: datetime, limit: int) -> Sequence[object]:
 
 
 def from_context(context: CustomerContext) -> SlotSource:
-    """The free appointment slots the customer context knows (none while it is down: the
-    flow's `when_empty` choice then hands the booking to a person)."""
+    """The free appointment slots the customer context knows: none while it is down, or when
+    it keeps no records of the brand (it would offer times it knows nothing about); the flow's
+    `when_empty` choice then hands the booking to a person."""
 
     def slots(brand: str, after: datetime, limit: int) -> Sequence[object]:
         try:
+            if not context.covers(brand):
+                return ()
             return context.free_slots(brand, service=APPOINTMENT_SERVICE, after=after, limit=limit)
         except ContextUnavailable as exc:
             _logger.warning("flows.slots_unavailable", error=str(exc))

@@ -14,7 +14,8 @@ from app.runtime import Runtime, build_runtime
 from tests.flows.conftest import Customer, EchoResponder
 
 APPOINTMENT = {"name": "Ana", "date": "Tue 10 Mar", "time": "3pm"}
-SLOTS = [datetime(2026, 3, 12, 14, 0, tzinfo=UTC), datetime(2026, 3, 13, 9, 30, tzinfo=UTC)]
+# Instants; the offer writes them in the business's time zone (America/New_York, UTC-4 then).
+SLOTS = [datetime(2026, 3, 12, 18, 0, tzinfo=UTC), datetime(2026, 3, 13, 13, 30, tzinfo=UTC)]
 
 
 @pytest.fixture
