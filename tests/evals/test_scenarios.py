@@ -54,7 +54,7 @@ def test_errors_name_the_file_line_and_field(tmp_path: Path) -> None:
     assert f"{path}:7: scenarios.0.turns.1: an agent reply needs 'text'" in lines
     assert any(line.startswith(f"{path}:9: scenarios.0.turns.2.after: 'soon'") for line in lines)
     assert any(
-        line.startswith(f"{path}:10: scenarios.0.turns.3: a turn has either") for line in lines
+        line.startswith(f"{path}:10: scenarios.0.turns.3: a turn has one of") for line in lines
     )
     assert any(
         line.startswith(f"{path}:13: scenarios.0.turns.4.expect: expect needs at least one")
