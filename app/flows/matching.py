@@ -27,8 +27,15 @@ _NUMBER_WORDS = {
     "first": "1", "second": "2", "third": "3", "fourth": "4", "fifth": "5",
     "uno": "1", "una": "1", "dos": "2", "tres": "3", "cuatro": "4", "cinco": "5",
     "primero": "1", "primera": "1", "segundo": "2", "segunda": "2", "tercero": "3",
-    "tercera": "3",
+    "tercera": "3", "primer": "1", "tercer": "3",
+    "1st": "1", "2nd": "2", "3rd": "3", "4th": "4", "5th": "5",
 }  # fmt: skip
+_ORDINAL = re.compile(
+    r"^(?:the |el |la )?(1st|2nd|3rd|4th|5th|first|second|third|fourth|fifth|primer[oa]?|"
+    r"segund[oa]|tercer[oa]?)(?: (?:one|option|slot|time|uno|una|opcion|opción))?"
+    r"(?: (?:pls|plz|please|por favor|thanks|thx))?[.!]*$"
+)
+"""An offered item picked by its place: "the 3rd one pls", "second option", "la primera"."""
 _LEADING = re.compile(r"^(?:#\s*|opt(?:ion)?\s*)?([a-z0-9]+)(?:\s*[-.,:;!)]+\s*|\s+)(\S.*)$")
 _UNITS = frozenset(
     "am pm min mins minute minutes hr hrs hour hours day days week weeks wk wks month months "
@@ -70,9 +77,10 @@ class Match:
 
 
 def exact_key(text: str, keys: Sequence[str]) -> str | None:
-    """The option key `text` spells, allowing the ways people type one (`#1`, `1.`, `one`)."""
+    """The option key `text` spells, allowing the ways people type one (`#1`, `1.`, `one`,
+    `the 3rd one pls`)."""
     plain = " ".join(text.casefold().split())
-    found = _KEY.match(plain)
+    found = _KEY.match(plain) or _ORDINAL.match(plain)
     if found is None:
         return None
     key = _NUMBER_WORDS.get(found.group(1), found.group(1))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.flows.matching import leading_key
+from app.flows.matching import exact_key, leading_key
 
 RATING = ["1", "2", "3", "4", "5"]
 
@@ -39,3 +39,15 @@ def test_a_leading_choice_is_the_answer(text: str, key: str) -> None:
 )
 def test_a_number_that_counts_or_tells_the_time_is_no_choice(text: str) -> None:
     assert leading_key(text, RATING) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [("the 3rd one pls", "3"), ("second option", "2"), ("la primera", "1"), ("1st", "1")],
+)
+def test_an_item_picked_by_its_place(text: str, key: str) -> None:
+    assert exact_key(text, ["1", "2", "3", "4"]) == key
+
+
+def test_a_place_outside_the_options_is_no_key() -> None:
+    assert exact_key("the 5th one", ["1", "2", "3", "4"]) is None
