@@ -1,6 +1,8 @@
 """Twilio webhooks: verify, store, then acknowledge; processing happens after the answer.
 
 Never 200 for a text that was not stored: a failed write answers 503 and Twilio retries.
+Inbound texts are stored by one group-commit writer (`ingress_batch`): a burst of webhooks
+takes the database's write lock once per batch, not once per request.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from app.channels.twilio import (
 )
 from app.errors import InvalidInput
 from app.outbound.send import apply_delivery_status
-from app.pipeline.ingress import accept_inbound
+from app.pipeline.ingress_batch import InboundWriter
 from app.runtime import Runtime
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
@@ -85,13 +87,21 @@ async def inbound_sms(request: Request, runtime: RuntimeDep) -> Response:
     account = runtime.settings.twilio_account_sid or None
     try:
         sms = parse_inbound(form, received_at=clock.now(), account_sid=account)  # type: ignore[arg-type]
-        await _in_webhook_thread(
-            accept_inbound, runtime.engine, sms, brand=runtime.settings.brand_id
-        )
+        await _inbound_writer(request, runtime).accept(sms)
     except InvalidInput as exc:
         raise _bad_request(exc) from None
-    runtime.jobs.notify()
     return Response(EMPTY_TWIML, media_type="text/xml")
+
+
+def _inbound_writer(request: Request, runtime: Runtime) -> InboundWriter:
+    """The app's group-commit writer of inbound texts (made on first use, on the event loop)."""
+    writer: InboundWriter | None = getattr(request.app.state, "inbound_writer", None)
+    if writer is None or writer.engine is not runtime.engine:  # an app started again (tests)
+        writer = InboundWriter(
+            runtime.engine, brand=runtime.settings.brand_id, on_commit=runtime.jobs.notify
+        )
+        request.app.state.inbound_writer = writer
+    return writer
 
 
 @router.post("/status", response_class=Response, responses=_SIGNED)

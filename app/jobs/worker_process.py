@@ -167,6 +167,9 @@ def _child_main(  # pragma: no cover - runs in the child
     settings: Settings, wake: Connection, ready: Connection, parent: int
 ) -> None:
     _die_with_parent(parent)
+    # Acknowledging a text comes before processing it (issue 15): when the AI's CPU and the
+    # server's requests want the same core, the server wins; an idle core still runs the jobs.
+    os.nice(10)
     # Ctrl-C reaches the whole process group: the parent decides when the child stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from app.runtime import build_runtime
