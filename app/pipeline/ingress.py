@@ -14,6 +14,7 @@ from app.channels.base import InboundSms
 from app.compliance import classify
 from app.compliance.parsing import parse_e164
 from app.compliance.service import storable
+from app.storage.engine import reading
 from app.storage.messages import (
     conversation_key,
     enqueue,
@@ -78,9 +79,16 @@ def accept_many(engine: Engine, texts: Sequence[Inbound], *, brand: str) -> list
     `texts` is stored then: retry them one by one) and SQLAlchemy errors when the database
     cannot take the write.
     """
-    with Session(engine) as session:
+    # Looked up outside the writers' queue (on SQLite a read-only transaction never takes the
+    # write lock): the write transaction below holds the lock only for its inserts. What a
+    # concurrent writer stores meanwhile breaks a unique constraint: IntegrityError, as above.
+    with Session(reading(engine)) as session:
         stored = _stored_ids(session, texts)
         conversations = _conversations(session, brand, {t.phone for t in texts})
+    with Session(engine) as session:
+        # Nothing is sent to the database before the commit's flush: building the rows (the
+        # larger part of the Python work) happens before the transaction takes the lock.
+        session.add_all(conversations.values())
         accepted: list[Accepted] = []
         for text in texts:
             sms = text.sms
