@@ -26,6 +26,7 @@ def test_webhook_ingress_benchmark_runs_and_loses_nothing(tmp_path: Path) -> Non
     subprocess.run(
         [sys.executable, str(REPO / "bench" / "webhook_ingress.py"), "--rates", "50",
          "--seconds", "2", "--stop-rate", "50", "--drain-timeout", "60", "--bot", "off",
+         "--baseline", "none",
          "--json", str(out)],
         check=True, cwd=REPO, timeout=240,
     )  # fmt: skip
@@ -33,7 +34,9 @@ def test_webhook_ingress_benchmark_runs_and_loses_nothing(tmp_path: Path) -> Non
 
     assert report["suite"] == "webhook_ingress"
     assert report["config"]["database"] == "sqlite"
+    assert report["config"]["baseline"] is None  # the people-only run is its own baseline
     (level,) = report["results"]
+    assert level["bot"] == "off"
     assert level["offered_rate"] == 50 and level["requests"] == 100
     assert set(level["ack_latency_ms"]) == PERCENTILES
     assert level["achieved_rate"] > 0
