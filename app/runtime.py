@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -133,6 +134,14 @@ class DeferredAiResponder:
     def warm_up(self) -> None:
         """Import the AI layer, load its models and run one text through them."""
         self._ai().warm_up()
+
+    def prepare(self, bodies: Sequence[str]) -> AbstractContextManager[object]:
+        """The AI responder's batch encoding, once it is loaded (never loads it)."""
+        prepare = getattr(self._responder, "prepare", None)
+        if prepare is None:
+            return nullcontext()
+        prepared: AbstractContextManager[object] = prepare(bodies)
+        return prepared
 
     def respond(self, request: ResponderRequest) -> Decided:
         """The AI responder's decision (importing and loading it first if needed)."""

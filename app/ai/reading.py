@@ -148,6 +148,16 @@ def _contexts_of(models: AiModels, request: ResponderRequest, lang: str) -> list
     return found
 
 
+def texts_of(models: AiModels, body: str) -> list[str]:
+    """What `read` encodes for `body` in any conversation (the texts joined with the previous
+    question are left out: they need the conversation), to encode a batch of texts ahead."""
+    lang = language.detect(body)
+    plain = models.normaliser(body) if lang == "en" else gloss_spanish(body)
+    key = key_question(plain)
+    raw = [body] if lang != "en" else []
+    return [plain, *split_questions(plain), *([key] if key else []), *raw]
+
+
 def read(models: AiModels, request: ResponderRequest) -> Reading:
     """Read one text; the previous customer question joins only when the text leans on it."""
     lang = language.detect(request.body)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from typing import Any
 
@@ -21,7 +23,7 @@ from app.ai.llm import LlmClient, LlmUnavailable, metered
 from app.ai.models import AiModels
 from app.ai.own_records import ENTRY_PREFIX
 from app.ai.policy import Context, Thresholds
-from app.ai.reading import read
+from app.ai.reading import read, texts_of
 from app.config import Settings
 from app.pipeline.decision import (
     Answer,
@@ -62,6 +64,15 @@ class AiResponder:
         """Load the models and run one text through them, before the first customer's."""
         models = self.models
         models.intents.predict(models.encoder.encode(["hello"]))
+
+    def prepare(self, bodies: Sequence[str]) -> AbstractContextManager[object]:
+        """Encode a batch of texts in one model call, for this thread's `respond` calls on
+        them while the context is open (a worker's batch of jobs): about a third of the
+        encoder's time per text. Never loads the models (an optimisation must not wait)."""
+        models = self._models
+        if models is None or not bodies:
+            return nullcontext()
+        return models.encoder.primed([t for body in bodies for t in texts_of(models, body)])
 
     def respond(self, request: ResponderRequest) -> Decided:
         """One typed decision for a passed text, and the record of what was read."""

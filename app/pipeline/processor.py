@@ -10,15 +10,18 @@ transaction together with the message's `processed` status.
 from __future__ import annotations
 
 import uuid
-from contextlib import nullcontext
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
 from app import log
 from app.ai.safety import match_patterns
+from app.compliance import classify
 from app.compliance.contact_lock import contact_lock
 from app.compliance.model import InboundDecision
 from app.compliance.replies import Brand, reply_text
@@ -26,7 +29,7 @@ from app.compliance.second_pass import opt_out_tool
 from app.compliance.service import Compliance
 from app.context.model import CustomerContext
 from app.flows.answers import EncoderSource, FlowStep, settle_expired
-from app.flows.runs import end_runs
+from app.flows.runs import active_run, end_runs
 from app.handoff.queue import hand_off, unresolved_item
 from app.handoff.sla import FirstResponseSla
 from app.jobs import NotYet
@@ -46,6 +49,7 @@ from app.pipeline.readiness import Readiness
 from app.pipeline.responder import Previous, QueueState, Responder, ResponderRequest, Turn
 from app.pipeline.wording import Wording
 from app.signups import Signups
+from app.storage.engine import reading
 from app.storage.messages import add_status, conversation_key, enqueue, now, recent_messages
 from app.storage.tables import AiDecision, Conversation, HandoffItem, Job, Message
 
@@ -95,6 +99,28 @@ class InboundProcessor:
         """The `process_inbound` job handler: compliance now, the AI now or later."""
         self.process(uuid.UUID(payload["message_id"]))
 
+    def prepare(self, payloads: Sequence[dict[str, Any]]) -> AbstractContextManager[object]:
+        """Before a worker's batch of `process_inbound` jobs: the responder reads the texts it
+        will be asked about together (the AI encodes them in one model call). An optimisation
+        only: each job still decides alone, and gives the same outcome without it."""
+        prepare = getattr(self.responder, "prepare", None)
+        loading = self.readiness is not None and self.readiness.state in ("loading", "failed")
+        if prepare is None or loading:
+            return nullcontext()
+        ids = [uuid.UUID(str(p["message_id"])) for p in payloads]
+        with Session(reading(self.engine)) as session:
+            bodies = session.exec(
+                select(Message.body).where(
+                    col(Message.id).in_(ids), col(Message.status).in_(("received", WAITING_FOR_AI))
+                )
+            ).all()
+        # Only texts the compliance rules pass reach the AI (the rules are pure, ~70 µs).
+        passed = [body for body in bodies if classify(body).action == "pass"]
+        if len(passed) < 2:
+            return nullcontext()
+        prepared: AbstractContextManager[object] = prepare(passed)
+        return prepared
+
     def respond_later(self, payload: dict[str, str]) -> None:
         """The `respond_inbound` job handler: the AI half of a text that waited for it."""
         if self.readiness is not None and self.readiness.state == "loading":
@@ -108,7 +134,9 @@ class InboundProcessor:
         a passed text's AI half is moved to its conversation's `respond_inbound` queue (same
         order, behind any text already waiting there), so the STOP behind it is honoured now.
         """
-        with Session(self.engine, expire_on_commit=False) as session:
+        # Everything the decision reads comes from one read-only snapshot (outside SQLite's
+        # writers' queue): seven write transactions a text were a third of its cost (issue 15).
+        with Session(reading(self.engine), expire_on_commit=False) as session:
             message = session.get(Message, message_id)
             if message is None or message.status == "processed":
                 return
@@ -116,6 +144,12 @@ class InboundProcessor:
                 return  # a re-run of the job that already handed it to the AI's queue
             conversation = session.get(Conversation, message.conversation_id)
             assert conversation is not None
+            # The pure rules (~70 µs) foretell a pass: its look is read in this snapshot.
+            look = (
+                _look(session, message, conversation, flows=self.flows is not None)
+                if classify(message.body).action == "pass"
+                else None
+            )
         decision = self.compliance.process_inbound(
             phone=conversation.phone_e164,
             body=message.body,
@@ -124,17 +158,21 @@ class InboundProcessor:
             brand=conversation.brand,
         )
         signup = self._signup_confirmed_by(message, conversation, decision)
+        if look is None and signup is None and decision.action == "pass":
+            with Session(reading(self.engine)) as session:
+                look = _look(session, message, conversation, flows=self.flows is not None)
         flow = (
-            self._flow_answer(message, conversation, waited)
-            if signup is None and decision.action == "pass"
+            self._flow_answer(message, conversation, waited, look)
+            if look is not None and signup is None and decision.action == "pass"
             else None
         )
         if (
-            signup is None
+            look is not None
+            and signup is None
             and flow is None
             and decision.action == "pass"
             and not waited
-            and self._wait_for_ai(message, conversation)
+            and self._wait_for_ai(message, conversation, look)
         ):
             return
         decided: Decided | None
@@ -147,7 +185,7 @@ class InboundProcessor:
         elif decision.action == "pass" and self.readiness and self.readiness.state == "failed":
             decided = _ai_unavailable(self.readiness)
         else:
-            decided = self._respond(message, conversation, decision)
+            decided = self._respond(message, conversation, decision, look)
         if decided is not None and isinstance(decided.decision, OptOut):
             decision = decided.decision.decision  # the AI second pass read a revocation (§7)
         # A consent capture is ordered with opt-outs like a send is (contact_lock): a STOP
@@ -202,16 +240,18 @@ class InboundProcessor:
             received_at=message.created_at,
         )
 
-    def _wait_for_ai(self, message: Message, conversation: Conversation) -> bool:
+    def _wait_for_ai(self, message: Message, conversation: Conversation, look: _Look) -> bool:
         """Queue the AI half of a passed text when the AI is loading or an earlier text of the
         conversation already waits for it (order); whether it was queued."""
         if match_patterns(message.body) is not None:
             return False  # danger goes to a person now: the patterns need no model
-        key = f"ai|{conversation_key(conversation.brand, conversation.phone_e164)}"
         loading = self.readiness is not None and self.readiness.state == "loading"
+        if not loading and not look.waiting:
+            # Only this conversation's own job (us: one at a time per key) queues texts for
+            # the AI: none can have joined the queue since the snapshot.
+            return False
+        key = f"ai|{conversation_key(conversation.brand, conversation.phone_e164)}"
         with Session(self.engine) as session:
-            if not loading and not _has_waiting(session, key):
-                return False
             stored = session.get(Message, message.id)
             if stored is None or stored.status in ("processed", WAITING_FOR_AI):
                 return True
@@ -228,7 +268,7 @@ class InboundProcessor:
         return True
 
     def _flow_answer(
-        self, message: Message, conversation: Conversation, waited: bool
+        self, message: Message, conversation: Conversation, waited: bool, look: _Look
     ) -> Decided | None:
         """The text as an answer to the conversation's flow question (None: not one).
 
@@ -236,17 +276,14 @@ class InboundProcessor:
         counts as an answer. While the AI loads only an option's key counts; a text that might
         be a free-text answer waits for the AI like any other (its turn, in order).
         """
-        if self.flows is None or match_patterns(message.body) is not None:
+        if self.flows is None or not look.in_flow or match_patterns(message.body) is not None:
             return None
         loading = not waited and self.readiness is not None and self.readiness.state == "loading"
-        with Session(self.engine) as session:
-            queue = _queue_state(unresolved_item(session, conversation_id=conversation.id))
-            key = f"ai|{conversation_key(conversation.brand, conversation.phone_e164)}"
-            if queue == "owned" or (not waited and _has_waiting(session, key)):
-                return None  # a person has the thread, or an earlier text is still unread
+        if look.queue == "owned" or (not waited and look.waiting):
+            return None  # a person has the thread, or an earlier text is still unread
         encoder = None if loading or self.flow_encoder is None else self.flow_encoder()
         decided = self.flows.decide(
-            self.engine,
+            reading(self.engine),  # it only reads: outside the writers' queue
             conversation_id=conversation.id,
             body=message.body,
             at=message.created_at,
@@ -270,28 +307,23 @@ class InboundProcessor:
         )
 
     def _respond(
-        self, message: Message, conversation: Conversation, decision: InboundDecision
+        self,
+        message: Message,
+        conversation: Conversation,
+        decision: InboundDecision,
+        look: _Look | None,
     ) -> Decided | None:
         # The responder runs outside any transaction: it may be slow (an LLM), and it only
         # sees texts the compliance layer passed. While a person owns the thread it still
         # runs, but only to draft: `_act` sends nothing it wrote.
-        if decision.action != "pass":
+        if decision.action != "pass" or look is None:
             return None
-        with Session(self.engine) as session:
-            earlier = recent_messages(
-                session, conversation_id=conversation.id, before=message.created_at
-            )
-            previous = _previous(session, conversation.id, message.created_at)
-            queue = _queue_state(unresolved_item(session, conversation_id=conversation.id))
         request = ResponderRequest(
             conversation_id=conversation.id,
             phone=conversation.phone_e164,
             body=message.body,
             decision=decision,
-            history=tuple(
-                Turn("inbound" if m.direction == "inbound" else "outbound", m.body, m.created_at)
-                for m in earlier
-            ),
+            history=look.history,
             first_outbound=conversation.last_outbound_at is None,
             opt_out=opt_out_tool(
                 self.compliance,
@@ -300,8 +332,8 @@ class InboundProcessor:
                 provider_message_id=f"{message.provider}:{message.provider_message_id}",
                 brand=conversation.brand,
             ),
-            previous=previous,
-            queue=queue,
+            previous=look.previous,
+            queue=look.queue,
             has_media=bool(message.media),
             brand=conversation.brand,
             context=self.context,
@@ -479,6 +511,34 @@ def wake_waiting(engine: Engine) -> int:
         )
         session.commit()
         return int(result.rowcount or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Look:
+    """What deciding on a passed text reads of its conversation (one read-only snapshot)."""
+
+    queue: QueueState
+    waiting: bool
+    """An earlier text of the conversation waits in the AI's queue."""
+    in_flow: bool
+    """The conversation has an active flow run (its question may be what this answers)."""
+    history: tuple[Turn, ...]
+    previous: Previous | None
+
+
+def _look(session: Session, message: Message, conversation: Conversation, *, flows: bool) -> _Look:
+    key = f"ai|{conversation_key(conversation.brand, conversation.phone_e164)}"
+    earlier = recent_messages(session, conversation_id=conversation.id, before=message.created_at)
+    return _Look(
+        queue=_queue_state(unresolved_item(session, conversation_id=conversation.id)),
+        waiting=_has_waiting(session, key),
+        in_flow=flows and active_run(session, conversation_id=conversation.id) is not None,
+        history=tuple(
+            Turn("inbound" if m.direction == "inbound" else "outbound", m.body, m.created_at)
+            for m in earlier
+        ),
+        previous=_previous(session, conversation.id, message.created_at),
+    )
 
 
 def _ai_unavailable(readiness: Readiness) -> Decided:

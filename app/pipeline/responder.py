@@ -8,6 +8,8 @@ the processor acts on the decision.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -79,6 +81,16 @@ class Responder(Protocol):
 
     def respond(self, request: ResponderRequest) -> Decided:
         """Decide on one text."""
+        ...
+
+
+class BatchReading(Protocol):
+    """A responder that can read a batch of texts together before deciding on each (optional:
+    the processor asks for `prepare` only where a responder has it)."""
+
+    def prepare(self, bodies: Sequence[str]) -> AbstractContextManager[object]:
+        """Shared work for these texts, used by this thread's `respond` calls while the
+        context is open; each decision must be the same without it."""
         ...
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pytest
 
 from app.ai.encoder import DIMENSIONS, get_encoder
 
@@ -30,3 +31,31 @@ def test_concurrent_requests_get_their_own_vectors() -> None:
     with ThreadPoolExecutor(max_workers=6) as pool:
         got_pairs = list(pool.map(encoder.encode, pairs))
     assert np.allclose(np.concatenate(got_pairs), expected, atol=1e-4)
+
+
+def test_a_primed_batch_gives_each_text_its_own_vector_in_one_model_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    encoder = get_encoder()
+    expected = np.stack([encoder.encode_one(text) for text in TEXTS[:6]])
+    calls: list[int] = []
+    forward = encoder._forward
+
+    def counted(texts: list[str], batch_size: int) -> np.ndarray:  # type: ignore[type-arg]
+        calls.append(len(texts))
+        return forward(texts, batch_size)
+
+    monkeypatch.setattr(encoder, "_forward", counted)
+    with encoder.primed([*TEXTS[:4], TEXTS[0]]):  # a text twice is encoded once
+        assert calls == [4]
+        got = np.stack([encoder.encode_one(text) for text in TEXTS[:4]])
+        assert calls == [4]  # every vector came from the batch
+        with ThreadPoolExecutor(max_workers=1) as pool:  # another thread never sees them
+            pool.submit(encoder.encode_one, TEXTS[0]).result()
+        assert calls == [4, 1]
+        mixed = encoder.encode([TEXTS[4], TEXTS[1], TEXTS[5]])  # only the new ones run
+        assert calls == [4, 1, 2]
+    assert np.allclose(got, expected[:4], atol=1e-4)
+    assert np.allclose(mixed, expected[[4, 1, 5]], atol=1e-4)
+    encoder.encode_one(TEXTS[0])  # the context closed: encoded again
+    assert calls == [4, 1, 2, 1]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -50,18 +52,18 @@ def test_a_job_whose_outcome_could_not_be_recorded_runs_again(
     ran: list[str] = []
     jobs = InProcessEngine(engine, handlers={"record": lambda p: ran.append(p["value"])})
     add_jobs(engine, ("a", "a1"))
-    real_finish = jobs.finish
+    real_finish = jobs.finish_batch
 
-    def database_gone(job: Job, error: BaseException | None = None) -> None:
+    def database_gone(outcomes: object) -> None:
         raise ConnectionError("the database went away")
 
-    monkeypatch.setattr(jobs, "finish", database_gone)
+    monkeypatch.setattr(jobs, "finish_batch", database_gone)
     with pytest.raises(ConnectionError):
         jobs.run_one()
     assert states(engine) == [("a1", "running", 1)]
     assert jobs.drain() == 0  # a running head holds its key
 
-    monkeypatch.setattr(jobs, "finish", real_finish)
+    monkeypatch.setattr(jobs, "finish_batch", real_finish)
     assert jobs.recover_orphans() == 1
     assert jobs.drain() == 1
     assert ran == ["a1", "a1"]  # handlers are idempotent: at least once, taking effect once
@@ -73,15 +75,15 @@ def test_workers_outlive_database_errors(engine: Engine, monkeypatch: pytest.Mon
     jobs = InProcessEngine(
         engine, handlers={"record": lambda p: ran.append(p["value"])}, workers=2, poll_seconds=0.05
     )
-    real_claim = jobs.claim
+    real_claim = jobs.claim_batch
     failures = iter(range(6))
 
-    def flaky_claim(key: str | None = None) -> Job | None:
+    def flaky_claim(limit: int, *, key: str | None = None) -> list[Job]:
         if next(failures, None) is not None:
             raise ConnectionError("the database is restarting")
-        return real_claim(key)
+        return real_claim(limit, key=key)
 
-    monkeypatch.setattr(jobs, "claim", flaky_claim)
+    monkeypatch.setattr(jobs, "claim_batch", flaky_claim)
     add_jobs(engine, ("a", "a1"), ("b", "b1"))
 
     async def serve() -> None:
@@ -138,3 +140,98 @@ def test_a_job_that_cannot_run_yet_waits_without_using_up_its_attempts(engine: E
         assert jobs.drain() == 2
     assert ran == ["a1", "a2"]
     assert states(engine) == [("a1", "done", 1), ("a2", "done", 1)]
+
+
+def test_a_batch_takes_one_head_per_key_and_keeps_each_keys_order(engine: Engine) -> None:
+    ran: list[str] = []
+    jobs = InProcessEngine(engine, handlers={"record": lambda p: ran.append(p["value"])})
+    add_jobs(engine, ("a", "a1"), ("a", "a2"), ("b", "b1"), ("c", "c1"), ("b", "b2"))
+    with Session(engine) as session:
+        enqueue(session, kind="record", key="d", payload={"value": "d1-stop"}, priority=1)
+        session.commit()
+
+    assert jobs.run_batch(8) == 4  # the heads of a, b, c, d; the urgent one first
+    assert ran == ["d1-stop", "a1", "b1", "c1"]
+    assert jobs.run_batch(8) == 2
+    assert ran[4:] == ["a2", "b2"]
+    assert jobs.run_batch(8) == 0
+    assert all(state == "done" for _, state, _ in states(engine))
+
+
+def test_a_failing_job_in_a_batch_is_recorded_and_the_others_run(engine: Engine) -> None:
+    from app.jobs import NotYet
+
+    ran: list[str] = []
+
+    def record(payload: dict[str, Any]) -> None:
+        if payload["value"] == "b1":
+            raise RuntimeError("b1 breaks")
+        if payload["value"] == "c1":
+            raise NotYet("not yet", seconds=30)
+        ran.append(payload["value"])
+
+    jobs = InProcessEngine(engine, handlers={"record": record})
+    add_jobs(engine, ("a", "a1"), ("b", "b1"), ("b", "b2"), ("c", "c1"), ("d", "d1"))
+
+    assert jobs.run_batch(8) == 4
+    assert ran == ["a1", "d1"]
+    assert states(engine) == [
+        ("a1", "done", 1),
+        ("b1", "pending", 1),  # retried after its backoff, its key held behind it
+        ("b2", "pending", 0),
+        ("c1", "pending", 0),  # waiting does not use up an attempt
+        ("d1", "done", 1),
+    ]
+    with Session(engine) as session:
+        failed = next(j for j in session.exec(select(Job)).all() if j.payload["value"] == "b1")
+        assert failed.last_error is not None and "b1 breaks" in failed.last_error
+
+
+class Preparing:
+    """A handler that reads its jobs of a batch together first."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.prepared: list[list[str]] = []
+        self.ran: list[tuple[str, bool]] = []
+        self.open = False
+
+    def __call__(self, payload: dict[str, Any]) -> None:
+        self.ran.append((payload["value"], self.open))
+
+    @contextlib.contextmanager
+    def _context(self) -> Iterator[None]:
+        self.open = True
+        try:
+            yield
+        finally:
+            self.open = False
+
+    def prepare(
+        self, payloads: Sequence[dict[str, Any]]
+    ) -> contextlib.AbstractContextManager[None]:
+        if self.fail:
+            raise RuntimeError("the shared read failed")
+        self.prepared.append([p["value"] for p in payloads])
+        return self._context()
+
+
+def test_a_handler_prepares_its_jobs_of_a_batch_and_runs_them_without_it_if_that_fails(
+    engine: Engine,
+) -> None:
+    handler = Preparing()
+    jobs = InProcessEngine(engine, handlers={"record": handler})
+    add_jobs(engine, ("a", "a1"), ("b", "b1"), ("a", "a2"))
+    assert jobs.run_batch(8) == 2
+    assert handler.prepared == [["a1", "b1"]]
+    assert handler.ran == [("a1", True), ("b1", True)]
+    assert not handler.open
+    assert jobs.run_batch(8) == 1
+    assert handler.prepared == [["a1", "b1"]]  # a lone job needs no shared read
+
+    broken = Preparing(fail=True)
+    jobs = InProcessEngine(engine, handlers={"record": broken})
+    add_jobs(engine, ("e", "e1"), ("f", "f1"))
+    assert jobs.run_batch(8) == 2
+    assert broken.ran == [("e1", False), ("f1", False)]
+    assert [s for v, s, _ in states(engine) if v in ("e1", "f1")] == ["done", "done"]
