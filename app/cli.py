@@ -272,7 +272,9 @@ def worker(
     """Run procrastinate workers for scale-out mode (PostgreSQL) until SIGTERM or Ctrl-C.
 
     Start it on as many machines as needed; each conversation is still handled one text at a
-    time, in order. Needs SMSDESK_EXECUTION_MODE=procrastinate and a PostgreSQL database.
+    time, in order. Needs SMSDESK_EXECUTION_MODE=procrastinate and a PostgreSQL database. With
+    --processes N (one per core), the worker processes are children restarted if they die; one
+    dying within 10 s of its start stops them all with its exit code.
     """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError

@@ -51,8 +51,8 @@ class Runtime:
     compliance: Compliance
     sender: Sender
     jobs: JobEngine
-    """The embedded engine (default), or procrastinate's (scale-out), which runs jobs with the
-    embedded engine's claim and handlers, one conversation key at a time."""
+    """The embedded engine on the `jobs` table (default; in a worker child with
+    `worker_process`), or procrastinate's queue (scale-out), running the same handlers."""
     responder: Responder
     readiness: Readiness
     """Where the responder's warm-up stands: texts for the AI wait while it loads."""
@@ -90,6 +90,9 @@ class Runtime:
 
     def close(self) -> None:
         """Release the database connections (and the customer system's)."""
+        close_jobs = getattr(self.jobs, "close", None)
+        if close_jobs is not None:
+            close_jobs()
         close_context = getattr(self.context, "close", None)
         if close_context is not None:
             close_context()
@@ -228,7 +231,9 @@ def build_runtime(
     elif settings.execution_mode == "procrastinate":
         from app.jobs.procrastinate_engine import ProcrastinateEngine
 
-        jobs = ProcrastinateEngine(runner)  # PostgreSQL only: ConfigurationError otherwise
+        # PostgreSQL only (ConfigurationError otherwise); from here on `enqueue` on this engine
+        # defers procrastinate jobs instead of writing `jobs` rows.
+        jobs = ProcrastinateEngine(runner, max_attempts=runner.max_attempts)
     runtime = Runtime(
         settings,
         engine,

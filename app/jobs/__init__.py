@@ -1,7 +1,10 @@
 """Execution engines behind one interface: in-process (default) and procrastinate (scale-out).
 
-Both read the same durable `jobs` table, written in the same transaction as the work that
-needs it (a transactional outbox), so switching engines changes who runs jobs, never what runs.
+One queue per mode, each written in the same transaction as the work that needs it
+(`app.storage.messages.enqueue` routes): embedded mode's own `jobs` table (SQLite or PostgreSQL),
+or procrastinate's queue in scale-out mode (PostgreSQL). The handlers are the same: switching
+modes changes who queues and runs jobs, never what runs. Worker processes of both modes are
+started and kept by one supervisor (`app.jobs.supervisor`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ class NotYet(Exception):
 
 
 class JobEngine(Protocol):
-    """Runs jobs from the `jobs` table: one key at a time in id order, keys in parallel."""
+    """Runs queued jobs: one key (conversation) at a time in arrival order, keys in parallel."""
 
     def notify(self) -> None:
         """New work was committed: start on it soon (thread-safe, never blocks)."""

@@ -1,124 +1,72 @@
-"""Scale-out execution: procrastinate workers run the `jobs` table, one conversation at a time.
+"""Scale-out execution: procrastinate owns the queue on PostgreSQL; `smsdesk worker` runs it.
 
-The `jobs` table stays the single durable truth, as in embedded mode: a job row is committed in
-the same transaction as the message that needs it. Procrastinate (a PostgreSQL task queue) only
-decides *who* runs it and *when*:
+One queue per mode. In this mode (SMSDESK_EXECUTION_MODE=procrastinate) the `jobs` table is not
+used: every job is a procrastinate job of one task, `smsdesk.run_job(kind, payload)`, and
+procrastinate does what the embedded engine does by hand, through its public API:
 
-* One procrastinate task, `smsdesk.run_key(key)`, deferred with `lock=key` (procrastinate runs
-  the tasks of one lock one at a time, in id order; a unique index allows one `doing` per lock)
-  and `queueing_lock=key` (at most one waiting task per key; `AlreadyEnqueued` is ignored). The
-  task claims and runs the jobs of its key, head first, with the embedded engine's own claim
-  (`InProcessEngine.run_one(key)`), until none is runnable. Two jobs of one conversation
-  therefore never run at once, on any number of machines, and always in id (arrival) order.
-* A relay, about once a second and whenever `notify()` is called, defers `run_key` for every key
-  whose head job is runnable and that has no task waiting or running. It covers a crash between
-  commit and deferral, retries whose `run_after` has come, and scheduled sends (`release_due`,
-  run under a PostgreSQL advisory lock so one replica at a time does it). The relay runs in every
-  `smsdesk serve` replica and in every worker; duplicates are harmless (queueing lock).
-* A finished job defers `run_key` for the keys it created work for (an inbound message queues
-  its reply under `send|<key>`), so a reply does not wait for the next relay tick.
+* Atomic with the work that creates it. `enqueue(session, ...)` (app.storage.messages) defers
+  the job on the caller's own connection (`Task.configure(connection=...)`, procrastinate >= 3.7:
+  "defer within an existing transaction"): the text and its processing job commit together or
+  neither, so a crash between cannot lose a text, and no relay or sweeper is needed. The insert's
+  NOTIFY reaches the listening workers at commit.
+* Per-conversation order: `lock=key`. Procrastinate runs one job of a lock at a time, the
+  earliest first; a job being retried keeps its place and holds its lock.
+* Priorities: `priority=` (STOP/HELP/START overtake other conversations' backlogs). Procrastinate
+  also lets a higher priority overtake *earlier* jobs of the same lock, which the embedded
+  engine never does (a STOP processed before the customer's earlier YES would let the YES
+  subscribe them again). So an urgent job is deferred at no more than the lowest priority of
+  its lock's waiting jobs (`JobManager.list_jobs`): it overtakes other conversations only.
+* Scheduling: `schedule_at` (a job's `run_after`); scheduled sends are released by a periodic
+  task (`app.periodic`, one run per second across all workers, `queueing_lock`).
+* Retries: a retry strategy (`JobRetry`). `NotYet` (the AI is loading, the send pacer holds a
+  text) is retried later without counting as a failure; other errors back off exponentially and
+  fail for good after `max_attempts` failures.
+* Stalled jobs: a worker killed mid-job leaves its job `doing`; the periodic task
+  `smsdesk.retry_stalled_jobs` (procrastinate's documented recipe: `get_stalled_jobs` +
+  `retry_job`) puts jobs of workers whose heartbeat stopped for `stalled_seconds` back to
+  `todo`, in place (same id, same lock). Handlers are idempotent: the job takes effect once.
 
-Crash safety. A claimed row records its owner in `locked_by` as `pq:<procrastinate job id>:
-<worker id>`. While that procrastinate job is `doing` with that worker, procrastinate's lock
-keeps every other `run_key` of the key away, so the row is left alone. A worker killed mid-job
-leaves its procrastinate job `doing`: the periodic task `smsdesk.retry_stalled_jobs` (every 10 s,
-the recipe procrastinate documents, since 3.10 has no built-in one) finds `doing` jobs whose
-worker stopped sending heartbeats for `stalled_seconds` (default 30 s, procrastinate's own
-`stalled_worker_timeout`) and retries them (or fails one if the key already has a waiting task,
-which then takes over). The re-run `run_key`, or the relay, then puts the row back to `pending`
-because its owner is no longer a `doing` job of that worker, and runs it again; handlers are
-idempotent, so the job takes effect once. A `running` row with any other owner (the embedded
-engine, `drain()`) is put back only when its `locked_at` is older than `lease_seconds` (120 s).
-A job being run when a worker is asked to stop always finishes before its task ends (the thread
-is shielded from cancellation), so only a killed process leaves a row `running`. `run_key` has
-no procrastinate `retry=`: a retry moves the same task back to `todo`, which the queueing lock
-refuses whenever the key already has a waiting task; the relay re-defers a failed key instead.
-Succeeded procrastinate tasks are deleted; the `jobs` table keeps the history.
-
-The handlers are synchronous: `run_key` is an async task that runs them in threads, so a worker
-with `concurrency=N` runs up to N conversations at once.
+`smsdesk serve` in this mode runs no jobs; it only makes sure procrastinate's schema exists.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
-import multiprocessing
 import os
 import re
 import signal
 import socket
-import time
-from collections.abc import Coroutine, Iterable
+import threading
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
 import procrastinate
 from procrastinate import exceptions as pq_errors
-from procrastinate.job_context import JobContext
+from procrastinate.jobs import Job as PqJob
 from procrastinate.jobs import Status
 from procrastinate.schema import SchemaManager
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL, make_url
+from sqlmodel import Session
 
 from app import log
 from app.errors import ConfigurationError
+from app.jobs import NotYet
 from app.jobs.inprocess import Handler, InProcessEngine
-from app.storage.messages import now
+from app.jobs.supervisor import ChildLink, Supervisor
+from app.storage.messages import JobRequest, now, route_jobs
 
 QUEUE = "smsdesk"
-RUN_KEY = "smsdesk.run_key"
+RUN_JOB = "smsdesk.run_job"
 RETRY_STALLED = "smsdesk.retry_stalled_jobs"
-OWNER_PREFIX = "pq:"
-# Any constants work: every smsdesk process on one database agrees on them.
+PERIODIC = "smsdesk.periodic"
+# Any constant works: every smsdesk process on one database agrees on it.
 _SCHEMA_LOCK = 7_301_955_322
-_PERIODIC_LOCK = 7_301_955_323
-
-_RECOVER = """
-    UPDATE jobs SET state = 'pending', locked_by = NULL, locked_at = NULL
-    WHERE state = 'running'{key_filter}
-      AND CASE WHEN starts_with(coalesce(locked_by, ''), 'pq:')
-        THEN NOT EXISTS (
-          SELECT 1 FROM procrastinate_jobs p
-          WHERE p.status = 'doing'
-            AND p.id::text = split_part(jobs.locked_by, ':', 2)
-            AND p.worker_id::text = split_part(jobs.locked_by, ':', 3)
-        )
-        ELSE locked_at IS NULL OR locked_at < :cutoff
-      END
-    RETURNING id
-"""
-_READY_KEYS = text(
-    """
-    SELECT DISTINCT j.key FROM jobs j
-    WHERE j.state = 'pending' AND j.run_after <= :now
-      AND NOT EXISTS (
-        SELECT 1 FROM jobs e
-        WHERE e.key = j.key AND e.id < j.id AND e.state IN ('pending', 'running')
-      )
-      AND NOT EXISTS (
-        SELECT 1 FROM procrastinate_jobs p
-        WHERE p.lock = j.key AND p.status IN ('todo', 'doing') AND p.task_name = :task
-      )
-    LIMIT :limit
-    """
-)
-# Jobs a finished job created (their `run_after` is their creation time): start them now.
-_NEW_KEYS = text(
-    """
-    SELECT DISTINCT j.key FROM jobs j
-    WHERE j.state = 'pending' AND j.run_after >= :since AND j.run_after <= :now
-      AND j.key <> :key
-      AND NOT EXISTS (
-        SELECT 1 FROM procrastinate_jobs p
-        WHERE p.lock = j.key AND p.status IN ('todo', 'doing') AND p.task_name = :task
-      )
-    LIMIT 100
-    """
-)
 _PHONE = re.compile(r"\+\d{6,15}")
 _logger = log.get_logger("jobs")
 T = TypeVar("T")
@@ -135,45 +83,177 @@ def libpq_url(url: URL | str) -> str:
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+class JobRetry(procrastinate.BaseRetryStrategy):
+    """When a failed `run_job` runs again: `NotYet` waits without counting as a failure.
+
+    Procrastinate counts every retry in `attempts`, waits included (a text held by the send
+    pacer is retried every 50 ms), so failures are counted here, per worker process: a job that
+    keeps failing on several workers may get up to `max_attempts` tries on each before it
+    fails for good. Erring that way keeps a text rather than dropping it early."""
+
+    def __init__(self, *, max_attempts: int = 5, max_wait_seconds: float = 2.0) -> None:
+        self.max_attempts = max_attempts
+        self.max_wait_seconds = max_wait_seconds
+        """A `NotYet` waits at most this long: the embedded engine wakes texts waiting for the
+        AI when it has loaded (`wake_waiting`, the jobs table); here they look again."""
+        self._failures: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def get_retry_decision(
+        self, *, exception: BaseException, job: PqJob
+    ) -> procrastinate.RetryDecision | None:
+        if isinstance(exception, NotYet | pq_errors.JobAborted):
+            # Waiting is not failing; a job aborted by a worker's shutdown runs again at once.
+            seconds = getattr(exception, "seconds", 0.0)
+            wait = timedelta(seconds=min(seconds, self.max_wait_seconds))
+            return procrastinate.RetryDecision(retry_at=datetime.now(UTC) + wait)
+        with self._lock:
+            if len(self._failures) > 10_000:  # a bound: forgotten counts only mean more tries
+                self._failures.clear()
+            failures = self._failures[job.id or 0] = self._failures.get(job.id or 0, 0) + 1
+        retry = failures < self.max_attempts
+        _logger.warning(
+            "jobs.failed",
+            kind=job.task_kwargs.get("kind"),
+            job=job.id,
+            retry=retry,
+            error=repr(exception),
+        )
+        if not retry:
+            return None
+        return procrastinate.RetryDecision(retry_in={"seconds": min(60, 2**failures)})
+
+
+class JobQueue:
+    """Defers `run_job` jobs in callers' transactions (any thread): what `enqueue` routes to in
+    this mode, in every process that writes to the database (server, workers, command line)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        conninfo = libpq_url(engine.url)
+        # Never opened for deferring: a defer given `connection=` runs on that connection;
+        # opened lazily (a pool of 2) for `list_jobs`.
+        self.app = procrastinate.App(
+            connector=procrastinate.SyncPsycopgConnector(conninfo=conninfo, min_size=1, max_size=2)
+        )
+        self._open = False
+        self._schema_ready = False
+        self._guard = threading.Lock()
+
+    def defer_in(self, session: Session, job: JobRequest) -> None:
+        """Defer `job` in `session`'s transaction."""
+        self.ensure_schema()
+        driver = session.connection().connection.driver_connection
+        priority = self._priority_within_lock(job.key, job.priority) if job.priority > 0 else 0
+        schedule_at = job.run_after if job.run_after is not None else None
+        if schedule_at is not None and schedule_at <= now():
+            schedule_at = None
+        self.app.configure_task(
+            RUN_JOB,
+            queue=QUEUE,
+            lock=job.key,
+            priority=priority,
+            schedule_at=schedule_at,
+            connection=driver,
+        ).defer(kind=job.kind, payload=job.payload)
+
+    def queued(self, *, key: str | None = None) -> list[PqJob]:
+        """The `run_job` jobs waiting or running (of `key` only, when given), through
+        procrastinate's `JobManager.list_jobs`."""
+        manager = self._opened().job_manager
+        return [
+            job
+            for status in (Status.TODO, Status.DOING)
+            for job in manager.list_jobs(task=RUN_JOB, lock=key, status=status.value)
+        ]
+
+    def _priority_within_lock(self, key: str, priority: int) -> int:
+        """At most the lowest priority of the key's waiting jobs: never overtake them."""
+        waiting = self._opened().job_manager.list_jobs(lock=key, status=Status.TODO.value)
+        return min([priority, *(queued.priority for queued in waiting)])
+
+    def _opened(self) -> procrastinate.App:
+        with self._guard:
+            if not self._open:
+                self.app.open()
+                self._open = True
+        return self.app
+
+    def ensure_schema(self) -> None:
+        """Create procrastinate's tables if absent (once per process; safe when several
+        processes start at once)."""
+        if self._schema_ready:
+            return
+        with self.engine.begin() as connection:
+            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK})
+            if not connection.execute(text("SELECT to_regclass('procrastinate_jobs')")).scalar():
+                # The raw driver runs the multi-statement script in this transaction, unparsed.
+                driver = connection.connection.driver_connection
+                assert driver is not None
+                driver.execute(SchemaManager.get_schema())
+                _logger.info("jobs.procrastinate_schema_applied")
+        self._schema_ready = True
+
+    def close(self) -> None:
+        """Release the pool of `list_jobs`."""
+        with self._guard:
+            if self._open:
+                self.app.close()
+                self._open = False
+
+
+_queues: WeakKeyDictionary[Engine, JobQueue] = WeakKeyDictionary()
+_queues_guard = threading.Lock()
+
+
+def queue_for(engine: Engine) -> JobQueue:
+    """The procrastinate queue of `engine`'s database, routed to by `enqueue` from now on."""
+    with _queues_guard:
+        queue = _queues.get(engine)
+        if queue is None:
+            queue = _queues[engine] = JobQueue(engine)
+            route_jobs(engine, queue.defer_in)
+        return queue
+
+
 class ProcrastinateEngine:
-    """The JobEngine of scale-out mode: procrastinate workers run `jobs` rows key by key."""
+    """The JobEngine of scale-out mode: procrastinate defers, orders and runs the jobs."""
 
     def __init__(
         self,
         runner: InProcessEngine,
         *,
-        relay_seconds: float = 1.0,
-        lease_seconds: float = 120.0,
         stalled_seconds: float = 30.0,
-        max_batch: int = 500,
+        max_attempts: int = 5,
         pool_size: int = 10,
     ) -> None:
         self.runner = runner
-        """Claims, runs and finishes jobs (the embedded engine's logic, filtered by key)."""
-        self.relay_seconds = relay_seconds
-        self.lease_seconds = lease_seconds
+        """The handlers, the periodic tasks and the heartbeat (its `jobs`-table claim is unused)."""
         self.stalled_seconds = stalled_seconds
-        self.max_batch = max_batch
-        """At most this many jobs per `run_key` run; then it hands over to a fresh task."""
+        conninfo = libpq_url(runner.engine.url)
         connector = procrastinate.PsycopgConnector(
-            conninfo=libpq_url(runner.engine.url), min_size=1, max_size=pool_size
+            conninfo=conninfo, min_size=1, max_size=pool_size
         )
         self.app = procrastinate.App(connector=connector)
-        # No `retry=` on purpose: procrastinate retries a job by moving it back to `todo`, which
-        # the queueing lock refuses whenever the relay has already queued the key's next task
-        # (the job would then stay `doing`). A failed `run_key` (the database went away; handler
-        # errors never get here, they are retried on the job row) is re-deferred by the relay.
-        self.run_key = self.app.task(name=RUN_KEY, queue=QUEUE, pass_context=True)(self._run_key)
-        self.retry_stalled_jobs = self.app.periodic(cron="* * * * * */10")(
+        self.retry = JobRetry(max_attempts=max_attempts)
+        self.run_job = self.app.task(
+            name=RUN_JOB, queue=QUEUE, pass_context=False, retry=self.retry
+        )(self._run_job)
+        # Every worker runs the periodic deferrer; procrastinate defers one job per tick for
+        # all of them, and the queueing lock skips a tick while the last one still waits.
+        self.app.periodic(cron="* * * * * *", queueing_lock=PERIODIC)(
+            self.app.task(name=PERIODIC, queue=QUEUE)(self._periodic_task)
+        )
+        self.app.periodic(cron="* * * * * */10", queueing_lock=RETRY_STALLED)(
             self.app.task(name=RETRY_STALLED, queue=QUEUE)(self._retry_stalled_task)
         )
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake: asyncio.Event | None = None
-        self._stopping = False
+        self.queue = queue_for(runner.engine)
+        self._ran = 0
+        self._ready = False
 
     @property
     def engine(self) -> Engine:
-        """The SQLAlchemy engine of the `jobs` table."""
+        """The SQLAlchemy engine of the application's tables."""
         return self.runner.engine
 
     @property
@@ -184,32 +264,59 @@ class ProcrastinateEngine:
     # -- JobEngine -------------------------------------------------------------------------
 
     def notify(self) -> None:
-        """New work was committed: have the relay defer it now (thread-safe, never blocks)."""
-        loop, wake = self._loop, self._wake
-        if loop is not None and wake is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is closing
-                loop.call_soon_threadsafe(wake.set)
+        """Nothing to do: a deferred job's NOTIFY wakes the listening workers at commit."""
 
     def drain(self, limit: int = 10_000) -> int:
-        """Run runnable jobs in this thread, without procrastinate (tests, one-shot runs)."""
-        return self.runner.drain(limit)
+        """Run every runnable job in this thread with a procrastinate worker that stops once the
+        queue is empty (one-shot runs, tests); how many `run_job` jobs ran. Not from a running
+        event loop."""
+        self.ensure_schema()
+        ran = self._ran
+        for periodic in self.runner.periodic:
+            periodic()
+        self.app.run_worker(
+            queues=[QUEUE],
+            wait=False,
+            concurrency=1,
+            install_signal_handlers=False,
+            listen_notify=False,
+            delete_jobs="successful",
+        )
+        return self._ran - ran
 
     def is_ready(self) -> bool:
-        """Whether the relay runs (the workers are separate `smsdesk worker` processes, whose
-        heartbeats /healthz reads)."""
-        return self._wake is not None
+        """Whether `run` has made sure the queue exists (the workers are `smsdesk worker`
+        processes, whose heartbeats /healthz reads)."""
+        return self._ready
 
     async def run(self, stop: asyncio.Event) -> None:
-        """The relay only (what `smsdesk serve` runs); `smsdesk worker` runs the jobs."""
-        self._bind()
+        """What `smsdesk serve` runs in this mode: create procrastinate's schema if needed."""
         while not stop.is_set():
             try:
-                async with self.app.open_async():
-                    await asyncio.to_thread(self.ensure_schema)
-                    await self._relay(stop)
+                await asyncio.to_thread(self.ensure_schema)
             except Exception as exc:  # the database is away: keep serving, try again
-                _logger.error("jobs.relay_failed", error=repr(exc))
-                await self._sleep(stop, 5.0)
+                _logger.error("jobs.schema_failed", error=repr(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=5.0)
+                continue
+            self._ready = True
+            await stop.wait()
+
+    def defer_in(self, session: Session, job: JobRequest) -> None:
+        """Defer `job` in `session`'s transaction (what `enqueue` does in this mode)."""
+        self.queue.defer_in(session, job)
+
+    def queued(self, *, key: str | None = None) -> list[PqJob]:
+        """The `run_job` jobs waiting or running (of `key` only, when given)."""
+        return self.queue.queued(key=key)
+
+    def ensure_schema(self) -> None:
+        """Create procrastinate's tables if absent."""
+        self.queue.ensure_schema()
+
+    def close(self) -> None:
+        """Release the deferring pool (the worker's is closed with `open_async`)."""
+        self.queue.close()
 
     # -- workers ---------------------------------------------------------------------------
 
@@ -220,18 +327,18 @@ class ProcrastinateEngine:
         concurrency: int,
         name: str | None = None,
         shutdown_graceful_timeout: float = 60.0,
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
-        """Run a procrastinate worker (`concurrency` jobs at once) and the relay until `stop`.
+        """Run a procrastinate worker (`concurrency` jobs at once) until `stop`.
 
         On `stop`, running jobs finish (up to `shutdown_graceful_timeout`), then it returns. A
         worker that fails (procrastinate gives up when the database goes away) is started again.
         """
-        self._bind()
-        self._stopping = False
         async with self.app.open_async():
             await asyncio.to_thread(self.ensure_schema)
-            relay = asyncio.create_task(self._relay(stop))
             beating = asyncio.create_task(self._beat(stop))
+            if on_ready is not None:
+                on_ready()
             try:
                 while not stop.is_set():
                     worker = asyncio.create_task(
@@ -242,165 +349,60 @@ class ProcrastinateEngine:
                             install_signal_handlers=False,
                             delete_jobs="successful",
                             shutdown_graceful_timeout=shutdown_graceful_timeout,
-                            stalled_worker_timeout=self.stalled_seconds,
                             update_heartbeat_interval=max(0.5, self.stalled_seconds / 3),
+                            stalled_worker_timeout=self.stalled_seconds,
                         )
                     )
                     stopped = asyncio.create_task(stop.wait())
                     await asyncio.wait({worker, stopped}, return_when=asyncio.FIRST_COMPLETED)
                     if not worker.done():
-                        self._stopping = True
                         worker.cancel()  # procrastinate stops gracefully when cancelled
                         await asyncio.gather(worker, return_exceptions=True)
                         break
                     stopped.cancel()
-                    error = worker.exception()
-                    _logger.error("worker.failed", error=repr(error))
-                    await self._sleep(stop, 2.0)
+                    _logger.error("worker.failed", error=repr(worker.exception()))
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=2.0)
             finally:
-                self._stopping = True
-                for task in (relay, beating):
-                    if not task.done():
-                        task.cancel()
-                await asyncio.gather(relay, beating, return_exceptions=True)
+                beating.cancel()
+                await asyncio.gather(beating, return_exceptions=True)
                 if self.runner.heartbeat is not None:
                     await asyncio.to_thread(self.runner.heartbeat.stop)
-                self._stopping = False  # every task of this worker has ended
-
-    # -- relay -----------------------------------------------------------------------------
-
-    async def relay_once(self) -> int:
-        """Put back abandoned rows, run the periodic tasks, defer every runnable key."""
-        recovered = await asyncio.to_thread(self.recover)
-        if recovered:
-            _logger.info("jobs.recovered", count=recovered)
-        await asyncio.to_thread(self.run_periodic)
-        return await self.defer(await asyncio.to_thread(self.ready_keys))
-
-    async def defer(self, keys: Iterable[str]) -> int:
-        """Defer `run_key` for each key that has no waiting task yet; how many were deferred."""
-        deferred = 0
-        for key in keys:
-            with contextlib.suppress(pq_errors.AlreadyEnqueued):
-                await self.run_key.configure(lock=key, queueing_lock=key).defer_async(key=key)
-                deferred += 1
-        return deferred
-
-    def ready_keys(self, limit: int = 1000) -> list[str]:
-        """Keys whose head job is runnable now and that no `run_key` task waits for or runs.
-
-        A key whose task is just finishing is picked up at the next tick (at most
-        `relay_seconds` later); skipping running keys avoids queueing a task behind every one."""
-        params = {"now": now(), "task": RUN_KEY, "limit": limit}
-        with self.engine.connect() as connection:
-            return [row[0] for row in connection.execute(_READY_KEYS, params)]
-
-    def recover(self, key: str | None = None) -> int:
-        """Put back `running` rows nobody runs any more (see the module docstring)."""
-        sql = _RECOVER.format(key_filter=" AND key = :key" if key is not None else "")
-        params: dict[str, Any] = {"cutoff": now() - timedelta(seconds=self.lease_seconds)}
-        if key is not None:
-            params["key"] = key
-        with self.engine.begin() as connection:
-            return len(connection.execute(text(sql), params).all())
-
-    def run_periodic(self) -> int:
-        """Run the periodic tasks (releasing scheduled sends) in one process at a time."""
-        total = 0
-        with self.engine.connect() as connection:
-            lock = {"k": _PERIODIC_LOCK}
-            if not connection.execute(text("SELECT pg_try_advisory_lock(:k)"), lock).scalar():
-                return 0
-            connection.commit()
-            try:
-                for task in self.runner.periodic:
-                    try:
-                        total += task()
-                    except Exception as exc:  # a periodic task must never stop the relay
-                        _logger.error("jobs.periodic_failed", error=repr(exc))
-            finally:
-                connection.execute(text("SELECT pg_advisory_unlock(:k)"), lock)
-                connection.commit()
-        return total
-
-    def ensure_schema(self) -> None:
-        """Create procrastinate's tables if absent; safe when several processes start at once."""
-        with self.engine.begin() as connection:
-            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK})
-            if connection.execute(text("SELECT to_regclass('procrastinate_jobs')")).scalar():
-                return
-            # The raw driver runs the multi-statement script in this transaction, unparsed.
-            driver = connection.connection.driver_connection
-            assert driver is not None
-            driver.execute(SchemaManager.get_schema())
-            _logger.info("jobs.procrastinate_schema_applied")
 
     async def retry_stalled(self) -> int:
-        """Retry the `run_key` tasks of workers that stopped sending heartbeats."""
+        """Put back the jobs of workers that stopped sending heartbeats."""
         manager = self.app.job_manager
-        stalled = await manager.get_stalled_jobs(
-            task_name=RUN_KEY, seconds_since_heartbeat=self.stalled_seconds
-        )
+        stalled = await manager.get_stalled_jobs(seconds_since_heartbeat=self.stalled_seconds)
         count = 0
         for job in stalled:
             try:
                 await manager.retry_job(job)
-            except pq_errors.UniqueViolation:
-                # The key already has a waiting task: it takes over, this one is done for.
-                with contextlib.suppress(pq_errors.ConnectorException):
-                    await manager.finish_job(job, status=Status.FAILED, delete_job=False)
             except pq_errors.ConnectorException:
                 continue  # another worker dealt with it first
             count += 1
-            _logger.warning("jobs.stalled_task_retried", task=job.id, worker=job.worker_id)
+            _logger.warning("jobs.stalled_job_retried", job=job.id, worker=job.worker_id)
         return count
 
-    # -- internals -------------------------------------------------------------------------
+    # -- tasks -----------------------------------------------------------------------------
 
-    async def _run_key(self, context: JobContext, key: str) -> int:
-        """The `run_key` task: run the jobs of one key, head first, until none is runnable."""
-        job = context.job
-        runner = dataclasses.replace(self.runner, node=f"{OWNER_PREFIX}{job.id}:{job.worker_id}")
-        # Procrastinate lets one `run_key` of this key be `doing`: any row of the key still
-        # `running` under another owner belongs to a dead worker.
-        await _uncancellable(asyncio.to_thread(self.recover, key))
-        ran = 0
-        while ran < self.max_batch and not self._stopping:
-            started = now()
-            if not await _uncancellable(asyncio.to_thread(runner.run_one, key)):
-                return ran
-            ran += 1
-            created = await asyncio.to_thread(self._new_keys, started, key)
-            if created:
-                await self.defer(created)
-        # Leave the rest to a fresh task (this one's successor, or another worker's relay).
-        with contextlib.suppress(pq_errors.AlreadyEnqueued):
-            await self.run_key.configure(lock=key, queueing_lock=key).defer_async(key=key)
-        return ran
+    async def _run_job(self, kind: str, payload: dict[str, Any]) -> None:
+        """The `run_job` task: one handler call, in a thread (the handlers are synchronous)."""
+        handler = self.handlers[kind]
+        await _uncancellable(asyncio.to_thread(handler, payload))
+        self._ran += 1
 
-    def _new_keys(self, since: Any, key: str) -> list[str]:
-        params = {"since": since, "now": now(), "key": key, "task": RUN_KEY}
-        with self.engine.connect() as connection:
-            return [row[0] for row in connection.execute(_NEW_KEYS, params)]
+    async def _periodic_task(self, timestamp: int) -> None:
+        for periodic in self.runner.periodic:
+            try:
+                await asyncio.to_thread(periodic)
+            except Exception as exc:  # one failing periodic task must not stop the others
+                _logger.error("jobs.periodic_failed", error=repr(exc))
 
     async def _retry_stalled_task(self, timestamp: int) -> None:
         await self.retry_stalled()
 
-    def _bind(self) -> None:
-        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
-
-    async def _relay(self, stop: asyncio.Event) -> None:
-        assert self._wake is not None
-        while not stop.is_set():
-            self._wake.clear()
-            try:
-                await self.relay_once()
-            except Exception as exc:  # keep relaying: the next tick may work
-                _logger.error("jobs.relay_failed", error=repr(exc))
-            await self._sleep(stop, self.relay_seconds)
-
     async def _beat(self, stop: asyncio.Event) -> None:
-        """This worker's heartbeat (the relay in `smsdesk serve` runs no jobs: it has none)."""
+        """This worker's heartbeat (/healthz, `smsdesk campaigns` look for live workers)."""
         heartbeat = self.runner.heartbeat
         if heartbeat is None:
             return
@@ -409,23 +411,12 @@ class ProcrastinateEngine:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
 
-    async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
-        """Wait `seconds`, or less if `stop` is set or `notify()` is called."""
-        waiters = [asyncio.ensure_future(stop.wait())]
-        if self._wake is not None:
-            waiters.append(asyncio.ensure_future(self._wake.wait()))
-        _done, pending = await asyncio.wait(
-            waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
-        )
-        for waiter in pending:
-            waiter.cancel()
-
 
 async def _uncancellable(work: Coroutine[Any, Any, T]) -> T:
     """Await `work`; if cancelled meanwhile, let it finish first, then re-raise.
 
-    A job being run in a thread always records its outcome before its task ends, so the row
-    is never left `running` by a worker that is still alive."""
+    A job being run in a thread always records its effects before its task ends, so a worker
+    asked to stop never leaves a half-run job behind while it is still alive."""
     future = asyncio.ensure_future(work)
     try:
         return await asyncio.shield(future)
@@ -440,7 +431,7 @@ async def _uncancellable(work: Coroutine[Any, Any, T]) -> T:
 
 
 class _RedactPhones(logging.Filter):
-    """Procrastinate logs its tasks' arguments (conversation keys): keep phone numbers out."""
+    """Procrastinate logs its tasks' arguments: keep phone numbers out."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name.startswith("procrastinate"):
@@ -449,8 +440,8 @@ class _RedactPhones(logging.Filter):
         return True
 
 
-def _worker_process(concurrency: int) -> int:
-    """One worker process: the configured runtime, a procrastinate worker and the relay."""
+def _worker_process(concurrency: int, link: ChildLink | None = None) -> int:
+    """One worker process: the configured runtime and a procrastinate worker."""
     from app.config import get_settings
     from app.runtime import build_runtime
 
@@ -467,13 +458,18 @@ def _worker_process(concurrency: int) -> int:
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        # Each running job holds a thread; the relay needs a few more.
+        # Each running job holds a thread; the heartbeat and periodic tasks need a few more.
         loop.set_default_executor(ThreadPoolExecutor(max_workers=concurrency + 4))
         stop = asyncio.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        if link is None:  # a supervised child leaves Ctrl-C to its parent
+            loop.add_signal_handler(signal.SIGINT, stop.set)
+        else:
+            link.watch(lambda: None)  # only to stop when the parent goes
         _logger.info("worker.started", concurrency=concurrency, pid=os.getpid())
-        await jobs.work(stop, concurrency=concurrency)
+        await jobs.work(
+            stop, concurrency=concurrency, on_ready=link.ready if link is not None else None
+        )
         _logger.info("worker.stopped", pid=os.getpid())
 
     try:
@@ -483,56 +479,29 @@ def _worker_process(concurrency: int) -> int:
     return 0
 
 
-def _child(concurrency: int) -> None:  # pragma: no cover - runs in a spawned process
-    raise SystemExit(_worker_process(concurrency))
+def _child(link: ChildLink, concurrency: int) -> None:  # pragma: no cover - in the child
+    link.enter()
+    raise SystemExit(_worker_process(concurrency, link))
 
 
 def run_worker_processes(*, processes: int, concurrency: int) -> int:
     """Run `processes` worker processes of `concurrency` jobs each until SIGTERM/SIGINT.
 
-    A child that dies is restarted, unless it died within 10 s of starting (a configuration or
+    One process runs here; more are children of the one supervisor (`app.jobs.supervisor`): a
+    child that dies is restarted, unless it died within 10 s of starting (a configuration or
     database problem: everything stops and its exit code is returned).
     """
     if processes == 1:
         return _worker_process(concurrency)
-    context = multiprocessing.get_context("spawn")
-    stopping = False
-    children: dict[int, tuple[Any, float]] = {}
+    supervisor = Supervisor(
+        _child, (concurrency,), count=processes, name="smsdesk-worker", fail_fast_seconds=10.0
+    )
 
-    def launch(index: int) -> None:
-        child = context.Process(target=_child, args=(concurrency,), daemon=False)
-        child.start()
-        children[index] = (child, time.monotonic())
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        return await supervisor.run(stop)
 
-    def on_signal(_signum: int, _frame: Any) -> None:
-        nonlocal stopping
-        stopping = True
-        for child, _started in children.values():
-            if child.is_alive():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(child.pid, signal.SIGTERM)
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    exit_code = 0
-    try:
-        for index in range(processes):
-            launch(index)
-        while children:
-            for index, (child, started) in list(children.items()):
-                child.join(timeout=0.2)
-                if child.exitcode is None:
-                    continue
-                del children[index]
-                if stopping:
-                    continue
-                if time.monotonic() - started < 10.0:
-                    _logger.error("worker.child_failed_at_start", exit_code=child.exitcode)
-                    exit_code = child.exitcode or 1
-                    on_signal(signal.SIGTERM, None)
-                    continue
-                _logger.warning("worker.child_restarted", exit_code=child.exitcode)
-                launch(index)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    return exit_code
+    return asyncio.run(main())

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -76,6 +78,43 @@ def new_message(session: Session, *, conversation: Conversation, **fields: Any) 
     return message
 
 
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    """A job to queue: what `enqueue` was asked for."""
+
+    kind: str
+    key: str
+    payload: dict[str, Any]
+    dedupe_key: str | None
+    run_after: datetime | None
+    priority: int
+
+
+Deferrer = Callable[[Session, JobRequest], None]
+"""Queues a job in the session's transaction on another queue than the `jobs` table."""
+_deferrers: WeakKeyDictionary[Engine, Deferrer] = WeakKeyDictionary()
+
+
+def route_jobs(engine: Engine, deferrer: Deferrer) -> None:
+    """Send the jobs enqueued on `engine` to `deferrer` (scale-out mode: procrastinate's queue)
+    instead of the `jobs` table: one queue per mode, chosen where the runtime is built."""
+    _deferrers[engine] = deferrer
+
+
+def _deferrer_of(engine: Engine) -> Deferrer | None:
+    """The runtime's routing, else the process's settings: a command that opens the database
+    itself (a campaign, the demo seed) queues where the deployment's workers look."""
+    if engine in _deferrers:
+        return _deferrers[engine]
+    from app.config import get_settings
+
+    if get_settings().execution_mode == "procrastinate" and engine.dialect.name == "postgresql":
+        from app.jobs.procrastinate_engine import queue_for
+
+        return queue_for(engine).defer_in
+    return None
+
+
 def enqueue(
     session: Session,
     *,
@@ -85,8 +124,18 @@ def enqueue(
     dedupe_key: str | None = None,
     run_after: datetime | None = None,
     priority: int = 0,
-) -> Job:
-    """Add a job in the caller's transaction: it exists exactly when the work that needs it does."""
+) -> Job | None:
+    """Add a job in the caller's transaction: it exists exactly when the work that needs it does.
+
+    Embedded mode: a `jobs` row (returned). Scale-out mode: a procrastinate job deferred on the
+    session's own connection (None returned); there `dedupe_key` is not stored: every caller's
+    key derives from a row that is itself unique (a message, a delivery, a batch), and handlers
+    are idempotent."""
+    bind = session.get_bind()
+    deferrer = _deferrer_of(bind if isinstance(bind, Engine) else bind.engine)
+    if deferrer is not None:
+        deferrer(session, JobRequest(kind, key, payload, dedupe_key, run_after, priority))
+        return None
     job = Job(
         kind=kind,
         key=key,

@@ -8,7 +8,6 @@ Every test gets a fresh database (`pg_engine`). Jobs are executed by procrastina
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
 import os
 import random
@@ -25,20 +24,20 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import Engine, text, update
+from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
 from app.channels.base import InboundSms
 from app.config import Settings
-from app.jobs.procrastinate_engine import QUEUE, RUN_KEY, ProcrastinateEngine
+from app.jobs.procrastinate_engine import QUEUE, RUN_JOB, ProcrastinateEngine
 from app.main import create_app
 from app.pipeline.decision import Answer, Decided, Reply
 from app.pipeline.ingress import accept_inbound
 from app.pipeline.responder import ResponderRequest
 from app.runtime import Runtime, build_runtime
-from app.storage.messages import conversation_key
-from app.storage.tables import ConsentEvent, Job, Message, OutboxEntry
+from app.storage.messages import conversation_key, now
+from app.storage.tables import Job, Message, OutboxEntry
 
 pytestmark = pytest.mark.postgres
 
@@ -117,34 +116,27 @@ def outbox(engine: Engine, phone: str | None = None) -> list[str]:
 
 
 def _idle(jobs: ProcrastinateEngine) -> bool:
-    with jobs.engine.connect() as connection:
-        busy = connection.execute(
-            text(
-                "SELECT count(*) FROM jobs WHERE state = 'running' "
-                "OR (state = 'pending' AND run_after <= now())"
-            )
-        ).scalar()
-        queued = connection.execute(
-            text(
-                "SELECT count(*) FROM procrastinate_jobs "
-                "WHERE task_name = :task AND status IN ('todo', 'doing')"
-            ),
-            {"task": RUN_KEY},
-        ).scalar()
-    return busy == 0 and queued == 0
+    """No `run_job` job runs or is due (a job retried later does not count)."""
+    due = [
+        job
+        for job in jobs.queued()
+        if job.status == "doing" or job.scheduled_at is None or job.scheduled_at <= now()
+    ]
+    return not due
 
 
 async def _work_until_idle(
     jobs: ProcrastinateEngine, *, concurrency: int, workers: int, delete_jobs: str
 ) -> int:
-    """Relay, then real procrastinate workers that stop once the queue is empty; repeat until
-    nothing is left (a job can create work for another key)."""
+    """Real procrastinate workers that stop once the queue is empty; repeat until nothing is
+    left (a job can create work for another key)."""
     rounds = 0
     async with jobs.app.open_async():
         await asyncio.to_thread(jobs.ensure_schema)
         while True:
             rounds += 1
-            await jobs.relay_once()
+            for periodic in jobs.runner.periodic:  # what the periodic task does every second
+                await asyncio.to_thread(periodic)
             await asyncio.gather(
                 *(
                     jobs.app.run_worker_async(
@@ -242,7 +234,9 @@ def test_redelivered_webhook_is_processed_once(runtime: Runtime, pg_engine: Engi
     assert len(outbox(pg_engine)) == 1
 
 
-def test_scheduled_sends_are_released_by_the_relay(runtime: Runtime, pg_engine: Engine) -> None:
+def test_scheduled_sends_are_released_by_the_periodic_task(
+    runtime: Runtime, pg_engine: Engine
+) -> None:
     from app.outbound.send import queue_outbound
     from app.storage.messages import add_status, get_or_create_conversation
 
@@ -272,27 +266,85 @@ def test_scheduled_sends_are_released_by_the_relay(runtime: Runtime, pg_engine: 
             .where(MessageStatus.message_id == message_id)
             .order_by(col(MessageStatus.id))
         ).all()
-        sends = session.exec(select(Job).where(Job.kind == "send_outbound")).all()
     assert ("queued", "scheduled time reached") in [(s.status, s.detail) for s in steps]
-    assert len(sends) == 2 and {j.state for j in sends} == {"done"}  # queued, then released
+    assert engine_of(runtime).queued() == []  # queued, then released: both sends ran
 
 
-def test_a_long_queue_is_handed_over_in_batches_and_keeps_its_order(
+def test_a_long_queue_keeps_its_order_on_two_workers(
     runtime: Runtime, pg_engine: Engine, responder: EchoResponder
 ) -> None:
-    engine_of(runtime).max_batch = 2
     bodies = [f"question {n}" for n in range(7)]
     for body in bodies:
         accept_inbound(pg_engine, sms(body), brand="default")
-    work_until_idle(runtime, concurrency=4, workers=2, delete_jobs="never")
+    work_until_idle(runtime, concurrency=4, workers=2)
     assert [body for _phone, body in responder.seen] == bodies
-    with pg_engine.connect() as connection:
-        tasks = connection.execute(
-            text("SELECT count(*) FROM procrastinate_jobs WHERE lock = :key AND status = :s"),
-            {"key": conversation_key("default", PHONE), "s": "succeeded"},
-        )
-        assert tasks.scalar_one() >= 4  # 7 texts in batches of 2, each batch its own task
     assert len(outbox(pg_engine)) == 7
+
+
+# -- one queue: procrastinate's, in the caller's transaction -----------------------------------
+
+
+def test_a_job_commits_or_rolls_back_with_the_text_that_needs_it(
+    runtime: Runtime, pg_engine: Engine
+) -> None:
+    from app.storage.messages import enqueue
+
+    jobs = engine_of(runtime)
+    key = conversation_key("default", PHONE)
+    with Session(pg_engine) as session:
+        enqueue(session, kind="process_inbound", key=key, payload={"message_id": "x"})
+        assert jobs.queued(key=key) == []  # not visible before the commit
+        session.rollback()
+    assert jobs.queued(key=key) == []  # rolled back with the transaction
+    accept_inbound(pg_engine, sms("STOP"), brand="default")
+    (job,) = jobs.queued(key=key)
+    assert (job.task_name, job.lock, job.task_kwargs["kind"]) == (RUN_JOB, key, "process_inbound")
+    with Session(pg_engine) as session:  # nothing goes to the embedded engine's table
+        assert session.exec(select(Job)).all() == []
+
+
+def test_an_urgent_text_overtakes_other_conversations_but_never_its_own(
+    runtime: Runtime, pg_engine: Engine, responder: EchoResponder
+) -> None:
+    third = "+14155550100"
+    accept_inbound(pg_engine, sms("question a", phone=OTHER), brand="default")
+    accept_inbound(pg_engine, sms("question b", phone=PHONE), brand="default")
+    accept_inbound(pg_engine, sms("STOP", phone=PHONE), brand="default")
+    accept_inbound(pg_engine, sms("STOP", phone=third), brand="default")
+    jobs = engine_of(runtime)
+    priority = {p: [j.priority for j in jobs.queued(key=conversation_key("default", p))]
+                for p in (PHONE, third)}  # fmt: skip
+    assert priority[third] == [1]  # urgent: ahead of every other conversation's backlog
+    assert priority[PHONE] == [0, 0]  # but not ahead of its own earlier text
+    work_until_idle(runtime, concurrency=1)
+    assert responder.seen == [(OTHER, "question a"), (PHONE, "question b")]
+    sent = outbox(pg_engine)
+    assert "unsubscribed" in sent[0] and sent[0] == outbox(pg_engine, third)[0]
+
+
+def test_a_job_that_cannot_run_yet_waits_without_using_up_its_attempts(
+    runtime: Runtime, pg_engine: Engine
+) -> None:
+    from app.jobs import NotYet
+
+    jobs = engine_of(runtime)
+    ran: list[str] = []
+    waits = iter(range(7))  # more waits than the 5 attempts a failing job gets
+
+    def record(payload: dict[str, str]) -> None:
+        if payload["value"] == "a1" and next(waits, None) is not None:
+            raise NotYet("not yet", seconds=0)
+        ran.append(payload["value"])
+
+    jobs.handlers["record"] = record
+    from app.storage.messages import enqueue
+
+    with Session(pg_engine) as session:
+        for value in ("a1", "a2"):
+            enqueue(session, kind="record", key="a", payload={"value": value})
+        session.commit()
+    work_until_idle(runtime, concurrency=2)
+    assert ran == ["a1", "a2"]  # the head waited seven times, the job behind it kept its place
 
 
 # -- ordering under concurrency ----------------------------------------------------------------
@@ -347,42 +399,6 @@ def test_each_conversation_is_processed_in_arrival_order_under_concurrency(
 # -- crash safety ----------------------------------------------------------------------------
 
 
-def test_a_row_left_running_by_a_dead_process_is_recovered_after_its_lease(
-    runtime: Runtime, pg_engine: Engine
-) -> None:
-    jobs = engine_of(runtime)
-    accept_inbound(pg_engine, sms("STOP"), brand="default")
-    accept_inbound(pg_engine, sms("where is my order?", phone=OTHER), brand="default")
-    # Two processes that are not procrastinate workers claimed one job each and died.
-    gone = dataclasses.replace(jobs.runner, node="deadhost:4242")
-    stale, fresh = gone.claim(conversation_key("default", PHONE)), gone.claim()
-    assert stale is not None and fresh is not None and fresh.key.endswith(OTHER)
-    with Session(pg_engine) as session:
-        session.exec(  # type: ignore[call-overload]
-            update(Job)
-            .where(col(Job.id) == stale.id)
-            .values(locked_at=datetime.now(UTC) - timedelta(minutes=10))
-        )
-        session.commit()
-    jobs.ensure_schema()
-    assert jobs.recover() == 1  # the fresh one may still be alive: it keeps its lease
-    with Session(pg_engine) as session:
-        assert session.get(Job, fresh.id).state == "running"  # type: ignore[union-attr]
-        session.exec(  # type: ignore[call-overload]
-            update(Job)
-            .where(col(Job.id) == fresh.id)
-            .values(locked_at=datetime.now(UTC) - timedelta(minutes=10))
-        )
-        session.commit()
-    work_until_idle(runtime)
-    assert len(outbox(pg_engine, PHONE)) == 1 and len(outbox(pg_engine, OTHER)) == 1
-    with Session(pg_engine) as session:
-        rows = session.exec(select(Job).where(Job.kind == "process_inbound")).all()
-        opt_outs = session.exec(select(ConsentEvent).where(ConsentEvent.event_type == "opt_out"))
-        assert len(opt_outs.all()) == 1
-    assert [(r.state, r.attempts) for r in rows] == [("done", 2), ("done", 2)]
-
-
 _HANGING_WORKER = textwrap.dedent(
     """
     import asyncio, sys, time
@@ -426,12 +442,9 @@ def test_a_worker_killed_mid_job_is_recovered_and_the_job_runs_exactly_once(
     finally:
         child.kill()  # SIGKILL mid-job: no cleanup at all
         child.wait(timeout=30)
-    with Session(pg_engine) as session:
-        (row,) = session.exec(select(Job).where(Job.kind == "process_inbound")).all()
-    assert row.state == "running" and (row.locked_by or "").startswith("pq:")
-    assert engine_of(runtime).recover() == 0  # its procrastinate task is still `doing`
-
     jobs = engine_of(runtime)
+    (job,) = jobs.queued()
+    assert job.status == "doing"  # the dead worker's: nobody else may take it until it stalls
     jobs.stalled_seconds = 2
 
     async def main() -> None:
@@ -447,17 +460,18 @@ def test_a_worker_killed_mid_job_is_recovered_and_the_job_runs_exactly_once(
     asyncio.run(main())
     assert outbox(pg_engine) == ["Acme: you said 'where is my order?'. Reply STOP to opt out"]
     assert responder.seen == [(PHONE, "where is my order?")]
+    assert jobs.queued() == []
     with Session(pg_engine) as session:
-        row = session.exec(select(Job).where(Job.kind == "process_inbound")).one()
         message = session.get(Message, accepted.message_id)
-    assert (row.state, row.attempts) == ("done", 2) and message is not None
-    assert message.status == "processed"
+    assert message is not None and message.status == "processed"
 
 
 # -- the app and the command line ------------------------------------------------------------
 
 
-def test_serve_relays_committed_work_to_the_workers(settings: Settings, pg_engine: Engine) -> None:
+def test_serve_queues_in_the_request_and_workers_elsewhere_run_it(
+    settings: Settings, pg_engine: Engine
+) -> None:
     key = "test-key-123"
     configured = settings.model_copy(update={"api_keys": [SecretStr(key)]})
     with TestClient(create_app(configured)) as client:
@@ -468,21 +482,10 @@ def test_serve_relays_committed_work_to_the_workers(settings: Settings, pg_engin
             headers={"Authorization": f"Bearer {key}"},
         )  # fmt: skip
         assert response.status_code == 202, response.text
-
-        def deferred() -> bool:
-            with pg_engine.connect() as connection:
-                # The relay creates procrastinate's schema as it starts: it may not be there yet.
-                if not connection.execute(
-                    text("SELECT to_regclass('procrastinate_jobs')")
-                ).scalar():
-                    return False
-                found = connection.execute(
-                    text("SELECT count(*) FROM procrastinate_jobs WHERE lock = :key"),
-                    {"key": conversation_key("default", PHONE)},
-                ).scalar()
-            return bool(found)
-
-        eventually(deferred, 10, "the serve relay to defer run_key")
+        jobs = client.app.state.runtime.jobs  # type: ignore[attr-defined]
+        # Deferred in the request's own transaction: there as soon as the text is.
+        (job,) = jobs.queued(key=conversation_key("default", PHONE))
+        assert job.status == "todo"
         assert outbox(pg_engine) == []  # serve does not run jobs in this mode
         # A worker elsewhere (its own engine and procrastinate app) runs what serve deferred.
         work_until_idle(build_runtime(settings, engine=pg_engine))
@@ -524,7 +527,7 @@ def test_worker_refuses_the_in_process_mode(
 
 
 def test_smsdesk_worker_processes_run_the_queue_and_stop_on_sigterm(
-    pg_engine: Engine, settings: Settings, tmp_path: Path
+    runtime: Runtime, pg_engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:
     phones = [f"+1212555{n:04d}" for n in range(8)]
     for phone in phones:
@@ -537,10 +540,9 @@ def test_smsdesk_worker_processes_run_the_queue_and_stop_on_sigterm(
         "SMSDESK_DATA_DIR": str(tmp_path),
         "SMSDESK_LOG_LEVEL": "WARNING",
     }
-    smsdesk = Path(sys.executable).parent / "smsdesk"
     worker = subprocess.Popen(
-        [str(smsdesk), "worker", "--processes", "2", "--concurrency", "2"],
-        env=env,
+        [sys.executable, "-m", "app.cli", "worker", "--processes", "2", "--concurrency", "2"],
+        env=env | {"PYTHONPATH": str(REPO)},
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
