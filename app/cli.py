@@ -12,6 +12,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from app.ai.knowledge_cli import kb_app
 from app.campaigns.cli import campaigns_app
@@ -25,8 +26,22 @@ from app.flows.cli import flows_app
 from app.handoff.agents_cli import agents_app
 from app.signups.cli import signups_app
 
+
+class _OneLineErrors(TyperGroup):
+    """Every command, however deep: a bad setting, or an error smsdesk raises on purpose that
+    the command did not catch, is one `error:` line and exit status 2, never a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's own click Context (typer vendors click)
+        try:
+            return super().invoke(ctx)
+        except SmsdeskError as exc:  # SettingsInvalid names the variable
+            typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
+        raise typer.Exit(2)
+
+
 app = typer.Typer(
     name="smsdesk",
+    cls=_OneLineErrors,
     help="smsdesk: two-way business texting that answers what it can and hands the rest to people.",
     no_args_is_help=True,
     add_completion=False,
