@@ -51,7 +51,10 @@ compliance_app = typer.Typer(
     help="Ask the deterministic compliance layer (STOP/HELP/START, quiet hours) a question.",
     no_args_is_help=True,
 )
-db_app = typer.Typer(help="Database schema: migrate and inspect.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The database schema: `db upgrade` migrates it (`smsdesk serve` also does on start).",
+    no_args_is_help=True,
+)
 app.add_typer(compliance_app, name="compliance")
 app.add_typer(db_app, name="db")
 app.add_typer(kb_app, name="kb")
