@@ -15,7 +15,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__, log
-from app.api import campaigns, compliance, flows, health, messages, signups, webhooks
+from app.api import (
+    campaigns,
+    compliance,
+    flows,
+    health,
+    messages,
+    signups,
+    texts_stream,
+    webhooks,
+)
 from app.api.docs import docs_urls, install_docs
 from app.api.guard import RequestGuard
 from app.api.inflight import InFlight, InFlightMiddleware
@@ -86,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(compliance.router)
     app.include_router(messages.router)
+    app.include_router(texts_stream.router)
     app.include_router(webhooks.router)
     app.include_router(flows.router)
     app.include_router(signups.router)
