@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -16,7 +17,7 @@ from typer.core import TyperGroup
 
 from app.ai.knowledge_cli import kb_app
 from app.campaigns.cli import campaigns_app
-from app.cli_output import fail
+from app.cli_output import fail, quiet_libraries, working
 from app.compliance.reconcile_cli import register as register_reconcile
 from app.config import get_settings
 from app.context.cli import context_app
@@ -65,6 +66,24 @@ app.add_typer(context_app, name="context")
 app.add_typer(signups_app, name="signups")
 app.add_typer(campaigns_app, name="campaigns")  # bulk sends; `flows send --csv` calls bulk_send
 register_reconcile(compliance_app)  # export-optouts, reconcile (REC-4)
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Also show debug logs and the ML libraries' own progress bars and messages.",
+        ),
+    ] = False,
+) -> None:
+    if verbose:
+        os.environ["SMSDESK_LOG_LEVEL"] = "DEBUG"  # read by the settings, for this command
+    else:
+        quiet_libraries()
+
 
 _out = Console(soft_wrap=True, highlight=False)
 
@@ -267,7 +286,8 @@ def train() -> None:
 
     settings = get_settings()
     try:
-        report = train_intents(settings, load_knowledge(settings.knowledge_dir))
+        with working("Training the intent classifier (the sentence encoder loads first)"):
+            report = train_intents(settings, load_knowledge(settings.knowledge_dir))
     except SmsdeskError as exc:
         _fail(str(exc))
     scores = ", ".join(f"{name} {value:.1f}" for name, value in report.validation.items())
