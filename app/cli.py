@@ -10,11 +10,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
+import structlog
 import typer
 from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
+from app import log
 from app.ai.knowledge_cli import kb_app
 from app.campaigns.cli import campaigns_app
 from app.cli_output import fail, quiet_libraries, working
@@ -70,6 +72,7 @@ register_reconcile(compliance_app)  # export-optouts, reconcile (REC-4)
 
 @app.callback()
 def _options(
+    ctx: typer.Context,
     verbose: Annotated[
         bool,
         typer.Option(
@@ -81,8 +84,13 @@ def _options(
 ) -> None:
     if verbose:
         os.environ["SMSDESK_LOG_LEVEL"] = "DEBUG"  # read by the settings, for this command
-    else:
-        quiet_libraries()
+        log.configure("DEBUG")
+        return
+    quiet_libraries()
+    if ctx.invoked_subcommand not in ("serve", "worker") and not structlog.is_configured():
+        # Unconfigured, structlog prints every level: `train` and the evals showed `[debug]`
+        # lines. A command prints its results; servers log at SMSDESK_LOG_LEVEL.
+        log.configure("WARNING")
 
 
 _out = Console(soft_wrap=True, highlight=False)

@@ -92,7 +92,11 @@ def _embed(texts: Sequence[str], cache_dir: Path) -> Vectors:
     # Minutes on a CPU the first time (the cache then answers): show how far it is.
     chunk = 512
     parts: list[Vectors] = []
-    with progress_bar(Console(stderr=True), f"embedding {len(texts)} texts", len(texts)) as done:
+    stderr = Console(stderr=True)
+    bar = progress_bar(
+        stderr if stderr.is_terminal else None, f"embedding {len(texts)} texts", len(texts)
+    )
+    with bar as done:
         for start in range(0, len(texts), chunk):
             parts.append(encoder.encode(texts[start : start + chunk]))
             done(len(parts[-1]))
