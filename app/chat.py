@@ -7,10 +7,11 @@ as it appears, with its status when it did not go out (scheduled, blocked).
 
 from __future__ import annotations
 
+import contextlib
+import json
 import secrets
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,8 +24,8 @@ from app.channels.twilio import webhook_url
 from app.config import Settings
 
 SMS_PATH = "/webhooks/twilio/sms"
+STREAM_PATH = "/api/v1/messages/stream"  # app/api/texts_stream.py
 BUSINESS_NUMBER = "+18005550199"
-_SHOWN = {"sent", "queued", "delivered", "scheduled", "blocked", "failed"}
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Phone:
     _seen: set[uuid.UUID] = field(default_factory=set)
     _status: str = "bot"
     _client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10))
+    _stream: httpx.Response | None = None
 
     def send(self, body: str) -> int:
         """Text the business; returns the webhook's HTTP status."""
@@ -57,32 +59,48 @@ class Phone:
         )
         return response.status_code
 
-    def replies(self) -> list[dict[str, Any]]:
-        """Outbound texts to this number not shown yet, oldest first."""
-        headers = {"Authorization": f"Bearer {self._key()}"}
-        base = self.url.rstrip("/") + "/api/v1"
-        conversations = self._client.get(
-            f"{base}/conversations", params={"phone": self.number}, headers=headers
-        )
-        conversations.raise_for_status()
-        new: list[dict[str, Any]] = []
-        for conversation in conversations.json():
-            if conversation["status"] != self._status:
-                self._status = conversation["status"]
+    def listen(self, stop: threading.Event, opened: threading.Event) -> None:
+        """Show the replies as the server streams them (`/api/v1/messages/stream`) until
+        `stop`; one request per stream, not two polls every 0.3 s (each an access-log line)."""
+        headers = {"Authorization": f"Bearer {self._key()}", "Accept": "text/event-stream"}
+        url = self.url.rstrip("/") + STREAM_PATH
+        timeout = httpx.Timeout(10, read=60)  # the server sends a heartbeat every 15 s
+        while not stop.is_set():
+            with self._client.stream(
+                "GET", url, params={"phone": self.number}, headers=headers, timeout=timeout
+            ) as response:
+                self._stream = response
+                response.raise_for_status()
+                opened.set()
+                event = ""
+                for line in response.iter_lines():
+                    if stop.is_set():
+                        return
+                    if line.startswith("event:"):
+                        event = line.partition(":")[2].strip()
+                    elif line.startswith("data:"):
+                        self._on(event, json.loads(line.partition(":")[2]))
+            # The server ends a stream after 30 minutes: open the next one (nothing is lost,
+            # it starts with every text so far and those shown already are skipped).
+
+    def stop_listening(self) -> None:
+        """End the stream `listen` reads (from another thread: its read returns at once)."""
+        stream = self._stream
+        if stream is not None:
+            with contextlib.suppress(httpx.HTTPError, RuntimeError, OSError):  # ending anyway
+                stream.close()
+
+    def _on(self, event: str, data: dict[str, Any]) -> None:
+        if event == "conversation":
+            if data["status"] != self._status:
+                self._status = data["status"]
                 if self._status == "human":
                     self.out("(the conversation is now with a person: an agent will answer)")
-            thread = self._client.get(
-                f"{base}/conversations/{conversation['id']}/messages", headers=headers
-            )
-            thread.raise_for_status()
-            for message in thread.json():
-                key = uuid.UUID(message["id"])
-                if message["direction"] != "outbound" or key in self._seen:
-                    continue
-                if message["status"] in _SHOWN:
-                    self._seen.add(key)
-                    new.append(message)
-        return new
+        elif event == "text":
+            key = uuid.UUID(data["id"])
+            if key not in self._seen:
+                self._seen.add(key)
+                self.show([data])
 
     def show(self, messages: Iterable[dict[str, Any]]) -> None:
         """Print replies like a phone would."""
@@ -90,7 +108,7 @@ class Phone:
             note = (
                 ""
                 if message["status"] in ("sent", "queued", "delivered")
-                else (f"   [{message['status']}: {message['history'][-1]['detail'] or ''}]")
+                else (f"   [{message['status']}: {message.get('detail') or ''}]")
             )
             self.out(f"{self.settings.brand_name}> {message['body']}{note}")
 
@@ -106,18 +124,22 @@ class Phone:
 
 def run(phone: Phone, lines: Iterable[str], *, wait_seconds: float) -> None:
     """Send each line, show replies as they come, then wait `wait_seconds` for the last ones."""
-    stop = threading.Event()
+    stop, opened = threading.Event(), threading.Event()
 
-    def poll() -> None:
-        while not stop.wait(0.3):
-            try:
-                phone.show(phone.replies())
-            except httpx.HTTPError as exc:
+    def listen() -> None:
+        try:
+            phone.listen(stop, opened)
+        except Exception as exc:  # any: an error in a thread would print a traceback
+            if not stop.is_set():  # (after `stop`, the closed stream's own error is expected)
                 phone.out(f"(cannot read replies: {exc})")
-                return
+        finally:
+            opened.set()  # never leave the sender waiting for a stream that failed
+            if stop.is_set():
+                phone.close()  # `run` has returned without waiting for this thread
 
-    poller = threading.Thread(target=poll, daemon=True)
-    poller.start()
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    opened.wait(timeout=10)  # texts sent before the stream is open are shown all the same
     try:
         for line in lines:
             body = line.rstrip("\n")
@@ -126,12 +148,15 @@ def run(phone: Phone, lines: Iterable[str], *, wait_seconds: float) -> None:
             status = phone.send(body)
             if status != 200:
                 phone.out(f"(the server answered {status})")
-        time.sleep(wait_seconds)
+        stop.wait(wait_seconds)
     finally:
         stop.set()
-        poller.join(timeout=2)
-    phone.show(phone.replies())
-    phone.close()
+        phone.stop_listening()
+        # A read blocked on the stream may only return at the server's next heartbeat: the
+        # (daemon) listener then finds `stop` set and ends by itself; nothing waits for it.
+        listener.join(timeout=1)
+        if not listener.is_alive():
+            phone.close()  # (else the listener closes it as it ends)
 
 
 def prompt_lines(number: str) -> Iterable[str]:

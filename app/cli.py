@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
+import structlog
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
+from app import log
 from app.ai.knowledge_cli import kb_app
 from app.campaigns.cli import campaigns_app
-from app.cli_output import fail
+from app.cli_output import fail, quiet_libraries, working
 from app.compliance.reconcile_cli import register as register_reconcile
 from app.config import get_settings
 from app.context.cli import context_app
@@ -25,8 +29,22 @@ from app.flows.cli import flows_app
 from app.handoff.agents_cli import agents_app
 from app.signups.cli import signups_app
 
+
+class _OneLineErrors(TyperGroup):
+    """Every command, however deep: a bad setting, or an error smsdesk raises on purpose that
+    the command did not catch, is one `error:` line and exit status 2, never a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's own click Context (typer vendors click)
+        try:
+            return super().invoke(ctx)
+        except SmsdeskError as exc:  # SettingsInvalid names the variable
+            typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
+        raise typer.Exit(2)
+
+
 app = typer.Typer(
     name="smsdesk",
+    cls=_OneLineErrors,
     help="smsdesk: two-way business texting that answers what it can and hands the rest to people.",
     no_args_is_help=True,
     add_completion=False,
@@ -36,7 +54,10 @@ compliance_app = typer.Typer(
     help="Ask the deterministic compliance layer (STOP/HELP/START, quiet hours) a question.",
     no_args_is_help=True,
 )
-db_app = typer.Typer(help="Database schema: migrate and inspect.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The database schema: `db upgrade` migrates it (`smsdesk serve` also does on start).",
+    no_args_is_help=True,
+)
 app.add_typer(compliance_app, name="compliance")
 app.add_typer(db_app, name="db")
 app.add_typer(kb_app, name="kb")
@@ -47,6 +68,30 @@ app.add_typer(context_app, name="context")
 app.add_typer(signups_app, name="signups")
 app.add_typer(campaigns_app, name="campaigns")  # bulk sends; `flows send --csv` calls bulk_send
 register_reconcile(compliance_app)  # export-optouts, reconcile (REC-4)
+
+
+@app.callback()
+def _options(
+    ctx: typer.Context,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Also show debug logs and the ML libraries' own progress bars and messages.",
+        ),
+    ] = False,
+) -> None:
+    if verbose:
+        os.environ["SMSDESK_LOG_LEVEL"] = "DEBUG"  # read by the settings, for this command
+        log.configure("DEBUG")
+        return
+    quiet_libraries()
+    if ctx.invoked_subcommand not in ("serve", "worker") and not structlog.is_configured():
+        # Unconfigured, structlog prints every level: `train` and the evals showed `[debug]`
+        # lines. A command prints its results; servers log at SMSDESK_LOG_LEVEL.
+        log.configure("WARNING")
+
 
 _out = Console(soft_wrap=True, highlight=False)
 
@@ -249,7 +294,8 @@ def train() -> None:
 
     settings = get_settings()
     try:
-        report = train_intents(settings, load_knowledge(settings.knowledge_dir))
+        with working("Training the intent classifier (the sentence encoder loads first)"):
+            report = train_intents(settings, load_knowledge(settings.knowledge_dir))
     except SmsdeskError as exc:
         _fail(str(exc))
     scores = ", ".join(f"{name} {value:.1f}" for name, value in report.validation.items())

@@ -7,10 +7,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
-from app.errors import InvalidInput
+from app.errors import ConfigurationError, InvalidInput
 
 # Development placeholders: `make run` and `smsdesk chat` work with no configuration at all,
 # and a production start refuses them (they are public, in this file).
@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     )
 
     env: Literal["dev", "test", "prod"] = "dev"
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     # The business: words customers read in HELP, STOP and START replies (SPEC §8).
     brand_id: str = Field(default="default", min_length=1, max_length=64)
@@ -58,8 +58,10 @@ class Settings(BaseSettings):
     # Server.
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    public_base_url: str = "http://127.0.0.1:8000"
-    """The URL the SMS provider calls (signatures are computed over it; set it behind proxies)."""
+    public_base_url: str = ""
+    """The URL the SMS provider calls (signatures are computed over it; set it behind proxies).
+    Default: http://127.0.0.1:<SMSDESK_PORT> (the host when it is a specific address), so that
+    `smsdesk chat` and the signatures follow a changed port."""
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     """Keys for the integrator API (`Authorization: Bearer <key>`), comma-separated; an
     entry `key:brand1|brand2` reaches only those brands (see app/api/keys.py)."""
@@ -217,6 +219,11 @@ class Settings(BaseSettings):
         """Where the embedded chromadb index lives (under the data dir)."""
         return self.data_dir / "chroma"
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
     @field_validator("brand_name")
     @classmethod
     def _brand_is_gsm_friendly(cls, value: str) -> str:
@@ -272,6 +279,8 @@ class Settings(BaseSettings):
             self.demo = self.env == "dev" and self.sms_provider == "console"
         if self.database_url is None:
             self.database_url = f"sqlite:///{(self.data_dir / 'smsdesk.db').as_posix()}"
+        if not self.public_base_url:
+            self.public_base_url = f"http://{_url_host(self.host)}:{self.port}"
         if self.env == "dev":
             if not self.twilio_auth_token.get_secret_value():
                 self.twilio_auth_token = SecretStr(DEV_TWILIO_AUTH_TOKEN)
@@ -289,7 +298,48 @@ class Settings(BaseSettings):
         try:
             clock.validate()
         except InvalidInput as exc:
-            raise ValueError(str(exc)) from None
+            # The clock's messages say what is wrong, not which of the three settings it is in.
+            message = str(exc)
+            variable = (
+                "SMSDESK_BUSINESS_TIMEZONE"
+                if "time zone" in message
+                else "SMSDESK_BUSINESS_HOLIDAYS"
+                if "holidays" in message
+                else "SMSDESK_BUSINESS_HOURS"
+            )
+            raise ValueError(f"{variable}: {message}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _procrastinate_needs_postgresql(self) -> Settings:
+        # Checked here, not when the job engine starts: a start-up failure inside the server is
+        # a long traceback, a settings error is one line naming the variables.
+        scheme = self.db_url.partition(":")[0].partition("+")[0].lower()
+        if self.execution_mode == "procrastinate" and scheme not in ("postgresql", "postgres"):
+            raise ValueError(
+                "SMSDESK_EXECUTION_MODE=procrastinate needs a PostgreSQL database "
+                f"(SMSDESK_DATABASE_URL=postgresql://...), and the configured database is "
+                f"{scheme or 'not a URL'}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _twilio_is_complete(self) -> Settings:
+        # The sender would refuse the same gaps, but only once the server is starting up.
+        if self.sms_provider != "twilio":
+            return self
+        missing = [
+            name
+            for name, value in (
+                ("SMSDESK_TWILIO_ACCOUNT_SID", self.twilio_account_sid),
+                ("SMSDESK_TWILIO_AUTH_TOKEN", self.twilio_auth_token.get_secret_value()),
+            )
+            if not value
+        ]
+        if not self.twilio_from_number and not self.twilio_messaging_service_sid:
+            missing.append("SMSDESK_TWILIO_FROM_NUMBER (or SMSDESK_TWILIO_MESSAGING_SERVICE_SID)")
+        if missing:
+            raise ValueError(f"SMSDESK_SMS_PROVIDER=twilio needs {' and '.join(missing)}")
         return self
 
     def _refuse_placeholders(self) -> None:
@@ -311,7 +361,63 @@ class Settings(BaseSettings):
         return self.database_url
 
 
+def _url_host(host: str) -> str:
+    """The host part of a URL that reaches a server listening on `host`."""
+    if host in ("", "0.0.0.0", "::"):  # every interface: this machine answers on loopback
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+class SettingsInvalid(ConfigurationError):
+    """The environment (or .env) holds a setting smsdesk cannot use; the message names it."""
+
+    code = "invalid_settings"
+
+
+_SECRET_WORDS = ("token", "key", "secret", "password")
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """One line naming each bad variable and what is wrong with it (values of secrets kept out).
+
+    `SMSDESK_WORKERS=abc` -> `SMSDESK_WORKERS='abc': input should be a valid integer, ...`.
+    """
+    problems = []
+    for error in exc.errors(include_url=False):
+        message = str(error["msg"]).removeprefix("Value error, ")
+        fields = [str(part) for part in error["loc"] if isinstance(part, str)]
+        if not fields:  # a check across settings: its message names the variables itself
+            problems.append(message)
+            continue
+        variable = f"SMSDESK_{fields[0].upper()}"
+        value = error.get("input")
+        shown = (
+            f"={value!r}"
+            if isinstance(value, str | int | float)
+            and not any(word in fields[0] for word in _SECRET_WORDS)
+            and len(str(value)) <= 80
+            else ""
+        )
+        problems.append(f"{variable}{shown}: {message[:1].lower()}{message[1:]}")
+    return "; ".join(" ".join(problem.split()) for problem in problems)
+
+
 @lru_cache
 def get_settings() -> Settings:
-    """The process-wide settings, read once from the environment."""
-    return Settings()
+    """The process-wide settings, read once from the environment; SettingsInvalid (one line
+    naming the variable) when a value cannot be used."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsInvalid(describe_invalid(exc)) from None
+    except SettingsError as exc:  # a list or JSON value that is not even parseable
+        raise SettingsInvalid(_describe_unparsable(exc)) from None
+
+
+def _describe_unparsable(exc: SettingsError) -> str:
+    # pydantic-settings says `error parsing value for field "x" from source "..."`.
+    text = str(exc)
+    if 'field "' not in text:
+        return text
+    variable = "SMSDESK_" + text.split('field "', 1)[1].split('"', 1)[0].upper()
+    return f'{variable}: not a value smsdesk can read (a list is JSON, e.g. ["2026-01-05"])'

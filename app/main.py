@@ -15,7 +15,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__, log
-from app.api import campaigns, compliance, flows, health, messages, signups, webhooks
+from app.api import (
+    campaigns,
+    compliance,
+    flows,
+    health,
+    messages,
+    signups,
+    texts_stream,
+    webhooks,
+)
+from app.api.docs import docs_urls, install_docs
 from app.api.guard import RequestGuard
 from app.api.inflight import InFlight, InFlightMiddleware
 from app.config import Settings, get_settings
@@ -68,13 +78,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The interactive API docs and the schema describe every route to whoever asks: only
     # outside production (an integrator reads them on a development instance).
     public_docs = settings.env != "prod"
+    docs_url, redoc_url = docs_urls(public_docs)
     app = FastAPI(
         title="smsdesk",
         version=__version__,
         summary="Two-way business texting that never breaks texting law.",
         lifespan=lifespan,
-        docs_url="/docs" if public_docs else None,
-        redoc_url="/redoc" if public_docs else None,
+        docs_url=docs_url,
+        redoc_url=redoc_url,
         openapi_url="/openapi.json" if public_docs else None,
     )
     # Starlette's trailing-slash redirect builds an absolute URL from the Host header (an
@@ -84,11 +95,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(compliance.router)
     app.include_router(messages.router)
+    app.include_router(texts_stream.router)
     app.include_router(webhooks.router)
     app.include_router(flows.router)
     app.include_router(signups.router)
     app.include_router(campaigns.router)
     install_console(app, settings)
+    install_docs(app, public=public_docs)
     # Added last, so outermost: nothing reads a body before it has decided who may send one.
     app.add_middleware(RequestGuard, settings=settings)
     _install_error_handlers(app)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
 import pytest
 import uvicorn
+from starlette.types import Receive, Scope, Send
 
 from app.ai.models import AiModels
 from app.chat import Phone, run
@@ -18,6 +20,9 @@ from app.config import Settings
 from app.main import create_app
 from tests.conftest import REPO
 from tests.helpers import eventually
+
+REQUESTS: Counter[str] = Counter()
+"""What the server was asked, by method and path (each is an access-log line)."""
 
 
 @pytest.fixture
@@ -31,10 +36,16 @@ def server(settings: Settings, ai_models: AiModels, ai_data_dir: Path) -> Iterat
         data_dir=ai_data_dir,
         database_url=f"sqlite:///{settings.data_dir / 'smsdesk.db'}",
         knowledge_dir=REPO / "knowledge",
-        port=port,
-        public_base_url=f"http://127.0.0.1:{port}",
+        port=port,  # the public URL (what the webhooks are signed over) follows it
     )
-    uv = uvicorn.Server(uvicorn.Config(create_app(configured), port=port, log_level="warning"))
+    app = create_app(configured)
+
+    async def counted(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            REQUESTS[f"{scope['method']} {scope['path']}"] += 1
+        await app(scope, receive, send)
+
+    uv = uvicorn.Server(uvicorn.Config(counted, port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -57,10 +68,15 @@ def _ready(health: dict[str, str]) -> bool:
 
 
 def test_chat_texts_the_server_and_shows_its_replies(server: Settings) -> None:
+    assert server.public_base_url == f"http://127.0.0.1:{server.port}"
     first: list[str] = []
+    REQUESTS.clear()
     run(Phone(server, "+12125550123", server.public_base_url, out=first.append), ["HELP"],
         wait_seconds=1.5)  # fmt: skip
     assert len(first) == 1 and "Reply STOP to cancel" in first[0], first
+    # One stream of replies and one webhook: however long it waits, nothing polls (the
+    # README has people watch this server's log; 35 texts used to be 1,452 lines).
+    assert REQUESTS == {"GET /api/v1/messages/stream": 1, "POST /webhooks/twilio/sms": 1}
 
     lines: list[str] = []
     phone = Phone(server, "+12125550123", server.public_base_url, out=lines.append)
@@ -82,3 +98,11 @@ def test_a_stop_cancels_a_help_answer_still_in_the_queue(server: Settings) -> No
     run(phone, ["HELP", "STOP"], wait_seconds=2.0)
     replies = [line for line in lines if line.startswith("Acme>")]
     assert replies[-1].endswith("1-800-555-0199") and "unsubscribed" in replies[-1], lines
+
+
+def test_the_reply_stream_needs_a_key_and_a_number(server: Settings) -> None:
+    url = f"{server.public_base_url}/api/v1/messages/stream"
+    assert httpx2.get(url, params={"phone": "+12125550123"}).status_code == 401
+    key = {"Authorization": "Bearer smsdesk-dev-key"}
+    refused = httpx2.get(url, params={"phone": "not a number"}, headers=key)
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_phone_number"

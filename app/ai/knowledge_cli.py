@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from app.cli_output import fail
+from app.cli_output import fail, working
 from app.config import get_settings
 from app.errors import SmsdeskError
 
@@ -51,7 +51,8 @@ def sync_command() -> None:
     settings = get_settings()
     try:
         kb = load_knowledge(settings.knowledge_dir)
-        index = KnowledgeIndex(settings)
+        with working("Loading the sentence encoder and the index"):
+            index = KnowledgeIndex(settings)
         with Progress(
             TextColumn("embedding entries"),
             BarColumn(),
@@ -91,12 +92,15 @@ def search_command(
 
     settings = get_settings()
     try:
-        index = KnowledgeIndex(settings)
-        if index.count() == 0:
-            fail("the index is empty: run `smsdesk kb sync` first")
-        hits = index.search(text, k)
+        # About 10 s the first time in a process (the sentence encoder loads): say so.
+        with working("Loading the sentence encoder and the index, then searching"):
+            index = KnowledgeIndex(settings)
+            empty = index.count() == 0
+            hits = [] if empty else index.search(text, k)
     except SmsdeskError as exc:
         fail(exc)
+    if empty:
+        fail("the index is empty: run `smsdesk kb sync` first")
     threshold = settings.retrieval_min_score
     f = index.fusion
     _out.print(

@@ -38,7 +38,7 @@ _CONSOLE_OPEN = frozenset({"/console/login"})
 """Console routes that take a body from someone not signed in yet."""
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _BODY_HEADERS = frozenset({b"content-length", b"content-type", b"transfer-encoding"})
-_UNQUEUED = frozenset({"/healthz", "/console/events"})
+_UNQUEUED = frozenset({"/healthz", "/console/events", "/api/v1/messages/stream"})
 """Never queued: the health check, and live-update streams (open for minutes)."""
 
 

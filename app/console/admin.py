@@ -29,6 +29,7 @@ from app.handoff.agents import (
     set_password,
     update_agent,
 )
+from app.handoff.scopes import check_brands, check_team, known_brands, known_teams
 from app.storage.tables import Agent
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -66,6 +67,7 @@ def _panel(
     notice: str | None = None,
     template: str = "partials/agents_panel.html",
 ) -> Response:
+    settings = request.app.state.runtime.settings
     return render(
         request,
         template,
@@ -78,6 +80,9 @@ def _panel(
             "error": error,
             "notice": notice,
             "min_password": MIN_PASSWORD_LENGTH,
+            # What the brand and team fields accept, with names (the form offers them).
+            "brand_names": known_brands(db, settings),
+            "team_names": known_teams(settings.knowledge_dir),
         },
     )
 
@@ -115,6 +120,8 @@ def add_agent(
     chosen = parse_brands(brands) or [runtime.settings.brand_id]
     team_name = team.strip() or None
     try:
+        check_brands(chosen, known_brands(db, runtime.settings))
+        check_team(team_name, known_teams(runtime.settings.knowledge_dir))
         agent = create_agent(
             db,
             email=email,
@@ -159,14 +166,17 @@ def edit_agent(
         console.audit(db, "agent.edit_refused", target.email, error="own role")
         return _panel(request, console, db, error="You cannot change your own role.")
     chosen = parse_brands(brands) or [runtime.settings.brand_id]
+    team_name = team.strip() or None
     try:
+        check_brands(chosen, known_brands(db, runtime.settings), kept=target.brands)
+        check_team(team_name, known_teams(runtime.settings.knowledge_dir), kept=target.team)
         edited = update_agent(
             db,
             email=target.email,
             role=role,
             display_name=display_name,
             brands=chosen,
-            team=team.strip() or None,
+            team=team_name,
         )
     except AgentError as exc:
         console.audit(db, "agent.edit_refused", target.email, error=str(exc))

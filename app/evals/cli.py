@@ -100,8 +100,9 @@ class ReplySplit(StrEnum):
 
 
 def _context(knowledge: Path | None) -> EvalContext:
-    # Evals print tables, not logs: only warnings and errors reach the terminal.
-    log.configure("WARNING")
+    # Evals print tables, not logs: only warnings and errors reach the terminal (all of them
+    # with `smsdesk --verbose`, which sets the level to DEBUG).
+    log.configure("DEBUG" if get_settings().log_level == "DEBUG" else "WARNING")
     if knowledge is not None and not knowledge.is_dir():
         fail(f"--knowledge {knowledge}: not a folder")
     return EvalContext(get_settings(), knowledge, _console)

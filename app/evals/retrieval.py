@@ -24,11 +24,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from rich.console import Console
 
 from app.ai.encoder import MODEL_NAME, Vectors, get_encoder
 from app.ai.index import Fusion, lexical_vectorizer
 from app.config import get_settings
 from app.errors import InvalidInput
+from app.evals.progress import progress_bar
 from app.evals.report import EvalReport
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "evals" / "data" / "faq"
@@ -86,7 +88,19 @@ def _embed(texts: Sequence[str], cache_dir: Path) -> Vectors:
     if path.exists():
         cached: Vectors = np.load(path)
         return cached
-    vectors = get_encoder(get_settings().encoder_threads).encode(texts)
+    encoder = get_encoder(get_settings().encoder_threads)
+    # Minutes on a CPU the first time (the cache then answers): show how far it is.
+    chunk = 512
+    parts: list[Vectors] = []
+    stderr = Console(stderr=True)
+    bar = progress_bar(
+        stderr if stderr.is_terminal else None, f"embedding {len(texts)} texts", len(texts)
+    )
+    with bar as done:
+        for start in range(0, len(texts), chunk):
+            parts.append(encoder.encode(texts[start : start + chunk]))
+            done(len(parts[-1]))
+    vectors = np.concatenate(parts) if parts else encoder.encode(texts)
     cache_dir.mkdir(parents=True, exist_ok=True)
     np.save(path, vectors)
     return vectors

@@ -25,6 +25,7 @@ from app.handoff.agents import (
     set_password,
     update_agent,
 )
+from app.handoff.scopes import brand_label, check_brands, check_team, known_brands, known_teams
 from app.storage import open_database
 from app.storage.tables import Agent
 
@@ -62,16 +63,28 @@ def add_command(
     name: Annotated[str | None, typer.Option(help="Display name (default: from email).")] = None,
     brand: Annotated[
         list[str] | None,
-        typer.Option(help="A brand the agent may see; repeat for more (default SMSDESK_BRAND_ID)."),
+        typer.Option(
+            help="A brand id the agent may see; repeat for more (default SMSDESK_BRAND_ID; "
+            "`agents brands` lists them)."
+        ),
     ] = None,
     team: Annotated[
-        str | None, typer.Option(help="The team whose queue the agent works (e.g. billing).")
+        str | None,
+        typer.Option(help="The team whose queue the agent works (`agents teams` lists them)."),
     ] = None,
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Create an agent account; the password is read from standard input, never an argument."""
-    password = _read_password(password_stdin)
+    settings = get_settings()
     with _session() as session:
+        brands = known_brands(session, settings)
+        try:
+            # Checked before the password is read: a typo is reported without it.
+            check_brands(brand or [], brands)
+            check_team(team, known_teams(settings.knowledge_dir))
+        except AgentError as exc:
+            fail(str(exc))
+        password = _read_password(password_stdin)
         try:
             agent = create_agent(
                 session,
@@ -79,14 +92,38 @@ def add_command(
                 password=password,
                 role=role.value,
                 display_name=name,
-                brands=brand or [get_settings().brand_id],
+                brands=brand or [settings.brand_id],
                 team=team,
             )
         except AgentError as exc:
             fail(str(exc))
         audit(session, action="agent.created", target=agent.email, detail={"by": "cli"})
         session.commit()
-    typer.echo(f"added {agent.role} {agent.email} (brands: {', '.join(agent.brands)})")
+    typer.echo(f"added {agent.role} {agent.email} (brands: {_labels(agent.brands, brands)})")
+
+
+def _labels(chosen: list[str], brands: dict[str, str]) -> str:
+    return ", ".join(brand_label(b, brands) for b in chosen) or "-"
+
+
+@agents_app.command("brands")
+def brands_command() -> None:
+    """List the brand ids an agent can be given (`--brand`), with their display names."""
+    settings = get_settings()
+    with _session() as session:
+        brands = known_brands(session, settings)
+    for brand, name in brands.items():
+        typer.echo(f"{brand}\t{name}")
+
+
+@agents_app.command("teams")
+def teams_command() -> None:
+    """List the teams an agent can be put on (`--team`): the knowledge base's intents.yaml."""
+    teams = known_teams(get_settings().knowledge_dir)
+    if not teams:
+        typer.echo("no teams: name them under `teams:` in the knowledge base's intents.yaml")
+    for team, description in teams.items():
+        typer.echo(f"{team}\t{description}")
 
 
 @agents_app.command("list")
@@ -94,6 +131,7 @@ def list_command() -> None:
     """List every agent account: email, role, active, brands, last login."""
     with _session() as session:
         agents = list_agents(session)
+        brands = known_brands(session, get_settings())
     if not agents:
         typer.echo("no agents yet: smsdesk agents add EMAIL --role admin --password-stdin")
         return
@@ -101,7 +139,7 @@ def list_command() -> None:
         last = agent.last_login_at.isoformat(timespec="seconds") if agent.last_login_at else "-"
         state = "active" if agent.active else "disabled"
         typer.echo(
-            f"{agent.email}\t{agent.role}\t{state}\t{','.join(agent.brands) or '-'}"
+            f"{agent.email}\t{agent.role}\t{state}\t{_labels(agent.brands, brands)}"
             f"\t{agent.display_name}\tlast login {last}"
         )
 
@@ -121,10 +159,15 @@ def update_command(
 ) -> None:
     """Change an agent's role, name, brands or team; what is not given stays as it is."""
 
+    settings = get_settings()
+
     def change(session: Session) -> Agent:
         current = find_agent(session, email=email)
         if current is None:
             raise AgentError(f"no agent with email {normalise_email(email)}")
+        check_brands(brand or [], known_brands(session, settings), kept=current.brands)
+        if team:
+            check_team(team.strip(), known_teams(settings.knowledge_dir), kept=current.team)
         return update_agent(
             session,
             email=email,
@@ -135,10 +178,9 @@ def update_command(
         )
 
     agent = _change(email, "agent.edited", change)
-    typer.echo(
-        f"updated {agent.email}: {agent.role}, brands {', '.join(agent.brands) or '-'}, "
-        f"team {agent.team or '-'}"
-    )
+    with _session() as session:
+        labels = _labels(agent.brands, known_brands(session, settings))
+    typer.echo(f"updated {agent.email}: {agent.role}, brands {labels}, team {agent.team or '-'}")
 
 
 @agents_app.command("disable")

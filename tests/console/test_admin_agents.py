@@ -8,7 +8,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 from app.handoff.agents import disable_agent, find_agent
-from app.storage.tables import Agent, AuditEntry
+from app.storage.messages import now
+from app.storage.tables import Agent, AuditEntry, Conversation
 from tests.console.conftest import PASSWORD, MakeAgent, app_engine, login
 
 NEW_PASSWORD = "a long enough secret"
@@ -18,6 +19,10 @@ def admin_client(client: TestClient, make_agent: MakeAgent) -> tuple[TestClient,
     """The client signed in as an admin, sending its CSRF token the way htmx does."""
     admin = make_agent("root@example.com", role="admin", brands=())
     client.headers["X-CSRF-Token"] = login(client, "root@example.com")
+    with Session(app_engine(client)) as session:  # brands the page accepts besides `default`
+        for brand in ("acme", "globex"):
+            session.add(Conversation(brand=brand, phone_e164="+12125550100", created_at=now()))
+        session.commit()
     return client, admin
 
 
@@ -134,7 +139,15 @@ def test_refused_additions_say_why_and_are_audited(
         (form(password="short pass"), "the password must be at least 12 characters long"),
         (form(role="root"), "role must be one of agent, supervisor, admin, not 'root'"),
         (form(email="not-an-email"), "not an email address: 'not-an-email'"),
-        (form(team="t" * 65), "a team name must be 1 to 64 characters long"),
+        (
+            form(team="biling"),
+            "unknown team 'biling'; the teams are: accounts, appointments, billing, care, "
+            "membership, orders, stores",
+        ),
+        (
+            form(brands="acme, initech"),
+            "unknown brand 'initech'; the brands are: default (Acme), acme, globex",
+        ),
     ]
     for data, error in cases:
         response = client.post("/console/agents", data=data)
@@ -323,3 +336,25 @@ def test_an_admin_edits_an_agents_role_brands_and_team(
     assert [a for a, _, _ in audit_log(client)] == [
         "agent.edited", "agent.edited", "agent.edit_refused", "agent.edit_refused",
     ]  # fmt: skip
+
+
+def test_the_page_names_the_brands_and_offers_the_teams(
+    client: TestClient, make_agent: MakeAgent
+) -> None:
+    client, _ = admin_client(client, make_agent)
+    make_agent("ana@example.com", brands=("default", "acme"))
+    html = client.get("/console/agents").text
+    assert "default (Acme), acme" in html  # ana's row: the brand id with its display name
+    hint = re.search(r'<p class="small muted" id="brand-choices">(.*?)</p>', html, re.S)
+    assert hint is not None
+    assert re.sub(r"<[^>]+>", "", hint.group(1)) == "Brand ids: default (Acme), acme, globex"
+    options = re.findall(r'<option value="([a-z]+)">[^<]+</option>', html.split("team-options")[-1])
+    assert options == [
+        "accounts",
+        "appointments",
+        "billing",
+        "care",
+        "membership",
+        "orders",
+        "stores",
+    ]

@@ -13,6 +13,8 @@ from app.cli import app
 from app.config import get_settings
 from app.handoff.agents import authenticate
 from app.storage import open_database
+from app.storage.messages import now
+from app.storage.tables import Conversation
 
 runner = CliRunner()
 PASSWORD = "a long enough password\n"
@@ -25,12 +27,23 @@ def _isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     get_settings.cache_clear()
 
 
+def seed_brands(*brands: str) -> None:
+    """Conversations of other brands in the database (one shared by several deployments)."""
+    engine = open_database(get_settings().db_url)
+    with Session(engine) as session:
+        for brand in brands:
+            session.add(Conversation(brand=brand, phone_e164="+12125550100", created_at=now()))
+        session.commit()
+    engine.dispose()
+
+
 def agents(*args: str, stdin: str | None = None) -> tuple[int, str]:
     result = runner.invoke(app, ["agents", *args], input=stdin)
     return result.exit_code, result.output
 
 
 def test_add_list_disable() -> None:
+    seed_brands("acme", "globex")
     code, out = agents(
         "add", "Ana@Example.com", "--role", "supervisor", "--name", "Ana", "--brand", "acme",
         "--brand", "globex", "--password-stdin", stdin=PASSWORD,
@@ -41,8 +54,9 @@ def test_add_list_disable() -> None:
 
     code, out = agents("list")
     assert code == 0
-    assert out.splitlines()[0].startswith("ana@example.com\tsupervisor\tactive\tacme,globex\tAna")
-    assert "bob@example.com\tagent\tactive\tdefault" in out  # SMSDESK_BRAND_ID by default
+    assert out.splitlines()[0].startswith("ana@example.com\tsupervisor\tactive\tacme, globex\tAna")
+    # SMSDESK_BRAND_ID by default, shown with its display name (SMSDESK_BRAND_NAME)
+    assert "bob@example.com\tagent\tactive\tdefault (Acme)\t" in out
 
     engine = open_database(get_settings().db_url)
     with Session(engine) as session:
@@ -104,6 +118,7 @@ def test_enable_and_set_a_password() -> None:
 
 
 def test_update_changes_only_what_is_given() -> None:
+    seed_brands("acme", "globex")
     add = ("add", "ana@example.com", "--brand", "acme", "--team", "billing", "--password-stdin")
     assert agents(*add, stdin=PASSWORD)[0] == 0
     code, out = agents("update", "ANA@example.com", "--role", "supervisor")
@@ -112,6 +127,6 @@ def test_update_changes_only_what_is_given() -> None:
     assert code == 0 and "brands globex, acme, team billing" in out
     code, out = agents("update", "ana@example.com", "--team", "", "--name", "Ana B")
     assert code == 0 and "team -" in out
-    assert "ana@example.com\tsupervisor\tactive\tglobex,acme\tAna B" in agents("list")[1]
+    assert "ana@example.com\tsupervisor\tactive\tglobex, acme\tAna B" in agents("list")[1]
     code, out = agents("update", "ana@example.com", "--team", "x" * 65)
-    assert code == 2 and "a team name must be 1 to 64 characters long" in out
+    assert code == 2 and "unknown team" in out

@@ -511,7 +511,9 @@ def test_worker_refuses_sqlite(cli_env: None, monkeypatch: pytest.MonkeyPatch) -
     result = CliRunner().invoke(app, ["worker"])
     assert result.exit_code == 2
     (line,) = result.output.strip().splitlines()
-    assert line.startswith("error: smsdesk worker needs a PostgreSQL database") and "sqlite" in line
+    # Refused by the settings themselves (every command, `serve` too), naming both variables.
+    assert line.startswith("error: SMSDESK_EXECUTION_MODE=procrastinate needs a PostgreSQL")
+    assert "SMSDESK_DATABASE_URL" in line and "sqlite" in line
 
 
 def test_worker_refuses_the_in_process_mode(
