@@ -746,6 +746,44 @@ def verdict(results: Sequence[dict[str, Any]], bot: str) -> dict[str, Any]:
     return found
 
 
+def build_report(results: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    """The JSON of the levels run so far, with the verdict and the ratios to the baseline."""
+    baseline = {r["offered_rate"]: r for r in results if r["bot"] != args.bot}
+    return {
+        "suite": "webhook_ingress",
+        "machine": {
+            "python": platform.python_version(),
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+        },
+        "config": {
+            "database": "sqlite",
+            "execution_mode": "inprocess",
+            "provider": "console",
+            "workers": args.workers or "default",
+            "worker_process": args.worker_process,
+            "bot": args.bot,
+            "baseline": f"bot {args.baseline}" if baseline else None,
+            "server_log_level": args.log_level,
+            "seconds": args.seconds,
+            "timeout_s": args.timeout,
+            "max_connections": args.max_connections,
+            "stop_rate": args.stop_rate,
+            "stop_fraction": args.stop_fraction,
+            "replies_per_stop": args.replies_per_stop,
+            "client": "asyncio streams, HTTP/1.1 keep-alive, open loop",
+            "latency_from": "scheduled send instant",
+        },
+        "verdict": verdict(results, args.bot),
+        "ratios_to_baseline": {
+            f"{rate:g}/s": ratios(r, baseline[rate])
+            for r in results
+            if r["bot"] == args.bot and (rate := r["offered_rate"]) in baseline
+        },
+        "results": results,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", default="100,300", help="offered req/s, comma-separated "
@@ -789,7 +827,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     bots = [args.bot] + ([] if args.baseline == "none" or args.bot == "off" else ["off"])
 
-    results = []
+    results: list[dict[str, Any]] = []
     for bot in bots:
         for rate in rates:
             stops = (
@@ -799,43 +837,10 @@ def main() -> None:
             )
             print(f"bot {bot}: offering {rate:,.0f} req/s for {args.seconds:g} s ...", flush=True)
             results.append(run_level(Level(rate, args.seconds, stops, bot), args, rng))
-
-    baseline = {r["offered_rate"]: r for r in results if r["bot"] != args.bot}
-    report = {
-        "suite": "webhook_ingress",
-        "machine": {
-            "python": platform.python_version(),
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-        },
-        "config": {
-            "database": "sqlite",
-            "execution_mode": "inprocess",
-            "provider": "console",
-            "workers": args.workers or "default",
-            "worker_process": args.worker_process,
-            "bot": args.bot,
-            "baseline": f"bot {args.baseline}" if baseline else None,
-            "server_log_level": args.log_level,
-            "seconds": args.seconds,
-            "timeout_s": args.timeout,
-            "max_connections": args.max_connections,
-            "stop_rate": args.stop_rate,
-            "stop_fraction": args.stop_fraction,
-            "replies_per_stop": args.replies_per_stop,
-            "client": "asyncio streams, HTTP/1.1 keep-alive, open loop",
-            "latency_from": "scheduled send instant",
-        },
-        "verdict": verdict(results, args.bot),
-        "ratios_to_baseline": {
-            f"{rate:g}/s": ratios(r, baseline[rate])
-            for r in results
-            if r["bot"] == args.bot and (rate := r["offered_rate"]) in baseline
-        },
-        "results": results,
-    }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
+            report = build_report(results, args)  # written after each level: a long run
+            args.json.parent.mkdir(parents=True, exist_ok=True)  # stopped early keeps its part
+            args.json.write_text(json.dumps(report, indent=2) + "\n")
+    report = build_report(results, args)
     print()
     print_table(results)
     print(json.dumps({"verdict": report["verdict"], "ratios": report["ratios_to_baseline"]}))
