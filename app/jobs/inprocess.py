@@ -228,25 +228,31 @@ class InProcessEngine:
         return len(jobs)
 
     def _run_claimed(self, jobs: Sequence[Job]) -> None:
-        outcomes: list[tuple[Job, BaseException | None]] = []
-        with self._prepared(jobs):
-            for job in jobs:
-                error: Exception | None = None
-                try:
-                    self.handlers[job.kind](job.payload)
-                except Exception as exc:  # a handler's failure is recorded and retried, never lost
-                    error = exc
-                outcomes.append((job, error))
+        recorded: set[int | None] = set()
         try:
-            self.finish_batch(outcomes)
-        except Exception:
-            for job in jobs:
-                assert job.id is not None
-                self._orphans.add(job.id)  # the ticker puts them back once the database answers
-            raise
-        for _, outcome in outcomes:
-            if isinstance(outcome, NotYet):
-                self._wake_in(outcome.seconds)
+            outcomes: list[tuple[Job, BaseException | None]] = []
+            with self._prepared(jobs):
+                for job in jobs:
+                    error: Exception | None = None
+                    try:
+                        self.handlers[job.kind](job.payload)
+                    except Exception as exc:  # a handler's failure is recorded, never lost
+                        error = exc
+                    if isinstance(error, NotYet):
+                        # Recorded now, not with the batch: what it waits for (the AI's
+                        # warm-up) may end meanwhile, and that wake-up moves pending jobs only.
+                        self.finish_batch([(job, error)])
+                        recorded.add(job.id)
+                        self._wake_in(error.seconds)
+                    else:
+                        outcomes.append((job, error))
+            if outcomes:
+                self.finish_batch(outcomes)
+                recorded.update(job.id for job, _ in outcomes)
+        finally:
+            # The database went away before these were recorded (or run): the ticker puts them
+            # back once it answers.
+            self._orphans.update(j.id for j in jobs if j.id not in recorded and j.id is not None)
 
     def _prepared(self, jobs: Sequence[Job]) -> contextlib.ExitStack:
         """The shared preparation of each handler that offers one, for its jobs of the batch."""

@@ -295,3 +295,47 @@ def test_the_llm_reading_a_revocation_opts_the_customer_out(
     assert llm_runtime.compliance.consent(PHONE).state.status == "opted_out"
     (decision,) = decisions(llm_runtime.engine)
     assert decision.action == "opt_out" and llm.count("draft") == 0
+
+
+def test_a_batch_of_customers_gets_the_answers_each_would_get_alone(runtime: Runtime) -> None:
+    from app.jobs.inprocess import InProcessEngine
+
+    jobs = runtime.jobs
+    assert isinstance(jobs, InProcessEngine)
+    bodies = [
+        "What time do you open?",
+        "how do I cancel my club membership",
+        "I want to talk to a real person",
+        "do u guys price match?",
+    ]
+
+    def store(phones: list[str]) -> None:
+        for phone, body in zip(phones, bodies, strict=True):
+            sms = InboundSms(
+                provider="twilio",
+                provider_message_id=f"SM{next(_sids):032d}",
+                from_number=phone,
+                to_number="+18005550199",
+                body=body,
+                received_at=clock.now(),
+            )
+            accept_inbound(runtime.engine, sms, brand="default")
+
+    store([f"+1212555020{i}" for i in range(4)])
+    assert jobs.run_batch(8) == 4  # the four texts in one batch, encoded together
+    alone = [f"+1212555030{i}" for i in range(4)]
+    for phone, body in zip(alone, bodies, strict=True):
+        text(runtime, body, phone=phone)  # one at a time
+
+    with Session(runtime.engine) as session:
+        rows = session.exec(select(AiDecision, Message).join(Message)).all()
+        by_body: dict[str, list[tuple[str, object]]] = {}
+        for decision, message in rows:
+            by_body.setdefault(message.body, []).append(
+                (decision.action, decision.record.get("entry_id"))
+            )
+        statuses = {
+            m.status for m in session.exec(select(Message).where(Message.direction == "inbound"))
+        }
+    assert statuses == {"processed"}
+    assert all(len(found) == 2 and found[0] == found[1] for found in by_body.values()), by_body
