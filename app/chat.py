@@ -22,6 +22,14 @@ from twilio.request_validator import RequestValidator
 
 from app.channels.twilio import webhook_url
 from app.config import Settings
+from app.errors import SmsdeskError
+
+
+class ServerUnreachable(SmsdeskError):
+    """No smsdesk answers at the chat's URL."""
+
+    code = "server_unreachable"
+
 
 SMS_PATH = "/webhooks/twilio/sms"
 STREAM_PATH = "/api/v1/messages/stream"  # app/api/texts_stream.py
@@ -145,7 +153,13 @@ def run(phone: Phone, lines: Iterable[str], *, wait_seconds: float) -> None:
             body = line.rstrip("\n")
             if body.strip() in ("/quit", "/exit"):
                 break
-            status = phone.send(body)
+            try:
+                status = phone.send(body)
+            except httpx.HTTPError as exc:
+                raise ServerUnreachable(
+                    f"cannot reach smsdesk at {phone.url} ({exc}): is `smsdesk serve` running "
+                    "there? (`--url`, or the same SMSDESK_PORT / SMSDESK_PUBLIC_BASE_URL)"
+                ) from None
             if status != 200:
                 phone.out(f"(the server answered {status})")
         stop.wait(wait_seconds)

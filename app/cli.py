@@ -84,13 +84,20 @@ def _options(
 ) -> None:
     if verbose:
         os.environ["SMSDESK_LOG_LEVEL"] = "DEBUG"  # read by the settings, for this command
-        log.configure("DEBUG")
+        _configure_logs("DEBUG")
         return
     quiet_libraries()
     if ctx.invoked_subcommand not in ("serve", "worker") and not structlog.is_configured():
         # Unconfigured, structlog prints every level: `train` and the evals showed `[debug]`
         # lines. A command prints its results; servers log at SMSDESK_LOG_LEVEL.
-        log.configure("WARNING")
+        _configure_logs("WARNING")
+
+
+def _configure_logs(level: str) -> None:
+    log.configure(level)
+    # Not cached: a logger bound now would keep this level past the command (in a process
+    # that runs several, such as the tests), as in compliance/reconcile_cli.py.
+    structlog.configure(cache_logger_on_first_use=False)
 
 
 _out = Console(soft_wrap=True, highlight=False)

@@ -69,7 +69,11 @@ def check_brands(
         return
     valid = ", ".join(brand_label(b, brands) for b in brands)
     by_name = [b for b, name in brands.items() if name.casefold() == unknown[0].casefold()]
-    hint = f" ({unknown[0]!r} is the name of brand {by_name[0]}: give its id)" if by_name else ""
+    hint = ""
+    if by_name:  # the README's own example typed the name (`--brand acme` for `Acme`)
+        hint = (
+            f" ({brands[by_name[0]]} is the display name of brand {by_name[0]}: use {by_name[0]})"
+        )
     raise AgentError(f"unknown brand {unknown[0]!r}{hint}; the brands are: {valid}")
 
 

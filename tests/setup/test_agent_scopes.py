@@ -75,7 +75,7 @@ def test_an_unknown_brand_is_refused_naming_the_valid_ones() -> None:
     )
     assert code == 2
     assert out.strip() == (
-        "error: unknown brand 'acme' ('acme' is the name of brand default: give its id); "
+        "error: unknown brand 'acme' (Acme is the display name of brand default: use default); "
         "the brands are: default (Acme)"
     )
     assert agents("list")[1].startswith("no agents yet")

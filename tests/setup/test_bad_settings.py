@@ -7,6 +7,7 @@ nothing in the test process (pytest's own exception handling) hides a traceback.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +83,22 @@ def test_a_secret_is_never_echoed(tmp_path: Path) -> None:
     assert result.returncode == 2
     (line,) = result.stderr.splitlines()
     assert "SMSDESK_SIMULATOR" in line and "s3cret" not in line
+
+
+def test_chat_without_a_server_says_where_it_looked(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "chat", "--from", "+12125550123", "--wait", "0"],
+        env={k: v for k, v in os.environ.items() if not k.startswith("SMSDESK_")}
+        | {"SMSDESK_PORT": str(port), "SMSDESK_DATA_DIR": str(tmp_path), "PYTHONPATH": str(REPO)},
+        cwd=tmp_path,
+        input="hello\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: cannot reach smsdesk at http://127.0.0.1:{port} "), line
