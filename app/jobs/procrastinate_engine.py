@@ -50,7 +50,7 @@ from procrastinate import exceptions as pq_errors
 from procrastinate.jobs import Job as PqJob
 from procrastinate.jobs import Status
 from procrastinate.schema import SchemaManager
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, Pool, text
 from sqlalchemy.engine import URL, make_url
 from sqlmodel import Session
 
@@ -167,6 +167,11 @@ class JobQueue:
             for job in manager.list_jobs(task=RUN_JOB, lock=key, status=status.value)
         ]
 
+    def has_waiting(self, key: str, kind: str) -> bool:
+        """Whether a `run_job` of `kind` waits or runs for `key` (the processor keeps a
+        customer's texts in order behind one that waits for the AI)."""
+        return any(job.task_kwargs.get("kind") == kind for job in self.queued(key=key))
+
     def _priority_within_lock(self, key: str, priority: int) -> int:
         """At most the lowest priority of the key's waiting jobs: never overtake them."""
         waiting = self._opened().job_manager.list_jobs(lock=key, status=Status.TODO.value)
@@ -202,17 +207,17 @@ class JobQueue:
                 self._open = False
 
 
-_queues: WeakKeyDictionary[Engine, JobQueue] = WeakKeyDictionary()
+_queues: WeakKeyDictionary[Pool, JobQueue] = WeakKeyDictionary()
 _queues_guard = threading.Lock()
 
 
 def queue_for(engine: Engine) -> JobQueue:
     """The procrastinate queue of `engine`'s database, routed to by `enqueue` from now on."""
     with _queues_guard:
-        queue = _queues.get(engine)
+        queue = _queues.get(engine.pool)
         if queue is None:
-            queue = _queues[engine] = JobQueue(engine)
-            route_jobs(engine, queue.defer_in)
+            queue = _queues[engine.pool] = JobQueue(engine)
+            route_jobs(engine, queue)
         return queue
 
 

@@ -50,7 +50,14 @@ from app.pipeline.responder import Previous, QueueState, Responder, ResponderReq
 from app.pipeline.wording import Wording
 from app.signups import Signups
 from app.storage.engine import reading
-from app.storage.messages import add_status, conversation_key, enqueue, now, recent_messages
+from app.storage.messages import (
+    add_status,
+    conversation_key,
+    enqueue,
+    has_waiting_job,
+    now,
+    recent_messages,
+)
 from app.storage.tables import AiDecision, Conversation, HandoffItem, Job, Message
 
 CONFIRMATION_DEADLINE = timedelta(minutes=5)  # TIME-2 / FCC-3
@@ -531,7 +538,7 @@ def _look(session: Session, message: Message, conversation: Conversation, *, flo
     earlier = recent_messages(session, conversation_id=conversation.id, before=message.created_at)
     return _Look(
         queue=_queue_state(unresolved_item(session, conversation_id=conversation.id)),
-        waiting=_has_waiting(session, key),
+        waiting=has_waiting_job(session, key=key, kind=RESPOND_INBOUND),
         in_flow=flows and active_run(session, conversation_id=conversation.id) is not None,
         history=tuple(
             Turn("inbound" if m.direction == "inbound" else "outbound", m.body, m.created_at)
@@ -545,13 +552,6 @@ def _ai_unavailable(readiness: Readiness) -> Decided:
     """The AI failed to load: a person takes the text (acknowledged), never silence."""
     record = {"decision": "handoff", "reasons": [Reason.ai_unavailable.value]}
     return Decided(HandOff((Reason.ai_unavailable,)), record | {"error": readiness.reason})
-
-
-def _has_waiting(session: Session, key: str) -> bool:
-    found = session.exec(
-        select(Job.id).where(Job.key == key, col(Job.state).in_(("pending", "running")))
-    ).first()
-    return found is not None
 
 
 def _texts_of(decision: Reply | Clarify | Close) -> list[tuple[str, str]]:

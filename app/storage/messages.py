@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Pool
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -90,29 +90,55 @@ class JobRequest:
     priority: int
 
 
-Deferrer = Callable[[Session, JobRequest], None]
-"""Queues a job in the session's transaction on another queue than the `jobs` table."""
-_deferrers: WeakKeyDictionary[Engine, Deferrer] = WeakKeyDictionary()
+class JobRouter(Protocol):
+    """Another queue than the `jobs` table (scale-out mode: procrastinate's)."""
+
+    def defer_in(self, session: Session, job: JobRequest) -> None:
+        """Queue `job` in `session`'s transaction."""
+        ...
+
+    def has_waiting(self, key: str, kind: str) -> bool:
+        """Whether a job of `kind` and `key` waits to run."""
+        ...
 
 
-def route_jobs(engine: Engine, deferrer: Deferrer) -> None:
-    """Send the jobs enqueued on `engine` to `deferrer` (scale-out mode: procrastinate's queue)
+_routers: WeakKeyDictionary[Pool, JobRouter] = WeakKeyDictionary()
+"""By connection pool: `reading(engine)` and other option views of one engine share its pool."""
+
+
+def route_jobs(engine: Engine, router: JobRouter) -> None:
+    """Send the jobs enqueued on `engine` to `router` (scale-out mode: procrastinate's queue)
     instead of the `jobs` table: one queue per mode, chosen where the runtime is built."""
-    _deferrers[engine] = deferrer
+    _routers[engine.pool] = router
 
 
-def _deferrer_of(engine: Engine) -> Deferrer | None:
+def _router_of(session: Session) -> JobRouter | None:
     """The runtime's routing, else the process's settings: a command that opens the database
     itself (a campaign, the demo seed) queues where the deployment's workers look."""
-    if engine in _deferrers:
-        return _deferrers[engine]
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    if engine.pool in _routers:
+        return _routers[engine.pool]
     from app.config import get_settings
 
     if get_settings().execution_mode == "procrastinate" and engine.dialect.name == "postgresql":
         from app.jobs.procrastinate_engine import queue_for
 
-        return queue_for(engine).defer_in
+        return queue_for(engine)
     return None
+
+
+def has_waiting_job(session: Session, *, key: str, kind: str) -> bool:
+    """Whether a job of `kind` and `key` waits (or runs), on whichever queue this mode uses."""
+    router = _router_of(session)
+    if router is not None:
+        return router.has_waiting(key, kind)
+    found = session.exec(
+        select(Job.id).where(
+            Job.key == key, Job.kind == kind, col(Job.state).in_(("pending", "running"))
+        )
+    ).first()
+    return found is not None
 
 
 def enqueue(
@@ -131,10 +157,9 @@ def enqueue(
     session's own connection (None returned); there `dedupe_key` is not stored: every caller's
     key derives from a row that is itself unique (a message, a delivery, a batch), and handlers
     are idempotent."""
-    bind = session.get_bind()
-    deferrer = _deferrer_of(bind if isinstance(bind, Engine) else bind.engine)
-    if deferrer is not None:
-        deferrer(session, JobRequest(kind, key, payload, dedupe_key, run_after, priority))
+    router = _router_of(session)
+    if router is not None:
+        router.defer_in(session, JobRequest(kind, key, payload, dedupe_key, run_after, priority))
         return None
     job = Job(
         kind=kind,

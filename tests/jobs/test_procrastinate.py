@@ -303,6 +303,27 @@ def test_a_job_commits_or_rolls_back_with_the_text_that_needs_it(
         assert session.exec(select(Job)).all() == []
 
 
+def test_a_text_waiting_for_the_ai_is_seen_by_the_next_text_of_its_customer(
+    runtime: Runtime, pg_engine: Engine
+) -> None:
+    """The processor keeps a customer's texts in order behind one that waits for the AI: it
+    must see that job on procrastinate's queue, through any view of the engine."""
+    from app.pipeline.processor import RESPOND_INBOUND
+    from app.storage.engine import reading
+    from app.storage.messages import enqueue, has_waiting_job
+
+    key = f"ai|{conversation_key('default', PHONE)}"
+    with Session(pg_engine) as session:
+        enqueue(session, kind=RESPOND_INBOUND, key=key, payload={"message_id": "x"})
+        session.commit()
+    with Session(reading(pg_engine)) as session:
+        assert has_waiting_job(session, key=key, kind=RESPOND_INBOUND)
+        assert not has_waiting_job(session, key=key, kind="process_inbound")
+        other = f"ai|{conversation_key('default', OTHER)}"
+        assert not has_waiting_job(session, key=other, kind=RESPOND_INBOUND)
+        assert session.exec(select(Job)).first() is None  # one queue: procrastinate's
+
+
 def test_an_urgent_text_overtakes_other_conversations_but_never_its_own(
     runtime: Runtime, pg_engine: Engine, responder: EchoResponder
 ) -> None:
