@@ -261,21 +261,36 @@ class Pool:
         self.opened = 0
 
     async def exchange(self, data: bytes, timeout: float) -> tuple[int | str, float]:
-        """Send one request; (status or error name, perf_counter when it was written)."""
+        """Send one request; (status or error name, perf_counter when it was written).
+
+        A kept-alive connection the server closed while it sat idle (uvicorn's keep-alive
+        timeout) fails before any byte of the answer: the request is sent again on a new
+        connection, as every HTTP client does (the server never read it)."""
         await self.slots.acquire()
         written = time.perf_counter()
         connection = None
         try:
             async with asyncio.timeout(timeout):
-                if self.idle:
-                    connection = self.idle.pop()
-                else:
-                    connection = await asyncio.open_connection("127.0.0.1", self.port)
-                    self.opened += 1
-                reader, writer = connection
-                written = time.perf_counter()
-                writer.write(data)
-                head = await reader.readuntil(b"\r\n\r\n")
+                while True:
+                    reused = bool(self.idle)
+                    if reused:
+                        connection = self.idle.pop()
+                    else:
+                        connection = await asyncio.open_connection("127.0.0.1", self.port)
+                        self.opened += 1
+                    reader, writer = connection
+                    written = time.perf_counter()
+                    try:
+                        writer.write(data)
+                        head = await reader.readuntil(b"\r\n\r\n")
+                    except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                        stale = not isinstance(exc, asyncio.IncompleteReadError) or not exc.partial
+                        if reused and stale:
+                            writer.close()
+                            connection = None
+                            continue
+                        raise
+                    break
                 status = int(head.split(b" ", 2)[1])
                 length, close = 0, False
                 for line in head.lower().split(b"\r\n")[1:]:

@@ -57,6 +57,12 @@ def count(engine: Engine, model: type) -> int:
         return int(session.exec(select(func.count()).select_from(model)).one())
 
 
+def inbound_texts(engine: Engine) -> int:
+    with Session(engine) as session:
+        query = select(func.count()).where(Message.direction == "inbound")
+        return int(session.exec(query).one())
+
+
 @contextmanager
 def failing_writes(engine: Engine) -> Iterator[None]:
     """Every INSERT on `engine` fails, as on a full disk: the transaction cannot commit."""
@@ -170,11 +176,11 @@ def test_the_webhook_answers_503_when_its_batch_fails_and_200_on_the_retry(
         engine: Engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
         with failing_writes(engine):
             assert post(client, SMS_WEBHOOK).status_code == 503
-        assert count(engine, Message) == 0
+        assert inbound_texts(engine) == 0
 
         assert post(client, SMS_WEBHOOK).status_code == 200  # Twilio retries
         assert post(client, SMS_WEBHOOK).status_code == 200  # and retries again
-        assert count(engine, Message) == 1
+        assert inbound_texts(engine) == 1  # (the workers may have answered it meanwhile)
 
 
 def test_concurrent_first_texts_of_a_new_customer_share_one_conversation(
