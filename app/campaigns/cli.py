@@ -100,6 +100,14 @@ def bulk_send(
     _out.print(f"campaign {campaign.id}: {campaign.total} recipient(s) of flow {flow}")
     if live_workers(engine, mode=settings.execution_mode):
         progress = _follow(engine, campaign.id, run=None)
+    elif settings.execution_mode == "procrastinate":
+        # Its jobs are on procrastinate's queue, which only `smsdesk worker` runs: they wait
+        # there, durably, and nothing is sent twice when a worker starts.
+        _out.print(
+            "no smsdesk worker is running: the campaign is queued and is sent when one starts "
+            f"(smsdesk worker); follow it with GET /api/v1/campaigns/{campaign.id}"
+        )
+        return 0
     else:
         _out.print("no smsdesk server or worker is running: sending from here")
         progress = _follow(engine, campaign.id, run=_local_runner(settings, engine, flows))

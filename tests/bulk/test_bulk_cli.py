@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
@@ -84,3 +85,26 @@ def test_an_unknown_flow_is_one_clear_error(tmp_path: Path) -> None:
     path = write(tmp_path, [(PHONES[0], "Ana", "Main St")])
     result = runner.invoke(app, ["flows", "send", "nope", "--csv", str(path)])
     assert result.exit_code == 2 and "no flow named 'nope'" in result.output
+
+
+def test_in_scale_out_mode_without_a_worker_the_campaign_waits_on_the_queue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_engine: Engine
+) -> None:
+    """Its jobs are on procrastinate's queue: the command says so instead of sending from the
+    embedded queue, which would never see them."""
+    from app.jobs.procrastinate_engine import queue_for
+
+    url = pg_engine.url.render_as_string(hide_password=False)
+    monkeypatch.setenv("SMSDESK_DATABASE_URL", url)
+    monkeypatch.setenv("SMSDESK_EXECUTION_MODE", "procrastinate")
+    get_settings.cache_clear()
+    monkeypatch.setattr(bulk_cli, "default_flows", lambda _s: StandInFlows(pg_engine).flows())
+    path = write(tmp_path, [(phone, "Ana", "Main St") for phone in PHONES])
+    result = runner.invoke(app, ["flows", "send", "order_pickup", "--csv", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "no smsdesk worker is running: the campaign is queued" in result.output
+    with Session(pg_engine) as session:
+        (campaign,) = session.exec(select(Campaign)).all()
+        assert session.exec(select(Message)).all() == []  # nothing sent from here
+    assert campaign.status != "done"
+    assert queue_for(pg_engine).queued()  # its work waits for a worker
