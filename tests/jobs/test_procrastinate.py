@@ -8,7 +8,6 @@ Every test gets a fresh database (`pg_engine`). Jobs are executed by procrastina
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import random
 import signal
@@ -38,12 +37,12 @@ from app.pipeline.responder import ResponderRequest
 from app.runtime import Runtime, build_runtime
 from app.storage.messages import conversation_key, now
 from app.storage.tables import Job, Message, OutboxEntry
+from tests.helpers import inbound_sms
 
 pytestmark = pytest.mark.postgres
 
 PHONE = "+12125550123"
 OTHER = "+13105550147"
-_ids = itertools.count(1)
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -98,14 +97,7 @@ def engine_of(runtime: Runtime) -> ProcrastinateEngine:
 
 
 def sms(body: str, *, phone: str = PHONE, sid: str | None = None) -> InboundSms:
-    return InboundSms(
-        provider="twilio",
-        provider_message_id=sid or f"SM{next(_ids):032d}",
-        from_number=phone,
-        to_number="+18005550199",
-        body=body,
-        received_at=datetime.now(UTC),
-    )
+    return inbound_sms(body, phone=phone, sid=sid)
 
 
 def outbox(engine: Engine, phone: str | None = None) -> list[str]:

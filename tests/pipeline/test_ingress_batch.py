@@ -4,7 +4,6 @@ nothing acknowledged) when a batch's transaction fails."""
 
 from __future__ import annotations
 
-import itertools
 import threading
 import uuid
 from collections.abc import Iterator
@@ -20,7 +19,6 @@ from sqlalchemy import Engine, event, func
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
-from app import clock
 from app.channels.base import InboundSms
 from app.config import Settings
 from app.errors import InvalidPhoneNumber
@@ -36,20 +34,13 @@ from app.pipeline.ingress import (
 from app.pipeline.ingress_batch import InboundWriter
 from app.storage.tables import Conversation, Job, Message
 from tests.channels.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, SMS_WEBHOOK, sign
+from tests.helpers import inbound_sms
 
 ALICE, BOB = "+12125550123", "+13105550123"
-_ids = itertools.count(1)
 
 
 def sms(body: str, *, phone: str = ALICE, sid: str | None = None) -> InboundSms:
-    return InboundSms(
-        provider="twilio",
-        provider_message_id=sid or f"SM{next(_ids):032d}",
-        from_number=phone,
-        to_number="+18005550199",
-        body=body,
-        received_at=clock.now(),
-    )
+    return inbound_sms(body, phone=phone, sid=sid)
 
 
 def count(engine: Engine, model: type) -> int:
