@@ -290,3 +290,29 @@ def test_the_conversation_page_labels_its_action_bar(
     ):
         assert f'<label for="{control}">{label}</label>' in page
         assert f'id="{control}"' in page
+
+
+def test_a_long_queue_is_paged_and_claiming_keeps_the_search(
+    client: TestClient, make_agent: MakeAgent
+) -> None:
+    engine = app_engine(client)
+    items = [queue_item(engine, phone=f"+1212555{n:04d}", age_minutes=200 - n) for n in range(102)]
+    make_agent("ana@example.com")
+    csrf = login(client, "ana@example.com")
+
+    first = client.get("/console/", params={"q": "+1212555"}).text
+    assert first.count('name="item"') == 100
+    assert "1–100 of 102" in first and 'href="/console/?q=%2B1212555&amp;page=2"' in first
+    second = client.get("/console/", params={"q": "+1212555", "page": "2"}).text
+    # The two that waited least, oldest first; a link back, none further.
+    assert second.count('name="item"') == 2
+    assert second.index("+12125550100") < second.index("+12125550101")
+    assert 'id="page-prev"' in second and 'id="page-next"' not in second
+
+    claimed = client.post(
+        f"/console/items/{items[0]}/claim",
+        headers=htmx(csrf, "http://testserver/console/?view=open&q=%2B1212555&status=open"),
+    )
+    conversation = _item(client, items[0]).conversation_id
+    # The search travels with the conversation; the state filter does not.
+    assert claimed.headers["HX-Location"] == f"/console/conversations/{conversation}?q=%2B1212555"
