@@ -56,6 +56,7 @@ def test_the_queue_page_searches_filters_and_keeps_them_in_its_links(
     assert "+12125550102" in by_reason and "+12125550101" not in by_reason
     nothing = client.get("/console/", params={"q": "nobody by this name"}).text
     assert 'id="queue-empty"' in nothing and "matches the search" in nothing
+    assert 'href="/console/?view=all&amp;q=nobody+by+this+name"' in nothing
 
 
 def test_a_bad_filter_value_is_named_not_a_server_error(
