@@ -65,6 +65,7 @@ def send_agent_reply(
         first_message=conversation.last_outbound_at is None,
         brand=conversation.brand,
         record=False,
+        has_media=bool(pictures),
     )
     if not decision.allowed:
         if decision.next_allowed_utc is None:

@@ -212,6 +212,7 @@ class OutboundSender:
                 first_message=conversation.last_outbound_at is None,
                 brand=conversation.brand,
                 keyword_reply=message.purpose in COMPLIANCE_PURPOSES,
+                has_media=bool(message.media),
             )
             with Session(self.engine, expire_on_commit=False) as session:
                 # The row lock orders this with `cancel_pending` (which runs without the contact
