@@ -318,10 +318,20 @@ def simulator_send(
         context = {"console": None, "phone": None, "phone_error": str(exc)}
         return render(request, "partials/simulator_screen.html", context)
     error: str | None = None
+    attached = picture is not None and bool(picture.filename)
+    if not body.strip() and not attached:
+        error = "Type a message first: an empty text is not sent."
+    elif len(body) > MAX_TEXT_CHARS:
+        error = f"A text can be at most {MAX_TEXT_CHARS} characters; this one has {len(body)}."
+    if error is None:
+        limits: SendLimits = request.app.state.simulator_limits
+        wait = limits.take(f"address:{client_ip(request)}", f"phone:{number}")
+        if wait is not None:
+            error = f"Too many texts from here for now: try again in {_wait_text(wait)}."
     media: tuple[Media, ...] = ()
-    if picture is not None and picture.filename:
-        # Checked and stored like an agent's attachment; the text then carries it as an MMS
-        # whose picture is already here (nothing for the fetch job to download).
+    if error is None and picture is not None and attached:
+        # Checked and stored (only once the rate limit let it through) like an agent's
+        # attachment; the text then carries it as an MMS whose picture is already here.
         limit = settings.media_max_bytes
         try:
             stored = save(
@@ -331,15 +341,6 @@ def simulator_send(
             error = f"Not sent: {exc}."
         else:
             media = (Media(url="", content_type=stored.content_type, upload=stored),)
-    if error is None and not body.strip() and not media:
-        error = "Type a message first: an empty text is not sent."
-    elif error is None and len(body) > MAX_TEXT_CHARS:
-        error = f"A text can be at most {MAX_TEXT_CHARS} characters; this one has {len(body)}."
-    if error is None:
-        limits: SendLimits = request.app.state.simulator_limits
-        wait = limits.take(f"address:{client_ip(request)}", f"phone:{number}")
-        if wait is not None:
-            error = f"Too many texts from here for now: try again in {_wait_text(wait)}."
     if error is not None:
         context = _screen_context(settings, db, number, body=body, send_error=error)
         return render(request, "partials/simulator_screen.html", context)

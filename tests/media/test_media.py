@@ -252,3 +252,36 @@ def test_simulator_sends_a_picture_through_ingress(client: TestClient) -> None:
     with Session(engine_of(client)) as session:
         message = session.get(Message, media.message_id)
         assert message is not None and message.provider == "simulator" and message.media
+
+
+def test_a_picture_only_reply_still_meets_the_gate(client: TestClient) -> None:
+    conversation_id, csrf = claimed_conversation(client)
+    mms(client, body="STOP", sid_digit="b")
+
+    def opted_out() -> bool:
+        with Session(engine_of(client)) as session:
+            return any(
+                m.purpose == "opt_out_confirmation"
+                for m in session.exec(select(Message).where(Message.direction == "outbound"))
+            )
+
+    eventually(opted_out)
+    sent = client.post(
+        f"/console/conversations/{conversation_id}/send",
+        data={"send_key": uuid.uuid4().hex},
+        files={"picture": ("torn.png", png(), "image/png")},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert "Not sent: the customer has opted out" in sent.text
+
+
+def test_simulator_refuses_a_file_that_is_not_a_picture(client: TestClient) -> None:
+    response = client.post(
+        "/simulator/send",
+        data={"phone": CUSTOMER, "body": "look", "sid": uuid.uuid4().hex},
+        files={"picture": ("clip.gif", b"GIF00a not really", "image/gif")},
+        headers={"HX-Request": "true"},
+    )
+    assert "Not sent: not a picture smsdesk takes (JPEG, PNG, GIF or WebP)" in response.text
+    with Session(engine_of(client)) as session:
+        assert session.exec(select(Message)).first() is None
