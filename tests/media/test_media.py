@@ -41,6 +41,7 @@ def configured(settings: Settings, host: MediaHost, **extra: object) -> Settings
             "public_base_url": BASE,
             "media_private_hosts": [f"127.0.0.1:{host.port}", f"localhost:{host.port}"],
             "workers": 2,
+            "api_keys": [SecretStr("media-test-key")],
             **extra,
         }
     )
@@ -119,6 +120,18 @@ def test_inbound_mms_is_fetched_with_twilio_auth_and_shown_only_to_its_brand(
     assert shown.headers["content-type"] == "image/png"
     assert shown.headers["cache-control"].startswith("private")
     assert shown.headers["x-content-type-options"] == "nosniff"
+
+    # The integrator API lists the picture with the message (its bytes stay in the console).
+    with Session(engine_of(client)) as session:
+        message = session.get(Message, media.message_id)
+        assert message is not None
+    listed = client.get(
+        f"/api/v1/conversations/{message.conversation_id}/messages",
+        headers={"Authorization": "Bearer media-test-key"},
+    )
+    assert listed.status_code == 200, listed.text
+    (api_media,) = listed.json()[0]["media"]
+    assert api_media["state"] == "fetched" and api_media["sha256"] == media.sha256
 
 
 def test_picture_only_text_goes_to_a_person_with_its_picture_in_the_thread(
@@ -273,6 +286,19 @@ def test_a_picture_only_reply_still_meets_the_gate(client: TestClient) -> None:
         headers={"X-CSRF-Token": csrf},
     )
     assert "Not sent: the customer has opted out" in sent.text
+
+
+def test_an_upload_over_the_limit_is_413_before_it_is_read(
+    settings: Settings, host: MediaHost
+) -> None:
+    with TestClient(create_app(configured(settings, host, media_max_bytes=2048))) as client:
+        response = client.post(
+            "/simulator/send",
+            data={"phone": CUSTOMER, "sid": uuid.uuid4().hex},
+            files={"picture": ("big.png", png(400, 400) + b"\0" * 80_000, "image/png")},
+            headers={"HX-Request": "true"},
+        )
+    assert response.status_code == 413
 
 
 def test_simulator_refuses_a_file_that_is_not_a_picture(client: TestClient) -> None:
