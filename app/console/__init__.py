@@ -34,6 +34,10 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console_static")
     for module in (routes, pages, actions, events, simulator, dashboard, admin, account, flows):
         app.include_router(module.router)
+    from app.media import routes as media_routes
+
+    app.include_router(media_routes.console_router)
+    app.include_router(media_routes.public_router)
 
     @app.get("/console", include_in_schema=False)
     def console_root() -> Response:

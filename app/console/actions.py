@@ -12,12 +12,13 @@ from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request, status
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile, status
 from fastapi.responses import Response
 from sqlmodel import Session
 
 from app.api.deps import RuntimeDep
 from app.compliance.segments import MAX_TEXT_CHARS
+from app.config import Settings
 from app.console.bulk import BULK_ACTIONS, BulkRefused, run_bulk
 from app.console.canned import VARIABLES, fill, load_canned
 from app.console.deps import ConsoleContext, DbSession, PageContextDep
@@ -27,6 +28,7 @@ from app.console.templating import local_time, render, sentence
 from app.console.views import teams, visible_conversation
 from app.handoff import claims
 from app.handoff.queue import unresolved_item
+from app.media.store import MediaRejected, StoredFile, read_upload, reuse, save
 from app.outbound.agent import send_agent_reply
 from app.storage.messages import now
 from app.storage.tables import Agent, ConversationNote, HandoffItem
@@ -257,20 +259,28 @@ def send(
     runtime: RuntimeDep,
     console: PageContextDep,
     db: DbSession,
-    body: Annotated[str, Form(max_length=MAX_TEXT_CHARS)],
     send_key: Annotated[str, Form(min_length=8, max_length=64)],
+    body: Annotated[str, Form(max_length=MAX_TEXT_CHARS)] = "",
     schedule: Annotated[bool, Form()] = False,
+    picture: Annotated[UploadFile | None, File()] = None,
+    picture_key: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    """Send the agent's reply through the outbound gate; say why when it cannot go now."""
+    """Send the agent's reply (text, a picture, or both) through the outbound gate; say why
+    when it cannot go now."""
     conversation = visible_conversation(db, agent=console.agent, conversation_id=conversation_id)
     if conversation is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such conversation")
     text = body.strip()
-    if not text:
-        return flash(request, "Write something to send.")
     item = unresolved_item(db, conversation_id=conversation.id)
     if item is None or item.status != "claimed" or item.assigned_to != console.agent.id:
         return flash(request, "Claim the conversation before you reply.")
+    try:
+        pictures = _attached(runtime.settings, picture, picture_key)
+    except MediaRejected as exc:
+        console.audit(db, "reply.picture_refused", str(conversation.id), reason=str(exc))
+        return flash(request, f"Not sent: {exc}.")
+    if not text and not pictures:
+        return flash(request, "Write something to send, or attach a picture.")
     # End this request's transaction first: on SQLite it holds the one write lock, which the
     # gate's and the queue's own sessions are about to ask for. (Commit, not rollback: that
     # would expire `conversation`, and reloading it would take the lock straight back.)
@@ -283,6 +293,7 @@ def send(
         key=send_key,
         provider=runtime.sender.name,
         schedule=schedule,
+        pictures=pictures,
     )
     decision = outcome.decision
     if outcome.status == "blocked":
@@ -301,6 +312,7 @@ def send(
                 "send_at": outcome.send_at,
                 "body": text,
                 "send_key": send_key,
+                "picture_key": pictures[0].key if pictures else "",
             },
             headers={"HX-Retarget": "#flash", "HX-Reswap": "outerHTML"},
         )
@@ -312,6 +324,7 @@ def send(
             "reply.scheduled" if outcome.status == "scheduled" else "reply.queued",
             str(conversation.id),
             message_id=str(outcome.message.id),
+            pictures=len(pictures),
         )
         runtime.jobs.notify()
     note = (
@@ -326,6 +339,17 @@ def send(
         {"message": note},
         headers={"HX-Retarget": "#flash", "HX-Reswap": "outerHTML", "HX-Trigger": "refresh, sent"},
     )
+
+
+def _attached(settings: Settings, upload: UploadFile | None, key: str) -> list[StoredFile]:
+    """The reply's picture, checked (type by its bytes, size) and stored; `MediaRejected`."""
+    limit = settings.media_max_bytes
+    if upload is not None and upload.filename:
+        data = read_upload(upload.file, max_bytes=limit)
+        return [save(settings.media_path, data, max_bytes=limit)]
+    if key:
+        return [reuse(settings.media_path, key, max_bytes=limit)]
+    return []
 
 
 def _blocked_message(rule: str, reasons: list[str]) -> str:

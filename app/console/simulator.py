@@ -26,7 +26,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
 
 import phonenumbers
-from fastapi import APIRouter, Form, HTTPException, Query, Request, status
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile, status
 from fastapi.responses import RedirectResponse, Response
 from limits import parse_many
 from limits.storage import MemoryStorage
@@ -34,7 +34,7 @@ from limits.strategies import MovingWindowRateLimiter
 from sqlmodel import Session, col, select
 
 from app.api.deps import RuntimeDep
-from app.channels.base import InboundSms
+from app.channels.base import InboundSms, Media
 from app.chat import BUSINESS_NUMBER
 from app.compliance.parsing import parse_e164
 from app.compliance.segments import MAX_TEXT_CHARS
@@ -44,6 +44,7 @@ from app.console.flow_engine import FlowInfo, FlowStarterDep, find_flow, flow_ca
 from app.console.flow_form import StartOutcome, start_from_form, variables_text
 from app.console.templating import AUTHORS, render
 from app.errors import InvalidPhoneNumber
+from app.media.store import MediaRejected, read_upload, save
 from app.pipeline.ingress import accept_inbound
 from app.storage.messages import now
 from app.storage.tables import Conversation, Message
@@ -139,6 +140,8 @@ class Bubble:
     status: str
     note: str | None
     """Why an outbound text did not go out (yet), when it did not."""
+    pictures: int = 0
+    """How many pictures came with it (the phone shows a marker, not the picture)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +173,7 @@ def _bubble(message: Message) -> Bubble:
         time=f"{message.created_at:%H:%M} UTC",
         status=message.status,
         note=note,
+        pictures=len(message.media),
     )
 
 
@@ -299,6 +303,7 @@ def simulator_send(
     phone: Annotated[str, Form()] = "",
     body: Annotated[str, Form()] = "",
     sid: Annotated[str, Form()] = "",
+    picture: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     """Text the business from `phone`: stored as any provider's inbound text, then processed.
 
@@ -313,7 +318,8 @@ def simulator_send(
         context = {"console": None, "phone": None, "phone_error": str(exc)}
         return render(request, "partials/simulator_screen.html", context)
     error: str | None = None
-    if not body.strip():
+    attached = picture is not None and bool(picture.filename)
+    if not body.strip() and not attached:
         error = "Type a message first: an empty text is not sent."
     elif len(body) > MAX_TEXT_CHARS:
         error = f"A text can be at most {MAX_TEXT_CHARS} characters; this one has {len(body)}."
@@ -322,6 +328,19 @@ def simulator_send(
         wait = limits.take(f"address:{client_ip(request)}", f"phone:{number}")
         if wait is not None:
             error = f"Too many texts from here for now: try again in {_wait_text(wait)}."
+    media: tuple[Media, ...] = ()
+    if error is None and picture is not None and attached:
+        # Checked and stored (only once the rate limit let it through) like an agent's
+        # attachment; the text then carries it as an MMS whose picture is already here.
+        limit = settings.media_max_bytes
+        try:
+            stored = save(
+                settings.media_path, read_upload(picture.file, max_bytes=limit), max_bytes=limit
+            )
+        except MediaRejected as exc:
+            error = f"Not sent: {exc}."
+        else:
+            media = (Media(url="", content_type=stored.content_type, upload=stored),)
     if error is not None:
         context = _screen_context(settings, db, number, body=body, send_error=error)
         return render(request, "partials/simulator_screen.html", context)
@@ -334,6 +353,7 @@ def simulator_send(
         to_number=settings.twilio_from_number or BUSINESS_NUMBER,
         body=body,
         received_at=now(),
+        media=media,
     )
     accept_inbound(runtime.engine, sms, brand=settings.brand_id)
     runtime.jobs.notify()

@@ -22,6 +22,7 @@ from app.handoff import claims
 from app.handoff.agents import can_see_brand
 from app.handoff.queue import UNRESOLVED, unresolved_item
 from app.handoff.search import QueueFilter, customer_names
+from app.media.store import media_of
 from app.storage.messages import now, thread
 from app.storage.tables import (
     Agent,
@@ -32,6 +33,7 @@ from app.storage.tables import (
     FlowRun,
     HandoffItem,
     Message,
+    MessageMedia,
     MessageStatus,
 )
 
@@ -128,6 +130,8 @@ class ThreadEntry:
     message: Message
     steps: list[MessageStatus]
     ai: AiDecision | None
+    media: list[MessageMedia] = field(default_factory=list)
+    """Its pictures (an inbound MMS's, an agent's attachment), in order."""
 
     @property
     def record(self) -> dict[str, Any]:
@@ -242,7 +246,11 @@ def conversation_view(
             ).one()
             earlier = total - len(messages)
     steps = stored.history if stored is not None else {}
-    entries = [ThreadEntry(m, steps.get(m.id, []), decisions.get(m.id)) for m in messages]
+    pictures = media_of(session, [m.id for m in messages])
+    entries = [
+        ThreadEntry(m, steps.get(m.id, []), decisions.get(m.id), pictures.get(m.id, []))
+        for m in messages
+    ]
     item = unresolved_item(session, conversation_id=conversation.id)
     events = ledger.events(session, brand=conversation.brand, phone=conversation.phone_e164)
     notes = session.exec(
