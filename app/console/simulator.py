@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
 
@@ -135,10 +136,12 @@ class Bubble:
     body: str
     who: str
     """Who wrote it: you (inbound), bot, agent, auto-reply, API."""
-    time: str
+    at: datetime
     status: str
     note: str | None
     """Why an outbound text did not go out (yet), when it did not."""
+    goes_out: datetime | None = None
+    """When a scheduled text goes out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,14 +155,14 @@ class ThreadView:
 
 def _bubble(message: Message) -> Bubble:
     note: str | None = None
+    goes_out: datetime | None = None
     if message.direction == "inbound":
         who = "you"
     else:
         who = AUTHORS.get(message.purpose or "", "auto-reply" if message.purpose else "business")
         if message.status == "scheduled" and message.send_after is not None:
-            note = f"goes out {message.send_after:%Y-%m-%d %H:%M} UTC"
-            if message.status_reason:
-                note += f" ({message.status_reason})"
+            goes_out = message.send_after
+            note = message.status_reason or None
         elif message.status in _NOT_SENT:
             note = message.status_reason or None
     return Bubble(
@@ -167,9 +170,10 @@ def _bubble(message: Message) -> Bubble:
         direction=message.direction,
         body=message.body,
         who=who,
-        time=f"{message.created_at:%H:%M} UTC",
+        at=message.created_at,
         status=message.status,
         note=note,
+        goes_out=goes_out,
     )
 
 
@@ -187,7 +191,7 @@ def thread_view(session: Session, *, brand: str, phone: str) -> ThreadView:
         .limit(MAX_SHOWN)
     ).all()
     bubbles = [_bubble(m) for m in reversed(rows)]
-    state = [conversation.status] + [f"{b.id}:{b.status}:{b.note}" for b in bubbles]
+    state = [conversation.status] + [f"{b.id}:{b.status}:{b.note}:{b.goes_out}" for b in bubbles]
     digest = hashlib.blake2s("|".join(state).encode(), digest_size=8).hexdigest()
     return ThreadView(bubbles, with_person=conversation.status == "human", fingerprint=digest)
 
