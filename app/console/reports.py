@@ -14,7 +14,7 @@ from app.console.dashboard import PERIOD_NAMES, require_supervisor
 from app.console.deps import DbSession, PageContextDep
 from app.console.metrics import PERIODS, Period, brand_scope, dashboard_metrics, parse_period
 from app.console.report_csv import agents_csv, dashboard_csv
-from app.console.templating import render
+from app.console.templating import business_zone, render
 from app.handoff.sla import FirstResponseSla
 from app.storage.tables import Agent
 
@@ -71,10 +71,11 @@ def agents_csv_export(
 
 @router.get("/dashboard.csv")
 def dashboard_csv_export(
-    console: PageContextDep, db: DbSession, period: str | None = None
+    request: Request, console: PageContextDep, db: DbSession, period: str | None = None
 ) -> Response:
     """The dashboard's figures as CSV (`metric,value,unit`)."""
     require_supervisor(console.agent)
     chosen = parse_period(period)
-    metrics = dashboard_metrics(db, period=chosen, scope=brand_scope(console.agent))
+    zone = business_zone(request.app.state.runtime.settings.business_timezone)
+    metrics = dashboard_metrics(db, period=chosen, scope=brand_scope(console.agent), zone=zone)
     return _csv(dashboard_csv(metrics), "dashboard", chosen, metrics.window.end)

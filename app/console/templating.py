@@ -46,13 +46,14 @@ def since(value: datetime | None) -> str:
 
 
 @lru_cache(maxsize=16)
-def _zone(name: str) -> ZoneInfo:
+def business_zone(name: str) -> ZoneInfo:
+    """The zone of `SMSDESK_BUSINESS_TIMEZONE` (cached: every time on a page asks)."""
     return ZoneInfo(name)  # the setting was checked at start-up (the SLA clock validates it)
 
 
 def business_time(value: datetime, timezone: str) -> str:
     """An instant on the business's clock as text: `2026-11-24 12:05 EST`."""
-    return f"{value.astimezone(_zone(timezone)):%Y-%m-%d %H:%M %Z}"
+    return f"{value.astimezone(business_zone(timezone)):%Y-%m-%d %H:%M %Z}"
 
 
 def utc_time(value: datetime) -> str:

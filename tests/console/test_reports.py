@@ -8,6 +8,7 @@ import io
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,11 +18,12 @@ from sqlmodel import Session
 from app import clock
 from app.config import Settings
 from app.console.agent_report import AgentFigures, agent_report, survey_key
+from app.console.metrics import dashboard_metrics, window
 from app.console.report_csv import AGENT_COLUMNS
 from app.console.templating import templates
 from app.handoff.agents import create_agent
 from app.handoff.sla import BusinessClock
-from app.storage.tables import Agent, Conversation, FlowRun, HandoffItem
+from app.storage.tables import Agent, Conversation, FlowRun, HandoffItem, Message
 from tests.console.conftest import PASSWORD, MakeAgent, app_engine, login
 
 # Tuesday 10 March 2026, 16:00 UTC = 12:00 in New York (daylight time since Sunday 8 March).
@@ -300,3 +302,48 @@ def test_clock_filter_shows_the_business_zone_with_utc_on_hover(zone: str, shown
         f'<time datetime="2026-01-15T14:30:00+00:00" title="2026-01-15 14:30 UTC">{shown}</time>'
         f"|{shown}|–"
     )
+
+
+# ------------------------------------------------------- the dashboard's traffic, local clock
+
+
+def test_traffic_buckets_follow_the_business_days_and_hours(engine: Engine) -> None:
+    new_york, kolkata = ZoneInfo("America/New_York"), ZoneInfo("Asia/Kolkata")
+    week = window("7d", at=AT).buckets(new_york)
+    # Tue 3 March 11:00 EST to Tue 10 March 12:00 EDT, cut at New York's midnights.
+    assert [label for label, _, _ in week][:2] == [
+        datetime(2026, 3, 3, 5, tzinfo=UTC),
+        datetime(2026, 3, 4, 5, tzinfo=UTC),
+    ]
+    assert week[0][1] == AT - timedelta(days=7) and week[-1][2] == AT
+    spring_forward = next(b for b in week if b[0] == datetime(2026, 3, 8, 5, tzinfo=UTC))
+    assert spring_forward[2] - spring_forward[1] == timedelta(hours=23)
+    assert sum((hi - lo for _, lo, hi in week), timedelta()) == timedelta(days=7)
+    day = window("24h", at=AT).buckets(kolkata)  # a half-hour zone: hours start at :30 UTC
+    assert day[1][0] == datetime(2026, 3, 9, 16, 30, tzinfo=UTC) and len(day) == 25
+
+    with Session(engine) as session:
+        conversation = Conversation(brand="acme", phone_e164="+12125550100", created_at=AT)
+        session.add(conversation)
+        session.flush()
+        late = datetime(2026, 3, 10, 3, 0, tzinfo=UTC)  # Monday 23:00 in New York
+        session.add(
+            Message(
+                conversation_id=conversation.id,
+                direction="inbound",
+                provider="console",
+                body="still up?",
+                status="received",
+                created_at=late,
+                updated_at=late,
+            )
+        )
+        session.commit()
+        local = dashboard_metrics(session, period="7d", scope=None, at=AT, zone=new_york)
+        utc = dashboard_metrics(session, period="7d", scope=None, at=AT)
+    assert {b.start: b.inbound for b in local.traffic if b.inbound} == {
+        datetime(2026, 3, 9, 4, tzinfo=UTC): 1  # Monday, New York
+    }
+    assert {b.start: b.inbound for b in utc.traffic if b.inbound} == {
+        datetime(2026, 3, 10, tzinfo=UTC): 1  # Tuesday, UTC
+    }
