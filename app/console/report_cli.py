@@ -11,11 +11,14 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session
 
+from app.cli_output import fail
 from app.config import get_settings
 from app.console.agent_report import agent_report
 from app.console.metrics import PERIODS, parse_period
 from app.console.report_csv import agents_csv
 from app.console.templating import duration
+from app.handoff.agents import AgentError
+from app.handoff.scopes import check_brands, known_brands
 from app.handoff.sla import FirstResponseSla
 from app.storage import open_database
 
@@ -42,6 +45,10 @@ def agents_command(
     settings = get_settings()
     clock = FirstResponseSla.from_settings(settings).clock
     with Session(open_database(settings.db_url)) as session:
+        try:
+            check_brands(brand or [], known_brands(session, settings))
+        except AgentError as exc:
+            fail(exc)
         report = agent_report(
             session,
             period=parse_period(str(period)),
@@ -53,7 +60,7 @@ def agents_command(
         return
     table = Table(title=f"Agents, last {period} (business time, {settings.business_timezone})")
     for name in ("agent", "handled", "first response p50", "p90", "resolution p50", "rating"):
-        table.add_column(name, justify="left" if name == "agent" else "right")
+        table.add_column(name, justify="left" if name == "agent" else "right", overflow="fold")
     for r in report.rows:
         rating = f"{r.survey_mean:.1f} ({r.survey_responses})" if r.survey_mean is not None else "–"
         table.add_row(
