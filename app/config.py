@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     from the knowledge base (the customer is helped now; the agent sees it in the thread), or
     stay `silent`. Once an agent owns the conversation the bot only drafts."""
     canned_responses_file: Path = Path("knowledge/canned_responses.yaml")
+    phone_region: str = Field(default="US", min_length=2, max_length=3)
+    """The country a number typed in the console's search without +country is read in
+    (a phonenumbers region code: `US`, `GB`)."""
     simulator: bool | None = None
     """The phone simulator page at /simulator (default: on with the console SMS provider,
     outside production; refused in production: it lets anyone text as any number)."""
@@ -230,6 +233,16 @@ class Settings(BaseSettings):
         if any(ch in value for ch in "\n\r"):
             raise ValueError("brand_name must be a single line")
         return value.strip()
+
+    @field_validator("phone_region")
+    @classmethod
+    def _region_is_known(cls, value: str) -> str:
+        import phonenumbers
+
+        region = value.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"phone_region {value!r} is not a region code such as 'US' or 'GB'")
+        return region
 
     @field_validator("simulator_rate_limit")
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import Response
@@ -17,10 +18,13 @@ from sqlmodel import Session
 
 from app.api.deps import RuntimeDep
 from app.compliance.segments import MAX_TEXT_CHARS
+from app.console.bulk import BULK_ACTIONS, BulkRefused, run_bulk
 from app.console.canned import VARIABLES, fill, load_canned
 from app.console.deps import ConsoleContext, DbSession, PageContextDep
-from app.console.templating import business_time, local_time, render
-from app.console.views import visible_conversation
+from app.console.pages import queue_choices
+from app.console.queue_query import carried_from, carried_query
+from app.console.templating import business_time, local_time, render, sentence
+from app.console.views import teams, visible_conversation
 from app.handoff import claims
 from app.handoff.queue import unresolved_item
 from app.outbound.agent import send_agent_reply
@@ -67,16 +71,29 @@ def _queue_action(
 
 
 @router.post("/items/{item_id}/claim")
-def claim(request: Request, item_id: uuid.UUID, console: PageContextDep, db: DbSession) -> Response:
+def claim(
+    request: Request,
+    item_id: uuid.UUID,
+    runtime: RuntimeDep,
+    console: PageContextDep,
+    db: DbSession,
+) -> Response:
     """Own the conversation (exactly one of several agents clicking at once wins)."""
     result = claims.claim(db, agent=console.agent, item_id=item_id)
     response = _queue_action(request, db, console, verb="claim", item_id=item_id, result=result)
     item = db.get(HandoffItem, item_id)
     here = request.headers.get("HX-Current-URL", "")
-    if result == "ok" and item is not None and "/console/conversations/" not in here:
-        # Claimed from the queue: open the conversation, which is what the agent wants next.
-        response.headers["HX-Location"] = f"/console/conversations/{item.conversation_id}"
+    if result == "ok" and item is not None and not _on_conversation_page(here):
+        # Claimed from the queue: open the conversation, which is what the agent wants next
+        # (keeping the queue's search, for the next item after it is resolved).
+        carry = carried_query(here, choices=queue_choices(runtime, console, db))
+        location = f"/console/conversations/{item.conversation_id}"
+        response.headers["HX-Location"] = f"{location}?{carry}" if carry else location
     return response
+
+
+def _on_conversation_page(url: str) -> bool:
+    return urlsplit(url).path.startswith("/console/conversations/")
 
 
 @router.post("/items/{item_id}/release")
@@ -93,16 +110,39 @@ def resolve(
     request: Request,
     item_id: uuid.UUID,
     outcome: Annotated[str, Form()],
+    runtime: RuntimeDep,
     console: PageContextDep,
     db: DbSession,
 ) -> Response:
-    """Close the item with an outcome tag (`return_to_bot` hands the thread back to the bot)."""
+    """Close the item with an outcome tag (`return_to_bot` hands the thread back to the bot).
+
+    Resolved on its conversation page, the agent goes on to the next item of their queue
+    (searched as the queue they opened it from was), or back to the queue when none waits.
+    """
     if outcome not in claims.OUTCOMES:
         return flash(request, f"Unknown outcome {outcome!r}.")
     result = claims.resolve(db, agent=console.agent, item_id=item_id, outcome=outcome)  # type: ignore[arg-type]
-    return _queue_action(
+    response = _queue_action(
         request, db, console, verb="resolve", item_id=item_id, result=result, outcome=outcome
     )
+    here = request.headers.get("HX-Current-URL", "")
+    if result == "ok" and _on_conversation_page(here):
+        response.headers["HX-Location"] = _next_location(runtime, console, db, here, item_id)
+    return response
+
+
+def _next_location(
+    runtime: RuntimeDep, console: ConsoleContext, db: DbSession, here: str, done: uuid.UUID
+) -> str:
+    """The next item's conversation (or the queue), naming the item just resolved."""
+    choices = queue_choices(runtime, console, db)
+    where = carried_from(here, choices=choices)
+    carry = carried_query(here, choices=choices)
+    query = f"{carry}&done={done}" if carry else f"done={done}"
+    found = claims.next_open_item(db, agent=console.agent, where=where)
+    if found is None:
+        return f"/console/?{query}"
+    return f"/console/conversations/{found[1].id}?{query}"
 
 
 def _agent_by_id(db: Session, value: str) -> Agent | None:
@@ -170,6 +210,44 @@ def snooze(
     return _queue_action(
         request, db, console, verb="snooze", item_id=item_id, result=result, until=until.isoformat()
     )
+
+
+@router.post("/queue/bulk")
+def bulk(
+    request: Request,
+    runtime: RuntimeDep,
+    console: PageContextDep,
+    db: DbSession,
+    action: Annotated[str, Form(max_length=20)],
+    item: Annotated[list[str] | None, Form(max_length=40)] = None,
+    agent_id: Annotated[str, Form(max_length=40)] = "",
+    team: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Resolve as spam, assign or transfer the selected queue items, each as one click would;
+    the flash says how many were done and why any was skipped."""
+    if action not in BULK_ACTIONS:
+        return flash(request, f"Unknown bulk action {action[:20]!r}.")
+    try:
+        item_ids = [uuid.UUID(value) for value in item or []]
+    except ValueError:
+        return flash(request, "The selection holds something that is not a queue item.")
+    to = _agent_by_id(db, agent_id) if agent_id else None
+    if agent_id and to is None:
+        return flash(request, "No such agent.")
+    try:
+        report = run_bulk(
+            db,
+            console,
+            action=action,
+            item_ids=item_ids,
+            to=to,
+            team=team or None,
+            teams=teams(db, knowledge_dir=runtime.settings.knowledge_dir),
+        )
+    except BulkRefused as exc:
+        return flash(request, sentence(exc))
+    kind = "info" if not report.skipped else ("warn" if report.done else "error")
+    return flash(request, report.summary, kind=kind)
 
 
 @router.post("/conversations/{conversation_id}/send")

@@ -21,6 +21,7 @@ from app.flows.metrics import latest_run
 from app.handoff import claims
 from app.handoff.agents import can_see_brand
 from app.handoff.queue import UNRESOLVED, unresolved_item
+from app.handoff.search import QueueFilter, customer_names
 from app.storage.messages import now, thread
 from app.storage.tables import (
     Agent,
@@ -51,6 +52,8 @@ class QueueRow:
     owner: Agent | None
     last_text: str | None
     at: datetime
+    customer: str | None = None
+    """The customer's name, when it is known."""
 
     @property
     def sla_state(self) -> str:
@@ -71,11 +74,20 @@ def _agents(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, Agent]:
 
 
 def queue_rows(
-    session: Session, *, agent: Agent, view: claims.QueueView, limit: int = QUEUE_PAGE
+    session: Session,
+    *,
+    agent: Agent,
+    view: claims.QueueView,
+    where: QueueFilter | None = None,
+    limit: int = QUEUE_PAGE,
+    offset: int = 0,
 ) -> list[QueueRow]:
-    """The most urgent `limit` items of a queue view, with owners and each customer's latest
-    text (the tab counts say how many there are in all)."""
-    items = claims.visible_items(session, agent=agent, view=view, limit=limit)
+    """The most urgent `limit` items of a queue view that pass the filter (after `offset`),
+    with owners, customers' names and each customer's latest text."""
+    items = claims.visible_items(
+        session, agent=agent, view=view, where=where, limit=limit, offset=offset
+    )
+    names = customer_names(session, conversations=[c for _, c in items])
     owners = _agents(session, {i.assigned_to for i, _ in items if i.assigned_to})
     ids = [c.id for _, c in items]
     latest: dict[uuid.UUID, str] = {}
@@ -103,6 +115,7 @@ def queue_rows(
             owners.get(item.assigned_to) if item.assigned_to else None,
             latest.get(conversation.id),
             at,
+            names.get(conversation.id),
         )
         for item, conversation in items
     ]

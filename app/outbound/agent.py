@@ -62,11 +62,13 @@ def send_agent_reply(
         brand=conversation.brand,
         record=False,
     )
+    send_after = None
     if not decision.allowed:
         if decision.next_allowed_utc is None:
             return AgentSend("blocked", decision=decision)
         if not schedule:
             return AgentSend("needs_schedule", decision=decision)
+        send_after = parse_instant(decision.next_allowed_utc)
     with Session(engine, expire_on_commit=False) as session:
         stored = session.get(Conversation, conversation.id)
         assert stored is not None
@@ -78,6 +80,7 @@ def send_agent_reply(
             purpose="agent",
             idempotency_key=f"agent:{key}",
             provider=provider,
+            send_after=send_after,
         )
         try:
             session.commit()

@@ -72,12 +72,15 @@ def queue_outbound(
     expires_at: datetime | None = None,
     urgent: bool = False,
     campaign_id: uuid.UUID | None = None,
+    send_after: datetime | None = None,
 ) -> Message:
     """Add an outbound text and its send job to the caller's transaction.
 
     `urgent`: a transactional text the sender marked urgent (QH-5); kept on the message so the
     send-time gate judges it as urgent too. `campaign_id`: the bulk send it belongs to, whose
-    throughput limit paces it too.
+    throughput limit paces it too. `send_after`: the sender already knows the gate holds it
+    until then (an agent's yes to "schedule for 08:00"): stored as scheduled at once, with no
+    send job until `release_due` queues it, when the gate judges it again.
     """
     size = count_segments(body)
     message = new_message(
@@ -91,12 +94,14 @@ def queue_outbound(
         purpose=purpose,
         segments=size.segments,
         encoding=size.encoding,
-        status="queued",
+        status="queued" if send_after is None else "scheduled",
+        send_after=send_after,
         expires_at=expires_at,
         urgent=urgent,
         campaign_id=campaign_id,
     )
-    _enqueue_send(session, conversation, message)
+    if send_after is None:
+        _enqueue_send(session, conversation, message)
     return message
 
 
