@@ -24,6 +24,7 @@ def install_console(app: FastAPI, settings: Settings) -> None:
         events,
         flows,
         pages,
+        reports,
         routes,
         simulator,
     )
@@ -32,7 +33,18 @@ def install_console(app: FastAPI, settings: Settings) -> None:
 
     app.add_middleware(BrowserSecurityHeaders)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console_static")
-    for module in (routes, pages, actions, events, simulator, dashboard, admin, account, flows):
+    for module in (
+        routes,
+        pages,
+        actions,
+        events,
+        simulator,
+        dashboard,
+        admin,
+        account,
+        flows,
+        reports,
+    ):
         app.include_router(module.router)
     from app.media import routes as media_routes
 

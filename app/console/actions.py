@@ -24,7 +24,7 @@ from app.console.canned import VARIABLES, fill, load_canned
 from app.console.deps import ConsoleContext, DbSession, PageContextDep
 from app.console.pages import queue_choices
 from app.console.queue_query import carried_from, carried_query
-from app.console.templating import local_time, render, sentence
+from app.console.templating import business_time, local_time, render, sentence
 from app.console.views import teams, visible_conversation
 from app.handoff import claims
 from app.handoff.queue import unresolved_item
@@ -329,7 +329,7 @@ def send(
         runtime.jobs.notify()
     note = (
         f"Scheduled: it goes out {local_time(decision.next_allowed_local)} for the customer"
-        f" ({outcome.send_at:%Y-%m-%d %H:%M} UTC)."
+        f" ({business_time(outcome.send_at, runtime.settings.business_timezone)})."
         if outcome.status == "scheduled" and outcome.send_at and decision
         else None
     )

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from sqlmodel import Session, col, select
 
 from app.config import Settings
+from app.console.templating import business_zone
 from app.console.views import QUEUE_PAGE
 from app.errors import InvalidInput
 from app.handoff.agents import can_see_brand
@@ -45,7 +46,8 @@ class FilterChoices:
     agents: Sequence[Agent]
     region: str
     timezone: tzinfo = UTC
-    """The day boundaries of the date filter (the console shows times in UTC)."""
+    """The day boundaries of the date filter: the business's time zone, as the console shows
+    every time in it (`filter_choices` sets it from SMSDESK_BUSINESS_TIMEZONE)."""
 
 
 def filter_choices(
@@ -55,7 +57,12 @@ def filter_choices(
     everyone = session.exec(select(Agent).order_by(col(Agent.display_name))).all()
     if agent.role != "admin":
         everyone = [a for a in everyone if any(can_see_brand(a, b) for b in agent.brands)]
-    return FilterChoices(teams=teams, agents=list(everyone), region=settings.phone_region)
+    return FilterChoices(
+        teams=teams,
+        agents=list(everyone),
+        region=settings.phone_region,
+        timezone=business_zone(settings.business_timezone),
+    )
 
 
 @dataclass(frozen=True)

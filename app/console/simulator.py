@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
 
@@ -136,12 +137,14 @@ class Bubble:
     body: str
     who: str
     """Who wrote it: you (inbound), bot, agent, auto-reply, API."""
-    time: str
+    at: datetime
     status: str
     note: str | None
     """Why an outbound text did not go out (yet), when it did not."""
     pictures: int = 0
     """How many pictures came with it (the phone shows a marker, not the picture)."""
+    goes_out: datetime | None = None
+    """When a scheduled text goes out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,14 +158,14 @@ class ThreadView:
 
 def _bubble(message: Message) -> Bubble:
     note: str | None = None
+    goes_out: datetime | None = None
     if message.direction == "inbound":
         who = "you"
     else:
         who = AUTHORS.get(message.purpose or "", "auto-reply" if message.purpose else "business")
         if message.status == "scheduled" and message.send_after is not None:
-            note = f"goes out {message.send_after:%Y-%m-%d %H:%M} UTC"
-            if message.status_reason:
-                note += f" ({message.status_reason})"
+            goes_out = message.send_after
+            note = message.status_reason or None
         elif message.status in _NOT_SENT:
             note = message.status_reason or None
     return Bubble(
@@ -170,10 +173,11 @@ def _bubble(message: Message) -> Bubble:
         direction=message.direction,
         body=message.body,
         who=who,
-        time=f"{message.created_at:%H:%M} UTC",
+        at=message.created_at,
         status=message.status,
         note=note,
         pictures=len(message.media),
+        goes_out=goes_out,
     )
 
 
@@ -191,7 +195,7 @@ def thread_view(session: Session, *, brand: str, phone: str) -> ThreadView:
         .limit(MAX_SHOWN)
     ).all()
     bubbles = [_bubble(m) for m in reversed(rows)]
-    state = [conversation.status] + [f"{b.id}:{b.status}:{b.note}" for b in bubbles]
+    state = [conversation.status] + [f"{b.id}:{b.status}:{b.note}:{b.goes_out}" for b in bubbles]
     digest = hashlib.blake2s("|".join(state).encode(), digest_size=8).hexdigest()
     return ThreadView(bubbles, with_person=conversation.status == "human", fingerprint=digest)
 
