@@ -20,6 +20,7 @@ def install_console(app: FastAPI, settings: Settings) -> None:
         account,
         actions,
         admin,
+        contacts,
         dashboard,
         events,
         flows,
@@ -32,8 +33,11 @@ def install_console(app: FastAPI, settings: Settings) -> None:
 
     app.add_middleware(BrowserSecurityHeaders)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console_static")
-    for module in (routes, pages, actions, events, simulator, dashboard, admin, account, flows):
+    for module in (
+        routes, pages, actions, events, simulator, dashboard, admin, account, flows, contacts,
+    ):  # fmt: skip
         app.include_router(module.router)
+    app.include_router(contacts.api)
 
     @app.get("/console", include_in_schema=False)
     def console_root() -> Response:
