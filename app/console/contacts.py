@@ -156,7 +156,7 @@ def save_contact(
     notes: Annotated[str, Form(max_length=MAX_NOTES * 2)] = "",
     tags: Annotated[str, Form(max_length=1000)] = "",
     language: Annotated[str, Form(max_length=40)] = "",
-    seen: Annotated[str, Form(max_length=64)] = "",
+    version: Annotated[int | None, Form(ge=0)] = None,
 ) -> Response:
     """Save the profile card's form; the card comes back showing what was saved."""
     contact = _visible(db, console.agent, brand, phone)
@@ -169,10 +169,8 @@ def save_contact(
             notes=notes,
             tags=split_tags(tags),
             language=language,
-            seen=datetime.fromisoformat(seen) if seen else None,
+            version=version,
         )
-    except ValueError:
-        return flash(request, "The form was out of date: reload the page and edit again.")
     except ContactError as exc:
         return flash(request, sentence(exc))
     if change.changed:
@@ -204,6 +202,8 @@ class ContactPublic(BaseModel):
     last_at: datetime
     updated_at: datetime | None
     updated_by: str | None
+    version: int
+    """Send it back with a change: a change based on an older version is refused (409)."""
 
     @classmethod
     def of(cls, contact: ContactSummary) -> ContactPublic:
@@ -221,18 +221,19 @@ class ContactPublic(BaseModel):
             last_at=contact.last_at,
             updated_at=profile.updated_at if profile else None,
             updated_by=str(profile.updated_by) if profile and profile.updated_by else None,
+            version=profile.version if profile else 0,
         )
 
 
 class ContactUpdate(BaseModel):
-    """The fields to change (the others are kept); `seen` refuses to overwrite a newer edit."""
+    """The fields to change (the others are kept); `version` refuses to overwrite a newer edit."""
 
     name: str | None = Field(default=None, max_length=MAX_NAME * 2)
     notes: str | None = Field(default=None, max_length=MAX_NOTES * 2)
     tags: list[str] | None = Field(default=None, max_length=100)
     language: str | None = Field(default=None, max_length=40)
-    seen: datetime | None = None
-    """The `updated_at` the change was based on (409 when the contact changed since)."""
+    version: int | None = Field(default=None, ge=0)
+    """The contact's `version` the change was based on (409 when it changed since)."""
 
 
 @api.get("/contacts", response_model=list[ContactPublic])

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import phonenumbers
-from sqlalchemy import String, and_, cast, func, or_
+from sqlalchemy import String, and_, cast, func, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
@@ -308,12 +308,12 @@ def update_contact(
     notes: str | None = None,
     tags: Sequence[str] | None = None,
     language: str | None = None,
-    seen: datetime | None = None,
+    version: int | None = None,
 ) -> ContactChange:
-    """Change the given fields of the contact's profile (creating it on the first edit) and
-    flush, uncommitted: the caller commits with its audit entry. `seen` is the profile's
-    `updated_at` the agent's form was built from: an edit by someone else since then raises
-    ContactConflict rather than being overwritten. ContactError for a bad value."""
+    """Change the given fields of the contact's profile (creating it on the first edit),
+    uncommitted: the caller commits with its audit entry. `version` is the profile's version
+    the agent's form was built from (0: no profile yet): an edit by someone else since then
+    raises ContactConflict rather than being overwritten. ContactError for a bad value."""
     wanted: dict[str, Any] = {}
     if name is not None:
         wanted["name"] = _clean_name(name)
@@ -326,32 +326,43 @@ def update_contact(
     profile = contact.profile
     if profile is not None:
         session.refresh(profile)  # the newest row, not the one read when the page was built
-        if seen is not None and abs((profile.updated_at - seen).total_seconds()) >= 0.001:
-            raise ContactConflict(
-                "someone else changed this contact meanwhile: reload it and make your edit again"
-            )
-    else:
-        profile = Contact(brand=contact.brand, phone_e164=contact.phone, updated_at=now())
+    current = profile.version if profile is not None else 0
+    if version is not None and version != current:
+        raise ContactConflict(_CHANGED_MEANWHILE)
+    before = profile if profile is not None else Contact(brand="", phone_e164="", updated_at=now())
     changed = {
-        field: {"from": getattr(profile, field), "to": value}
+        field: {"from": getattr(before, field), "to": value}
         for field, value in wanted.items()
-        if getattr(profile, field) != value
+        if getattr(before, field) != value
     }
     if not changed:
-        return ContactChange(profile, {})
-    for field, change in changed.items():
-        setattr(profile, field, change["to"])
-    profile.updated_at = now()
-    profile.updated_by = agent.id
-    session.add(profile)
+        return ContactChange(before, {})
+    stamp = {"updated_at": now(), "updated_by": agent.id, "version": current + 1}
+    values = {field: change["to"] for field, change in changed.items()} | stamp
     try:
-        session.flush()
-    except IntegrityError as exc:  # another agent's first edit of the same contact won
+        if profile is None:
+            profile = Contact(brand=contact.brand, phone_e164=contact.phone, **values)
+            session.add(profile)
+            session.flush()
+        else:
+            # Conditional on the version just read: of two agents saving at once, one wins.
+            saved = session.execute(
+                update(Contact)
+                .where(col(Contact.id) == profile.id, col(Contact.version) == current)
+                .values(**values)
+            )
+            if saved.rowcount != 1:  # type: ignore[attr-defined]
+                raise ContactConflict(_CHANGED_MEANWHILE)
+            session.refresh(profile)
+    except (IntegrityError, ContactConflict) as exc:  # another agent's edit landed first
         session.rollback()
-        raise ContactConflict(
-            "someone else saved this contact at the same moment: reload it and try again"
-        ) from exc
+        raise ContactConflict(_CHANGED_MEANWHILE) from exc
     return ContactChange(profile, changed)
+
+
+_CHANGED_MEANWHILE = (
+    "someone else changed this contact meanwhile: reload it and make your edit again"
+)
 
 
 def audit_detail(change: ContactChange) -> dict[str, Any]:

@@ -410,6 +410,9 @@ class Contact(SQLModel, table=True):
     language: str | None = Field(default=None, max_length=16)
     updated_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     updated_by: uuid.UUID | None = Field(default=None, foreign_key="agents.id")
+    version: int = 1
+    """Counts the edits: an edit names the version it was based on, and one based on an older
+    version is refused (two agents editing at once: the second is told, not overwritten)."""
 
 
 class OrderRecord(SQLModel, table=True):

@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("language", sqlmodel.AutoString(length=16), nullable=True),
         sa.Column("updated_at", UtcDateTime(), nullable=False),
         sa.Column("updated_by", sa.Uuid(), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(["updated_by"], ["agents.id"]),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("brand", "phone_e164", name="uq_contacts_contact"),
