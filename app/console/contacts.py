@@ -244,10 +244,7 @@ def list_contacts(
     q: Annotated[str, Query(max_length=MAX_QUERY)] = "",
 ) -> list[ContactPublic]:
     """Contacts of the agent's brands matching `q` (a number, `#tag` or a name)."""
-    try:
-        query = read_query(q, region=runtime.settings.phone_region)
-    except ContactError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=str(exc)) from None
+    query = read_query(q, region=runtime.settings.phone_region)  # ContactError: a 400
     return [ContactPublic.of(c) for c in search_contacts(db, agent=agent, query=query)]
 
 
@@ -261,7 +258,8 @@ def get_contact(brand: str, phone: str, agent: CurrentAgent, db: DbSession) -> C
 def patch_contact(
     brand: str, phone: str, body: ContactUpdate, context: ConsoleContextDep, db: DbSession
 ) -> ContactPublic:
-    """Change a contact's name, notes, tags or language (audited); 422 for a bad value."""
+    """Change a contact's name, notes, tags or language (audited); 400 for a bad value, 409
+    when `version` is not the contact's version any more."""
     contact = _visible(db, context.agent, brand, phone)
     try:
         change = update_contact(
@@ -270,10 +268,10 @@ def patch_contact(
             contact=contact,
             **body.model_dump(exclude_unset=True),
         )
-    except ContactConflict as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
-    except ContactError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=str(exc)) from None
+    except ContactConflict as exc:  # other ContactErrors are a 400 like any bad input
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail={"code": exc.code, "message": str(exc)}
+        ) from None
     if change.changed:
         context.audit(db, "contact.updated", contact_key(change.contact.id), **audit_detail(change))
     return ContactPublic.of(_visible(db, context.agent, brand, phone))
