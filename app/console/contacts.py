@@ -9,6 +9,7 @@ changed (`contact.updated`).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -27,7 +28,7 @@ from app.console.deps import (
     PageContextDep,
     RequireSession,
 )
-from app.console.profile import past_conversations
+from app.console.profile import customer_profile, past_conversations
 from app.console.templating import render, sentence
 from app.handoff.contacts import (
     MAX_NAME,
@@ -120,12 +121,19 @@ def contact_page(
     request: Request, brand: str, phone: str, runtime: RuntimeDep, console: PageContextDep,
     db: DbSession,
 ) -> Response:  # fmt: skip
-    """One contact: the editable profile, every conversation and the consent history."""
+    """One contact: the editable profile, the customer context's records, every
+    conversation and the consent history."""
     contact = _visible(db, console.agent, brand, phone)
     events = runtime.compliance.ledger.events(db, brand=brand, phone=contact.phone)
+    records = customer_profile(
+        db, context=runtime.context, agent=console.agent, conversation=contact.conversation
+    )
     context = card_context(db, contact) | {
         "console": console,
         "section": "contacts",
+        # The records partial of the conversation page; the conversations are listed apart.
+        "profile": replace(records, past=[]),
+        "v": {"conversation": contact.conversation},
         "past": past_conversations(
             db, agent=console.agent, conversation=contact.conversation, limit=None
         ),

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from app.context.store import upsert_customer, upsert_order
 from app.storage.messages import now
 from app.storage.tables import AuditEntry, ConsentEvent, Contact, HandoffItem
 from tests.console.conftest import MakeAgent, app_engine, login, queue_item
@@ -178,3 +179,22 @@ def test_the_json_api_reads_and_patches_contacts(client: TestClient, ana: str) -
     assert client.get("/console/api/contacts", params={"q": "#"}).status_code == 400
     found = client.get("/console/api/contacts", params={"q": "#vip"}).json()
     assert [c["phone"] for c in found] == [MARIA]
+
+
+def test_the_contact_page_shows_the_customer_records_and_their_name_until_agents_set_one(
+    client: TestClient, ana: str
+) -> None:
+    engine = app_engine(client)
+    queue_item(engine, phone=OMAR)
+    with Session(engine) as session:
+        customer = upsert_customer(session, brand="acme", phone=OMAR, name="O. Haddad")
+        upsert_order(session, customer=customer, ref="AC10442", status="shipped", placed_at=now())
+        session.commit()
+    page = client.get(f"/console/contacts/acme/{OMAR}").text
+    assert 'id="contact-name">O. Haddad</strong>' in page
+    assert "AC10442" in page.split('id="customer-orders"')[1]
+
+    client.post(f"/console/contacts/acme/{OMAR}", data={"name": "Omar Haddad"}, headers=htmx(ana))
+    page = client.get(f"/console/contacts/acme/{OMAR}").text
+    assert 'id="contact-name">Omar Haddad</strong>' in page
+    assert "customer record: O. Haddad" in page
