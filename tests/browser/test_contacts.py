@@ -45,6 +45,7 @@ def test_an_agent_names_and_tags_a_customer_then_finds_them(browsing: Browsing, 
     page.fill("#contact-tags-input", f"VIP, {tag.upper()}")
     page.fill("#contact-notes-input", "Orders every Monday; call the shop, not the mobile.")
     page.fill("#contact-language-input", "es")
+    screenshot(page, "contacts-00-edit")
     page.click("#contact-save")
 
     expect(page.locator("#contact-name")).to_have_text(name)
@@ -81,8 +82,12 @@ def test_an_agent_names_and_tags_a_customer_then_finds_them(browsing: Browsing, 
     expect(row).to_contain_text(f"#{tag}")
     screenshot(page, "contacts-02-search")
 
+    desk.customer_texts(phone, "STOP")  # the consent history has something to show
     row.locator("a.contact-link").click()
     expect(page.locator("#contact-title")).to_have_text(name)
+    # Newest first: the STOP's confirmation above the opt-out it confirms.
+    expect(page.locator("#contact-consent li").first).to_contain_text("confirmation sent")
+    expect(page.locator("#contact-consent li").nth(1)).to_contain_text("opt out")
     expect(page.locator("#contact-conversation")).to_have_attribute(
         "href", f"/console/conversations/{conversation.id}"
     )
