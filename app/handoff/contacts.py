@@ -33,6 +33,7 @@ from app.errors import InvalidInput
 from app.handoff.agents import can_see_brand
 from app.storage.messages import now
 from app.storage.tables import Agent, Contact, Conversation, CustomerRecord
+from app.storage.types import lower_text
 
 MAX_NAME = 100
 MAX_NOTES = 2000
@@ -237,7 +238,7 @@ def _matching(query: ContactQuery) -> ColumnElement[bool] | None:
     if query.kind == "tag":
         return _has_tag(query.value)
     if query.kind == "name":
-        named = func.lower(SHOWN_NAME).like(_like(query.value), escape="\\")
+        named = lower_text(SHOWN_NAME).like(_like(query.value), escape="\\")
         word = query.value.replace(" ", "-")
         return or_(named, _has_tag(word)) if _TAG.match(word) and len(word) <= MAX_TAG else named
     return None

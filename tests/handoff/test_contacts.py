@@ -181,6 +181,11 @@ def test_search_by_name_tag_and_number_within_the_agents_brands(db: Session) -> 
     ]  # fmt: skip
     assert find_contact(db, agent=ana, brand="globex", phone=MARIA) is None
 
+    # Any letter's case, not only ASCII's (SQLite's own lower() leaves Ó as it is).
+    _conversation(db, "acme", "+12125550188")
+    _edit(db, ana, "acme", "+12125550188", name="ÓSCAR ÑÚÑEZ")
+    assert found(ana, "óscar ñúñez") == [("acme", "+12125550188", "ÓSCAR ÑÚÑEZ")]
+
 
 def test_the_agents_name_wins_over_the_records(db: Session) -> None:
     ana = _agent(db, "ana@example.com")
