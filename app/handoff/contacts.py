@@ -47,8 +47,8 @@ _LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,8})?$")
 """A BCP 47 tag as people write them: `en`, `es`, `pt-br`, `zh-hant`."""
 _NUMBERISH = re.compile(r"^[+\d\s().\-]+$")
 
-Field = Literal["name", "notes", "tags", "language"]
 SearchKind = Literal["all", "number", "digits", "tag", "name"]
+"""What a search looks for: everything, one number, numbers with these digits, a tag, a name."""
 
 SHOWN_NAME: ColumnElement[str] = func.coalesce(
     func.nullif(col(Contact.name), ""), col(CustomerRecord.name), ""
