@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from app.api.deps import RuntimeDep
 from app.console.actions import flash
+from app.console.contact_card import card_context
 from app.console.deps import (
     ConsoleContext,
     ConsoleContextDep,
@@ -59,25 +60,6 @@ def _visible(db: Session, agent: Agent, brand: str, phone: str) -> ContactSummar
     if contact is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such contact")
     return contact
-
-
-def contact_url(contact: ContactSummary) -> str:
-    """Where the contact's page is."""
-    return f"/console/contacts/{contact.brand}/{contact.phone}"
-
-
-def card_context(db: Session, contact: ContactSummary, *, editing: bool = False) -> dict[str, Any]:
-    """What partials/contact_card.html needs (on the contact page and beside a conversation)."""
-    profile = contact.profile
-    editor = db.get(Agent, profile.updated_by) if profile and profile.updated_by else None
-    return {
-        "contact": contact,
-        "contact_url": contact_url(contact),
-        "editing": editing,
-        "edited_by": editor.display_name if editor else None,
-        "max_name": MAX_NAME,
-        "max_notes": MAX_NOTES,
-    }
 
 
 @router.get("/contacts")

@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from app.api.deps import RuntimeDep
 from app.console.auth import SESSION_COOKIE, find_session
 from app.console.canned import load_canned
-from app.console.contacts import card_context
+from app.console.contact_card import card_context
 from app.console.deps import ConsoleContext, DbSession, PageContextDep
 from app.console.flow_engine import find_flow, flow_catalogue
 from app.console.profile import customer_profile

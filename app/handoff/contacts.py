@@ -8,6 +8,7 @@ A contact is a (brand, number) the team has a conversation with; its profile row
     find_contact(session, agent=...)    one contact by brand and number (None: not visible)
     update_contact(session, ...)        validate and change a profile; says what changed
     contact_names(session, keys)        the name shown for each (brand, number), for other lists
+    name_matches(pattern, escape=...)   a condition on conversations: their shown name matches
 
 Data functions only: they raise `ContactError` (an `InvalidInput`) and never HTTP errors, and
 leave committing (with the caller's audit entry) to the caller.
@@ -50,11 +51,36 @@ _NUMBERISH = re.compile(r"^[+\d\s().\-]+$")
 SearchKind = Literal["all", "number", "digits", "tag", "name"]
 """What a search looks for: everything, one number, numbers with these digits, a tag, a name."""
 
-SHOWN_NAME: ColumnElement[str] = func.coalesce(
-    func.nullif(col(Contact.name), ""), col(CustomerRecord.name), ""
-)
-"""The one rule for the name the console shows: the agents' name for the contact, else the
-name on the imported customer record (until an agent sets one), else none (the number)."""
+
+def _shown(agents_name: Any, records_name: Any) -> ColumnElement[str]:
+    """The one rule for the name the console shows: the agents' name for the contact, else the
+    name on the imported customer record (until an agent sets one), else "" (the number)."""
+    return func.coalesce(func.nullif(agents_name, ""), records_name, "")
+
+
+SHOWN_NAME = _shown(col(Contact.name), col(CustomerRecord.name))
+"""The shown name in a query joining conversations with contacts and customers (`_base`)."""
+
+
+def conversation_name() -> ColumnElement[str]:
+    """The shown name of the `Conversation` row of the enclosing query (for other queries on
+    conversations, such as the queue's search)."""
+    same = (Conversation.brand, Conversation.phone_e164)
+
+    def name_in(table: Any) -> Any:
+        return (
+            sa_select(table.name)
+            .where(table.brand == same[0], table.phone_e164 == same[1])
+            .correlate(Conversation)
+            .scalar_subquery()
+        )
+
+    return _shown(name_in(Contact), name_in(CustomerRecord))
+
+
+def name_matches(pattern: str, *, escape: str) -> ColumnElement[bool]:
+    """The conversation's shown name matches the LIKE `pattern`, whatever the case."""
+    return lower_text(conversation_name()).like(pattern.lower(), escape=escape)
 
 
 class ContactError(InvalidInput):

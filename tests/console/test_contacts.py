@@ -198,3 +198,16 @@ def test_the_contact_page_shows_the_customer_records_and_their_name_until_agents
     page = client.get(f"/console/contacts/acme/{OMAR}").text
     assert 'id="contact-name">Omar Haddad</strong>' in page
     assert "customer record: O. Haddad" in page
+
+
+def test_the_queue_shows_and_searches_the_name_agents_gave(client: TestClient, ana: str) -> None:
+    engine = app_engine(client)
+    queue_item(engine, phone=MARIA)
+    queue_item(engine, phone=OMAR)
+    with Session(engine) as session:
+        upsert_customer(session, brand="acme", phone=MARIA, name="M. Lopez")
+        session.commit()
+    _save(client, ana, name="Maria Lopez-Ortiz")
+    queue = client.get("/console/", params={"q": "ortiz"}).text
+    assert '<div class="customer-name">Maria Lopez-Ortiz</div>' in queue and OMAR not in queue
+    assert MARIA not in client.get("/console/", params={"q": "M. Lopez"}).text  # replaced
