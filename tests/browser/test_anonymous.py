@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,9 @@ KNOWN = {
     ("GET", "/console/api/queue"),
     ("GET", "/console/dashboard"),
     ("POST", "/console/agents"),
+    ("GET", "/console/contacts/{brand}/{phone}"),
+    ("GET", "/console/reports/agents.csv"),
+    ("GET", "/console/media/{media_id}"),
 }
 """Routes that must be found (else the discovery below is broken and proves nothing)."""
 
@@ -86,6 +90,9 @@ def real_ids(console_server: SmsdeskServer) -> Iterator[dict[str, str]]:
             "item_id": str(item.id),
             "agent_id": str(agent.id),
             "part": "thread",
+            "brand": conversation.brand,
+            "phone": conversation.phone_e164,
+            "media_id": str(uuid.uuid4()),  # refused before any lookup
         }
     finally:
         desk.close()

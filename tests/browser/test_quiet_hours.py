@@ -79,7 +79,9 @@ def test_a_reply_in_quiet_hours_is_offered_for_later_and_scheduled(
         expect(flash).to_contain_text("Not sent now")
         offer = page.locator("#schedule-send")
         expect(offer).to_have_text(re.compile(r"^Schedule for .*08:00"))
-        expect(flash).to_contain_text("2026-07-15 12:00 UTC")
+        # The console's times are the business's (New York here, as the customer), UTC on hover.
+        expect(flash.locator("time")).to_have_text("2026-07-15 08:00 EDT")
+        expect(flash.locator("time")).to_have_attribute("title", re.compile("2026-07-15 12:00 UTC"))
         # Nothing of the agent's queued without their yes (the hand-off's acknowledgement is
         # the only text so far).
         assert [m.purpose for m in desk.messages(PHONE, "outbound")] == ["handoff_ack"]
@@ -87,10 +89,10 @@ def test_a_reply_in_quiet_hours_is_offered_for_later_and_scheduled(
 
         offer.click()
         expect(flash).to_have_class(re.compile(r"\binfo\b"))
-        expect(flash).to_contain_text(re.compile(r"^Scheduled\b.*08:00.*\(2026-07-15 12:00 UTC\)"))
+        expect(flash).to_contain_text(re.compile(r"^Scheduled\b.*08:00.*\(2026-07-15 08:00 EDT\)"))
         bubble = page.locator("#thread .bubble.outbound", has_text="AC5531 left our warehouse")
         expect(bubble.locator(".status")).to_have_text("scheduled")
-        expect(bubble).to_contain_text("goes out 2026-07-15 12:00 UTC")
+        expect(bubble).to_contain_text("goes out 2026-07-15 08:00 EDT")
         [scheduled] = [m for m in desk.messages(PHONE, "outbound") if m.purpose == "agent"]
         assert (scheduled.body, scheduled.status) == (reply, "scheduled")
         assert scheduled.send_after == datetime(2026, 7, 15, 12, 0, tzinfo=UTC)
