@@ -268,6 +268,30 @@ class KnowledgeIndex:
         self._matrix = None  # the next search reloads from the store
         return SyncReport(tuple(added), tuple(updated), tuple(removed), tuple(unchanged))
 
+    def apply(self, old: KnowledgeBase, new: KnowledgeBase) -> SyncReport:
+        """Bring the index from `old` to `new` by entry id: delete removed and changed
+        entries' documents, re-encode and upsert only added and changed ones (a hot reload).
+
+        The diff is taken between the two in-memory knowledge bases, not against the stored
+        hashes: another process may have written the same change already, and upserting the
+        same vectors again is harmless, while trusting its write would not be (an embedded
+        chromadb does not promise to show one process's writes to another)."""
+        before = {entry.id: _stored_hash(entry) for entry in old.entries}
+        added = [e for e in new.entries if e.id not in before]
+        updated = [e for e in new.entries if e.id in before and before[e.id] != _stored_hash(e)]
+        current = {entry.id for entry in new.entries}
+        removed = sorted(set(before) - current)
+        stale: list[str | int | float | bool] = [*removed, *(e.id for e in updated)]
+        if stale:
+            self.collection.delete(where={"entry_id": {"$in": stale}})
+        self._add(self.collection, [*added, *updated], None)
+        if stale or added:
+            self._matrix = None
+        unchanged = tuple(sorted(current - {e.id for e in [*added, *updated]}))
+        return SyncReport(
+            tuple(e.id for e in added), tuple(e.id for e in updated), tuple(removed), unchanged
+        )
+
     def _add(
         self, collection: Collection, entries: Sequence[KnowledgeEntry], progress: ProgressFn | None
     ) -> None:
@@ -281,7 +305,8 @@ class KnowledgeIndex:
             chunk = entries[start : start + batch]
             docs = [(entry, doc) for entry in chunk for doc in entry_docs(entry)]
             vectors = encoder.encode([doc.embed_text for _, doc in docs])
-            collection.add(
+            # upsert, not add: two processes may index the same change (a hot reload).
+            collection.upsert(
                 ids=[doc.id for _, doc in docs],
                 embeddings=vectors,
                 documents=[doc.text for _, doc in docs],
@@ -298,6 +323,21 @@ class KnowledgeIndex:
             )
             if progress:
                 progress(min(start + batch, len(entries)), len(entries))
+
+    def successor(self) -> KnowledgeIndex:
+        """A new index on the same store, for a hot reload: searches in flight keep this
+        one's in-memory copy (consistent with the knowledge they started with)."""
+        return KnowledgeIndex(
+            self._settings,
+            client=self._client,
+            collection=self._collection_name,
+            fusion=self.fusion,
+            backend=self.backend,
+        )
+
+    def warm(self) -> None:
+        """Build the in-memory copy now, so the first search after a reload does not."""
+        self._load_matrix()
 
     def refresh(self) -> None:
         """Forget the in-memory copy (another process synced a shared Chroma server)."""

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
 
 from app import log
 from app.ai.encoder import Encoder, Vectors, get_encoder
-from app.ai.index import KnowledgeIndex
+from app.ai.index import KnowledgeIndex, SyncReport
 from app.ai.intents import IntentModel
 from app.ai.knowledge import KnowledgeBase, load_knowledge
+from app.ai.knowledge_version import fingerprint
 from app.ai.revocations import RevocationExamples
 from app.ai.safety import SafetyDetector
 from app.ai.sentiment import SentimentModel
@@ -39,12 +40,15 @@ class AiModels:
     examples: list[tuple[str, str]] = field(default_factory=list)
     """Labelled training texts: few-shot examples for the LLM prompt."""
     example_vectors: Vectors | None = None
+    version: str = ""
+    """The knowledge folder's fingerprint when it was loaded (`app.ai.knowledge_version`)."""
 
     @classmethod
     def load(cls, settings: Settings) -> AiModels:
         """Load (training the intent model and syncing the index when needed)."""
         started = time.perf_counter()
         # The knowledge first: a broken folder fails in milliseconds, not after the encoder.
+        version = fingerprint(settings.knowledge_dir)
         kb = load_knowledge(settings.knowledge_dir)
         encoder = get_encoder(settings.encoder_threads)
         index = KnowledgeIndex(settings)
@@ -58,6 +62,7 @@ class AiModels:
             revocations=RevocationExamples.load(encoder),
             safety=SafetyDetector(encoder, ordinary=ordinary_texts(kb)),
             normaliser=Normaliser.from_texts(business_texts(kb)),
+            version=version,
         )
         if settings.llm_base_url:
             models.examples = training_data(kb).examples
@@ -70,6 +75,37 @@ class AiModels:
             seconds=round(time.perf_counter() - started, 1),
         )
         return models
+
+    def with_knowledge(
+        self, settings: Settings, kb: KnowledgeBase, version: str
+    ) -> tuple[AiModels, SyncReport]:
+        """These models on another version of the knowledge, rebuilding only what it changes
+        (a hot reload; `app.ai.knowledge_version` explains the design). `self` is untouched:
+        texts in flight finish on it."""
+        index = self.index.successor()
+        report = index.apply(self.kb, kb)
+        index.warm()
+        before, after = training_data(self.kb), training_data(kb)
+        intents = self.intents
+        if after.digest != before.digest:
+            # Trained in memory, never saved: concurrent processes would race on one file,
+            # and a restart retrains from the folder anyway (`load_or_train_intents`).
+            intents = IntentModel.train(after.examples, oos_examples=after.out_of_scope)
+            intents.hyperparameters["training_data_sha256"] = after.digest
+        # The danger head keeps the ordinary texts it was trained with: retraining it costs
+        # seconds of encoding, and new phrasings only make it slightly less sure they are calm.
+        models = replace(
+            self,
+            kb=kb,
+            index=index,
+            intents=intents,
+            normaliser=Normaliser.from_texts(business_texts(kb)),
+            version=version,
+        )
+        if settings.llm_base_url and after.digest != before.digest:
+            models.examples = after.examples
+            models.example_vectors = self.encoder.encode([text for text, _ in after.examples])
+        return models, report
 
     @cached_property
     def vocabulary(self) -> frozenset[str]:

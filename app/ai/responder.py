@@ -19,6 +19,8 @@ from typing import Any
 
 from app import log
 from app.ai.guardrails import check_draft, passed
+from app.ai.knowledge import KnowledgeError, load_knowledge
+from app.ai.knowledge_version import VersionStamp, fingerprint, stamp_path
 from app.ai.llm import LlmClient, LlmUnavailable, metered
 from app.ai.models import AiModels
 from app.ai.own_records import ENTRY_PREFIX
@@ -51,14 +53,52 @@ class AiResponder:
         self._models = models
         self._llm: LlmClient | None = LlmClient(settings) if settings.llm_base_url else None
         self._lock = threading.Lock()
+        self._stamp = VersionStamp(stamp_path(settings))
+        self._handled: str | None = None
+        """The last announced version this process acted on (loaded, or found unloadable)."""
 
     @property
     def models(self) -> AiModels:
-        """The loaded models (loading them the first time)."""
+        """The loaded models (loading them the first time), on the announced knowledge."""
+        with self._lock:
+            announced = self._stamp.announced()  # one stat: the per-text cost of hot reload
+            if self._models is None:
+                self._models = AiModels.load(self.settings)  # the folder as it is now
+            elif announced is not None and announced != self._handled:
+                self._reload(self._models)
+            self._handled = announced
+            return self._models
+
+    def reload_knowledge(self) -> bool:
+        """Load the knowledge folder as it is now, if it differs from the loaded one (a
+        hot reload; never loads the models for the first time). True if it changed."""
         with self._lock:
             if self._models is None:
-                self._models = AiModels.load(self.settings)
-            return self._models
+                return False
+            return self._reload(self._models)
+
+    def _reload(self, current: AiModels) -> bool:
+        # Under self._lock: texts on other threads wait for the swap, never see half of it.
+        started = time.perf_counter()
+        version = fingerprint(self.settings.knowledge_dir)
+        if version == current.version:
+            return False
+        try:
+            kb = load_knowledge(self.settings.knowledge_dir)
+        except KnowledgeError as exc:
+            # Validated before it was announced, so this is a hand edit in progress: keep
+            # answering with what is loaded (until the next announcement) rather than fail.
+            _logger.warning("ai.knowledge_reload_refused", problems=len(exc.problems))
+            return False
+        self._models, report = current.with_knowledge(self.settings, kb, version)
+        _logger.info(
+            "ai.knowledge_reloaded",
+            added=len(report.added),
+            updated=len(report.updated),
+            removed=len(report.removed),
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return True
 
     def warm_up(self) -> None:
         """Load the models and run one text through them, before the first customer's."""

@@ -23,6 +23,7 @@ def install_console(app: FastAPI, settings: Settings) -> None:
         dashboard,
         events,
         flows,
+        knowledge,
         pages,
         routes,
         simulator,
@@ -32,7 +33,8 @@ def install_console(app: FastAPI, settings: Settings) -> None:
 
     app.add_middleware(BrowserSecurityHeaders)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console_static")
-    for module in (routes, pages, actions, events, simulator, dashboard, admin, account, flows):
+    modules = (routes, pages, actions, events, simulator, dashboard, admin, account, flows)
+    for module in (*modules, knowledge):
         app.include_router(module.router)
 
     @app.get("/console", include_in_schema=False)
