@@ -276,16 +276,28 @@ class KnowledgeIndex:
         hashes: another process may have written the same change already, and upserting the
         same vectors again is harmless, while trusting its write would not be (an embedded
         chromadb does not promise to show one process's writes to another)."""
-        before = {entry.id: _stored_hash(entry) for entry in old.entries}
+        before = {entry.id: entry for entry in old.entries}
         added = [e for e in new.entries if e.id not in before]
-        updated = [e for e in new.entries if e.id in before and before[e.id] != _stored_hash(e)]
+        updated = [
+            e
+            for e in new.entries
+            if e.id in before and _stored_hash(before[e.id]) != _stored_hash(e)
+        ]
         current = {entry.id for entry in new.entries}
         removed = sorted(set(before) - current)
-        stale: list[str | int | float | bool] = [*removed, *(e.id for e in updated)]
-        if stale:
-            self.collection.delete(where={"entry_id": {"$in": stale}})
+        # Upsert first, then delete only the documents the new version no longer has: a
+        # concurrent process applying the same change never deletes a document it needs.
         self._add(self.collection, [*added, *updated], None)
-        if stale or added:
+        kept = {doc.id for e in updated for doc in entry_docs(e)}
+        leftovers = [
+            doc.id
+            for entry_id in [*removed, *(e.id for e in updated)]
+            for doc in entry_docs(before[entry_id])
+            if doc.id not in kept
+        ]
+        if leftovers:
+            self.collection.delete(ids=leftovers)
+        if added or updated or removed:
             self._matrix = None
         unchanged = tuple(sorted(current - {e.id for e in [*added, *updated]}))
         return SyncReport(

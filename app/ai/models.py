@@ -53,6 +53,7 @@ class AiModels:
         encoder = get_encoder(settings.encoder_threads)
         index = KnowledgeIndex(settings)
         report = index.sync(kb)
+        index.warm()  # its in-memory copy is this knowledge's, whatever a reload writes later
         models = cls(
             encoder=encoder,
             intents=load_or_train_intents(settings, kb),
@@ -85,27 +86,36 @@ class AiModels:
         index = self.index.successor()
         report = index.apply(self.kb, kb)
         index.warm()
-        before, after = training_data(self.kb), training_data(kb)
-        intents = self.intents
-        if after.digest != before.digest:
-            # Trained in memory, never saved: concurrent processes would race on one file,
-            # and a restart retrains from the folder anyway (`load_or_train_intents`).
-            intents = IntentModel.train(after.examples, oos_examples=after.out_of_scope)
-            intents.hyperparameters["training_data_sha256"] = after.digest
-        # The danger head keeps the ordinary texts it was trained with: retraining it costs
-        # seconds of encoding, and new phrasings only make it slightly less sure they are calm.
+        # The intent classifier keeps what it learnt: retraining it takes up to a minute
+        # (`AiResponder` does it in the background when `retrain_needed`), and every entry's
+        # intent is one it already knows. The danger head keeps its ordinary texts too:
+        # new phrasings only make it slightly less sure they are calm.
         models = replace(
             self,
             kb=kb,
             index=index,
-            intents=intents,
             normaliser=Normaliser.from_texts(business_texts(kb)),
             version=version,
         )
-        if settings.llm_base_url and after.digest != before.digest:
-            models.examples = after.examples
-            models.example_vectors = self.encoder.encode([text for text, _ in after.examples])
         return models, report
+
+    def retrain_needed(self) -> bool:
+        """Whether the intent classifier was trained on other texts than this knowledge's."""
+        digest = training_data(self.kb).digest
+        return bool(self.intents.hyperparameters.get("training_data_sha256") != digest)
+
+    def with_intents(self, settings: Settings) -> AiModels:
+        """These models with the intent classifier trained on their knowledge (in memory:
+        concurrent processes would race on one saved file, and a restart retrains from the
+        folder anyway); the LLM's few-shot examples follow it."""
+        data = training_data(self.kb)
+        intents = IntentModel.train(data.examples, oos_examples=data.out_of_scope)
+        intents.hyperparameters["training_data_sha256"] = data.digest
+        models = replace(self, intents=intents)
+        if settings.llm_base_url:
+            models.examples = data.examples
+            models.example_vectors = self.encoder.encode([text for text, _ in data.examples])
+        return models
 
     @cached_property
     def vocabulary(self) -> frozenset[str]:

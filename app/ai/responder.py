@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from typing import Any
@@ -56,6 +56,9 @@ class AiResponder:
         self._stamp = VersionStamp(stamp_path(settings))
         self._handled: str | None = None
         """The last announced version this process acted on (loaded, or found unloadable)."""
+        self.intent_trainer: Callable[[AiModels], AiModels] = lambda m: m.with_intents(settings)
+        self.retraining: threading.Thread | None = None
+        """The background retraining of the intent classifier after a reload, while it runs."""
 
     @property
     def models(self) -> AiModels:
@@ -91,6 +94,11 @@ class AiResponder:
             _logger.warning("ai.knowledge_reload_refused", problems=len(exc.problems))
             return False
         self._models, report = current.with_knowledge(self.settings, kb, version)
+        if self.retraining is None and self._models.retrain_needed():
+            self.retraining = threading.Thread(
+                target=self._retrain, name="intent-retraining", daemon=True
+            )
+            self.retraining.start()
         _logger.info(
             "ai.knowledge_reloaded",
             added=len(report.added),
@@ -99,6 +107,33 @@ class AiResponder:
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
         return True
+
+    def _retrain(self) -> None:
+        """Retrain the intent classifier on the loaded knowledge, off the texts' path (up to
+        a minute), and swap it in if that knowledge is still the loaded one."""
+        while True:
+            with self._lock:
+                models = self._models
+                if models is None or not models.retrain_needed():
+                    self.retraining = None
+                    return
+            try:
+                trained = self.intent_trainer(models)
+            except Exception:  # a background thread: log it, keep the classifier we have
+                _logger.exception("ai.intents_retrain_failed", version=models.version)
+                with self._lock:
+                    self.retraining = None
+                return
+            with self._lock:
+                current = self._models
+                if current is not None and current.version == models.version:
+                    self._models = replace(
+                        current,
+                        intents=trained.intents,
+                        examples=trained.examples,
+                        example_vectors=trained.example_vectors,
+                    )
+                    _logger.info("ai.intents_retrained", version=models.version)
 
     def warm_up(self) -> None:
         """Load the models and run one text through them, before the first customer's."""
