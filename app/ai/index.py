@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from app.ai.encoder import MODEL_NAME, Vectors, get_encoder
+from app.ai.encoder import MODEL_NAME, Encoder, Vectors, get_encoder
 from app.ai.knowledge import KnowledgeBase, KnowledgeEntry
 from app.config import Settings, get_settings
 
@@ -268,7 +268,9 @@ class KnowledgeIndex:
         self._matrix = None  # the next search reloads from the store
         return SyncReport(tuple(added), tuple(updated), tuple(removed), tuple(unchanged))
 
-    def apply(self, old: KnowledgeBase, new: KnowledgeBase) -> SyncReport:
+    def apply(
+        self, old: KnowledgeBase, new: KnowledgeBase, *, encoder: Encoder | None = None
+    ) -> SyncReport:
         """Bring the index from `old` to `new` by entry id: delete removed and changed
         entries' documents, re-encode and upsert only added and changed ones (a hot reload).
 
@@ -287,7 +289,7 @@ class KnowledgeIndex:
         removed = sorted(set(before) - current)
         # Upsert first, then delete only the documents the new version no longer has: a
         # concurrent process applying the same change never deletes a document it needs.
-        self._add(self.collection, [*added, *updated], None)
+        self._add(self.collection, [*added, *updated], None, encoder=encoder)
         kept = {doc.id for e in updated for doc in entry_docs(e)}
         leftovers = [
             doc.id
@@ -305,11 +307,16 @@ class KnowledgeIndex:
         )
 
     def _add(
-        self, collection: Collection, entries: Sequence[KnowledgeEntry], progress: ProgressFn | None
+        self,
+        collection: Collection,
+        entries: Sequence[KnowledgeEntry],
+        progress: ProgressFn | None,
+        *,
+        encoder: Encoder | None = None,
     ) -> None:
         if not entries:
             return  # nothing to embed: do not load the encoder at all
-        encoder = get_encoder(self._settings.encoder_threads)
+        encoder = encoder or get_encoder(self._settings.encoder_threads)
         batch = 16  # entries per encode call: small enough for a smooth progress bar
         if progress:
             progress(0, len(entries))

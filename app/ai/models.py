@@ -84,7 +84,8 @@ class AiModels:
         (a hot reload; `app.ai.knowledge_version` explains the design). `self` is untouched:
         texts in flight finish on it."""
         index = self.index.successor()
-        report = index.apply(self.kb, kb)
+        # This process's loaded encoder: `get_encoder`'s cache may hold another instance.
+        report = index.apply(self.kb, kb, encoder=self.encoder)
         index.warm()
         # The intent classifier keeps what it learnt: retraining it takes up to a minute
         # (`AiResponder` does it in the background when `retrain_needed`), and every entry's
