@@ -126,7 +126,7 @@ def test_an_admin_edit_reaches_the_running_bot_and_the_ai_view_shows_the_entry(
     conversation = ai_desk.conversation(second)
     page.goto(f"/console/conversations/{conversation.id}")
     inbound = ai_desk.messages(second, "inbound")[0]
-    page.locator(f"#msg-{inbound.id} details.ai summary").click()
+    page.locator(f"#ai-{inbound.id} > summary").click()
     hit = page.locator(f"#kb-hit-{inbound.id}-store-hours")
     expect(hit.locator("summary")).to_contain_text("answered from")
     body = load_knowledge(knowledge_dir).entry("store-hours").body
