@@ -19,7 +19,7 @@ from typing import Any
 
 from app import log
 from app.ai.guardrails import check_draft, passed
-from app.ai.knowledge import KnowledgeError, load_knowledge
+from app.ai.knowledge import load_knowledge
 from app.ai.knowledge_version import VersionStamp, fingerprint, stamp_path
 from app.ai.llm import LlmClient, LlmUnavailable, metered
 from app.ai.models import AiModels
@@ -27,6 +27,7 @@ from app.ai.own_records import ENTRY_PREFIX
 from app.ai.policy import Context, Thresholds
 from app.ai.reading import read, texts_of
 from app.config import Settings
+from app.errors import ConfigurationError
 from app.pipeline.decision import (
     Answer,
     Clarify,
@@ -88,13 +89,16 @@ class AiResponder:
             return False
         try:
             kb = load_knowledge(self.settings.knowledge_dir)
-        except KnowledgeError as exc:
-            # Validated before it was announced, so this is a hand edit in progress: keep
-            # answering with what is loaded (until the next announcement) rather than fail.
-            _logger.warning("ai.knowledge_reload_refused", problems=len(exc.problems))
+            models, report = current.with_knowledge(self.settings, kb, version)
+            retrain = models.retrain_needed()
+        except ConfigurationError as exc:
+            # Validated before it was announced, so this is a hand edit in progress (or an
+            # unreadable out_of_scope.yaml): keep answering with what is loaded, until the
+            # next announcement, rather than fail every text.
+            _logger.warning("ai.knowledge_reload_refused", error=str(exc).splitlines()[0])
             return False
-        self._models, report = current.with_knowledge(self.settings, kb, version)
-        if self.retraining is None and self._models.retrain_needed():
+        self._models = models
+        if self.retraining is None and retrain:
             self.retraining = threading.Thread(
                 target=self._retrain, name="intent-retraining", daemon=True
             )

@@ -9,6 +9,7 @@ the trigger.
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -23,7 +24,13 @@ from app import clock
 from app.ai.index import KnowledgeIndex
 from app.ai.knowledge import load_knowledge, render_entry
 from app.ai.knowledge_edit import EntryForm, Refused, Saved, save_entry
-from app.ai.knowledge_version import bump, fingerprint, stamp_path
+from app.ai.knowledge_version import (
+    VersionStamp,
+    bump,
+    fingerprint,
+    stamp_path,
+    write_atomically,
+)
 from app.ai.models import AiModels
 from app.ai.responder import AiResponder
 from app.ai.training import training_data
@@ -194,3 +201,19 @@ def test_an_announced_folder_that_does_not_validate_keeps_the_loaded_knowledge(
     bump(live.settings)  # as a stamp written by hand would
     assert responder.models.kb.entry("store-hours").answer == old
     assert stamp_path(live.settings).is_file()
+
+
+def test_the_per_text_check_is_one_stat_until_the_stamp_is_replaced(tmp_path: Path) -> None:
+    stamp = tmp_path / "knowledge.version"
+    seen = VersionStamp(stamp)
+    assert seen.announced() is None  # nothing announced: the loaded knowledge stands
+    stamp.write_text("aaaa\n")
+    assert seen.announced() == "aaaa"
+    # Rewritten in place with the same size and times: the cached value stands, which shows
+    # the file is not read again while its stat is unchanged.
+    info = stamp.stat()
+    stamp.write_text("bbbb\n")
+    os.utime(stamp, ns=(info.st_atime_ns, info.st_mtime_ns))
+    assert seen.announced() == "aaaa"
+    write_atomically(stamp, "cccc\n")  # how `bump` writes: a new file, renamed over
+    assert seen.announced() == "cccc"
