@@ -22,6 +22,7 @@ from app.campaigns.cli import campaigns_app
 from app.cli_output import fail, quiet_libraries, working
 from app.compliance.reconcile_cli import register as register_reconcile
 from app.config import get_settings
+from app.console.report_cli import report_app
 from app.context.cli import context_app
 from app.errors import SmsdeskError
 from app.evals.cli import eval_app
@@ -66,6 +67,7 @@ app.add_typer(agents_app, name="agents")
 app.add_typer(flows_app, name="flows")
 app.add_typer(context_app, name="context")
 app.add_typer(signups_app, name="signups")
+app.add_typer(report_app, name="report")
 app.add_typer(campaigns_app, name="campaigns")  # bulk sends; `flows send --csv` calls bulk_send
 register_reconcile(compliance_app)  # export-optouts, reconcile (REC-4)
 

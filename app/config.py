@@ -71,6 +71,18 @@ class Settings(BaseSettings):
     max_concurrent_requests: int = Field(default=4, ge=1, le=256)
     """Console and API requests handled at once; more wait their turn (webhooks never wait)."""
 
+    # Pictures (MMS): README "Pictures (MMS)".
+    media_dir: Path | None = None
+    """Where pictures are stored (inbound MMS and agents' attachments); default <data dir>/media."""
+    media_max_bytes: int = Field(default=5_242_880, ge=1_024, le=16_777_216)
+    """The largest picture taken, either way (Twilio's limit for an MMS is 5 MB)."""
+    media_signing_key: SecretStr = SecretStr("")
+    """The HMAC key of the expiring public URLs of agents' attachments (Twilio fetches them);
+    empty: a random key kept in <media dir>/.signing_key (set it when several machines serve)."""
+    media_private_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Hosts on loopback or private networks that pictures may be fetched from (comma-separated
+    `host` or `host:port`); every other private-network address is refused."""
+
     # SMS provider.
     sms_provider: Literal["console", "twilio"] = "console"
     twilio_account_sid: str = ""
@@ -109,6 +121,9 @@ class Settings(BaseSettings):
     from the knowledge base (the customer is helped now; the agent sees it in the thread), or
     stay `silent`. Once an agent owns the conversation the bot only drafts."""
     canned_responses_file: Path = Path("knowledge/canned_responses.yaml")
+    phone_region: str = Field(default="US", min_length=2, max_length=3)
+    """The country a number typed in the console's search without +country is read in
+    (a phonenumbers region code: `US`, `GB`)."""
     simulator: bool | None = None
     """The phone simulator page at /simulator (default: on with the console SMS provider,
     outside production; refused in production: it lets anyone text as any number)."""
@@ -210,6 +225,11 @@ class Settings(BaseSettings):
     marketing_cap_hours: int = Field(default=168, ge=1, le=24 * 31)
 
     @property
+    def media_path(self) -> Path:
+        """Where pictures are stored (SMSDESK_MEDIA_DIR, else under the data dir)."""
+        return self.media_dir if self.media_dir is not None else self.data_dir / "media"
+
+    @property
     def models_dir(self) -> Path:
         """Where trained model artifacts live (under the data dir)."""
         return self.data_dir / "models"
@@ -230,6 +250,16 @@ class Settings(BaseSettings):
         if any(ch in value for ch in "\n\r"):
             raise ValueError("brand_name must be a single line")
         return value.strip()
+
+    @field_validator("phone_region")
+    @classmethod
+    def _region_is_known(cls, value: str) -> str:
+        import phonenumbers
+
+        region = value.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"phone_region {value!r} is not a region code such as 'US' or 'GB'")
+        return region
 
     @field_validator("simulator_rate_limit")
     @classmethod
@@ -255,6 +285,13 @@ class Settings(BaseSettings):
             parse(value)
         except ValueError:
             raise ValueError(f"send rate {value!r} is not a rate such as '1/second'") from None
+        return value
+
+    @field_validator("media_private_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [host.strip().lower() for host in value.split(",") if host.strip()]
         return value
 
     @field_validator("api_keys", mode="before")

@@ -30,6 +30,8 @@ from app.handoff.sla import FirstResponseSla
 from app.jobs import JobEngine
 from app.jobs.heartbeat import Heartbeat
 from app.jobs.inprocess import InProcessEngine
+from app.media.fetch import FETCH_MEDIA, MediaFetcher
+from app.media.links import public_url
 from app.outbound.pacing import SendPacer
 from app.outbound.send import SEND_OUTBOUND, OutboundSender, release_due
 from app.pipeline.decision import Decided
@@ -197,7 +199,12 @@ def build_runtime(
     )
     pacer = SendPacer.from_settings(settings)
     outbound = OutboundSender(
-        engine, compliance, sender, status_callback=status_callback, pacer=pacer
+        engine,
+        compliance,
+        sender,
+        status_callback=status_callback,
+        pacer=pacer,
+        media_link=partial(public_url, settings),
     )
     campaign_flows = campaign_flows or campaign_seam.connect(flows)
     campaigns = CampaignRunner(
@@ -215,6 +222,7 @@ def build_runtime(
             FLOW_WEBHOOK: WebhookSender(settings.flow_webhook_secret.get_secret_value()),
             FLOW_SURVEY: SurveyStarter(engine, flows, enabled=settings.survey_after_resolve),
             RUN_CAMPAIGN: campaigns,
+            FETCH_MEDIA: MediaFetcher(engine, settings),
         },
         workers=settings.workers,
         periodic=[partial(release_due, engine)],

@@ -139,6 +139,14 @@ def safety(ctx: Context) -> Decision | None:
     return None
 
 
+def picture(ctx: Context) -> Decision | None:
+    """A picture with no words: nothing to read, and no thanks to close on; a person looks at
+    it (an empty body is otherwise read as a bare emoji and closed politely)."""
+    if ctx.request.has_media and not ctx.request.body.strip():
+        return ctx.handoff(Reason.media_received, draft=False)
+    return None
+
+
 def closing(ctx: Context) -> Decision | None:
     """A thanks, an ok or a thumbs-up: close politely, never a queue item."""
     words = re.findall(r"[^\W\d_]+", ctx.reading.plain.casefold())
@@ -258,7 +266,9 @@ def answer(ctx: Context) -> Decision | None:
     given = {s for e in relevant for s in e.handoff_when_given} & reading.specifics
     if given:
         ctx.record["answerability"]["already_given"] = sorted(given)
-        return ctx.handoff(Reason.account_specific)
+        # The picture the entry asks for came with the text: a person looks at it.
+        sent_picture = ctx.request.has_media and "photo" in given
+        return ctx.handoff(Reason.media_received if sent_picture else Reason.account_specific)
     if not _covers(ctx, entry, best):
         # A close runner-up may cover it ("how much?" after a shipping answer: the prices).
         runner = next(

@@ -12,12 +12,14 @@ check included: without this guard, a stranger's 300 MB JSON was parsed before i
   also counted as it arrives (chunked ones included) by Starlette's
   `RequestBodyLimitMiddleware`: past the limit the route's read fails and the app answers
   413 without buffering the rest. Twilio webhooks must be read whole to check their
-  signature, so the limit is all that guards them.
+  signature, so the limit is all that guards them. The two routes that take a picture (an
+  agent's reply, the simulator's text) allow SMSDESK_MEDIA_MAX_BYTES more.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -38,6 +40,9 @@ _CONSOLE_OPEN = frozenset({"/console/login"})
 """Console routes that take a body from someone not signed in yet."""
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _BODY_HEADERS = frozenset({b"content-length", b"content-type", b"transfer-encoding"})
+_UPLOADS = re.compile(r"/console/conversations/[^/]+/send|/simulator/send")
+"""Routes that take a picture: their limit is SMSDESK_MEDIA_MAX_BYTES plus room for the form."""
+_FORM_ROOM = 65_536
 _UNQUEUED = frozenset({"/healthz", "/console/events", "/api/v1/messages/stream"})
 """Never queued: the health check, and live-update streams (open for minutes)."""
 
@@ -89,6 +94,9 @@ class RequestGuard:
         self.settings = settings
         self.webhook_limited = RequestBodyLimitMiddleware(app, settings.max_webhook_bytes)
         self.limited = RequestBodyLimitMiddleware(app, settings.max_body_bytes)
+        self.upload_limited = RequestBodyLimitMiddleware(
+            app, max(settings.max_body_bytes, settings.media_max_bytes + _FORM_ROOM)
+        )
         # Webhooks never wait for a turn; everything else (console, API) takes one of a few
         # turns first. A flood of page views or classify calls then queues here, idle, instead
         # of running 40 threads that share one GIL with the webhook being acknowledged.
@@ -128,8 +136,14 @@ class RequestGuard:
 
     async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
-        webhook = scope["path"].startswith(_WEBHOOK_PREFIX)
-        limited = self.webhook_limited if webhook else self.limited
+        path: str = scope["path"]
+        limited = (
+            self.webhook_limited
+            if path.startswith(_WEBHOOK_PREFIX)
+            else self.upload_limited
+            if _UPLOADS.fullmatch(path)
+            else self.limited
+        )
         declared = _declared_length(headers)
         if declared is not None and declared > limited.max_body_size:
             # Refused before a byte is read (Starlette's own answer here would be plain text).

@@ -24,11 +24,12 @@ from app.channels.base import InboundSms
 from app.compliance.model import Category, GateRequest
 from app.compliance.parsing import parse_e164
 from app.compliance.segments import MAX_TEXT_CHARS
+from app.media.store import media_of
 from app.outbound.send import queue_outbound
 from app.pipeline.ingress import accept_inbound
 from app.storage import messages as data
 from app.storage.paging import conversations_page
-from app.storage.tables import Message, MessageStatus
+from app.storage.tables import Message, MessageMedia, MessageStatus
 
 router = APIRouter(prefix="/api/v1", tags=["messages"], dependencies=[ApiKey])
 
@@ -153,6 +154,19 @@ class StatusStep(BaseModel):
     error_code: str | None
 
 
+class MediaOut(BaseModel):
+    """A picture of an MMS (the bytes are shown to agents in the console)."""
+
+    id: uuid.UUID
+    position: int
+    content_type: str
+    state: str
+    """pending (being fetched) | fetched | failed (with `failure`)."""
+    size: int | None
+    sha256: str | None
+    failure: str | None
+
+
 class MessageOut(BaseModel):
     """A message in a conversation."""
 
@@ -168,6 +182,7 @@ class MessageOut(BaseModel):
     provider_message_id: str | None
     created_at: datetime
     history: list[StatusStep]
+    media: list[MediaOut] = []
 
 
 class ConversationOut(BaseModel):
@@ -235,10 +250,15 @@ def conversation_messages(
         if found is None or not grant.allows(found.conversation.brand):
             # Another brand's conversation is reported as absent, not as forbidden.
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such conversation")
-        return [_message_out(m, found.history[m.id]) for m in found.messages]
+        pictures = media_of(session, [m.id for m in found.messages])
+        return [
+            _message_out(m, found.history[m.id], pictures.get(m.id, [])) for m in found.messages
+        ]
 
 
-def _message_out(message: Message, history: list[MessageStatus]) -> MessageOut:
+def _message_out(
+    message: Message, history: list[MessageStatus], media: list[MessageMedia]
+) -> MessageOut:
     return MessageOut(
         id=message.id,
         direction=message.direction,
@@ -254,6 +274,18 @@ def _message_out(message: Message, history: list[MessageStatus]) -> MessageOut:
         history=[
             StatusStep(status=s.status, at=s.at, detail=s.detail, error_code=s.error_code)
             for s in history
+        ],
+        media=[
+            MediaOut(
+                id=m.id,
+                position=m.position,
+                content_type=m.content_type,
+                state=m.state,
+                size=m.size,
+                sha256=m.sha256,
+                failure=m.failure,
+            )
+            for m in media
         ],
     )
 

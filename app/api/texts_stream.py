@@ -14,12 +14,12 @@ conversation's status changed: JSON `{id, status}`). The texts already there com
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
@@ -33,15 +33,13 @@ router = APIRouter(prefix="/api/v1", tags=["messages"], dependencies=[ApiKey])
 
 STREAM_PATH = "/api/v1/messages/stream"
 POLL_SECONDS = 0.3
-HEARTBEAT_SECONDS = 5.0
-"""Also how soon a client that has stopped reading notices (a comment line to skip)."""
 MAX_STREAM_SECONDS = 30 * 60  # then the client opens a new one (and its key is checked again)
 SHOWN = ("sent", "queued", "delivered", "scheduled", "blocked", "failed")
 """Statuses a text is reported at: it went out, or it will not go out now (with why)."""
 
 
-def _event(name: str, data: dict[str, object]) -> str:
-    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+def _event(name: str, data: dict[str, object]) -> ServerSentEvent:
+    return ServerSentEvent(event=name, data=data)
 
 
 class _Reader:
@@ -51,11 +49,14 @@ class _Reader:
         self.engine, self.phone, self.brands = reading(engine), phone, brands
         self.reported: set[uuid.UUID] = set()
         self.statuses: dict[uuid.UUID, str] = {}
+        self.first: list[ServerSentEvent] = []
+        """What the first poll found (read while the request can still fail with a status)."""
 
-    def poll(self) -> list[str]:
+    def poll(self) -> list[ServerSentEvent]:
         """Events for what changed since the last poll (read-only: never queues for a write)."""
-        events: list[str] = []
-        changed: list[str] = []  # after the texts: a hand-off follows the text that caused it
+        events: list[ServerSentEvent] = []
+        # After the texts: a hand-off follows the text that caused it.
+        changed: list[ServerSentEvent] = []
         with Session(self.engine) as session:
             query = select(Conversation).where(Conversation.phone_e164 == self.phone)
             if self.brands is not None:
@@ -107,43 +108,35 @@ class _Reader:
         return events + changed
 
 
+def _reader(
+    runtime: RuntimeDep, grant: ApiGrantDep, phone: str = Query(examples=["+12125550123"])
+) -> _Reader:
+    """The stream's reader, with what is there already read: a bad number or an unreachable
+    database is answered with its status before the stream starts."""
+    reader = _Reader(runtime.engine, parse_e164(phone), grant.brands)
+    reader.first = reader.poll()
+    return reader
+
+
 @router.get(
     "/messages/stream",
-    response_class=StreamingResponse,
+    response_class=EventSourceResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "Server-sent events."}},
 )
 async def texts_stream(
-    request: Request,
-    runtime: RuntimeDep,
-    grant: ApiGrantDep,
-    phone: str = Query(examples=["+12125550123"]),
-) -> StreamingResponse:
+    request: Request, reader: Annotated[_Reader, Depends(_reader)]
+) -> AsyncIterator[ServerSentEvent]:
     """The texts this number receives from the key's brands, live, as server-sent events:
     `text` for each outbound text once it is sent or held (with why), `conversation` when a
     conversation's status changes (e.g. to `human`). The texts already there come first."""
-    reader = _Reader(runtime.engine, parse_e164(phone), grant.brands)
-    first = await run_in_threadpool(reader.poll)  # a bad number or database answers here
-
-    async def stream() -> AsyncIterator[str]:
-        loop = asyncio.get_running_loop()
-        started = last_sent = loop.time()
-        yield "retry: 2000\n\n"
-        for event in first:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    yield ServerSentEvent(retry=2000)
+    for event in reader.first:
+        yield event
+    while loop.time() - started < MAX_STREAM_SECONDS:
+        await asyncio.sleep(POLL_SECONDS)
+        if await request.is_disconnected():
+            return
+        for event in await run_in_threadpool(reader.poll):
             yield event
-        while loop.time() - started < MAX_STREAM_SECONDS:
-            await asyncio.sleep(POLL_SECONDS)
-            if await request.is_disconnected():
-                return
-            events = await run_in_threadpool(reader.poll)
-            for event in events:
-                last_sent = loop.time()
-                yield event
-            if loop.time() - last_sent > HEARTBEAT_SECONDS:
-                last_sent = loop.time()
-                yield ": keep-alive\n\n"
-
-    return StreamingResponse(
-        stream(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )

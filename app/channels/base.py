@@ -5,7 +5,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from app.media.store import StoredFile
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +17,8 @@ class Media:
 
     url: str
     content_type: str
+    upload: StoredFile | None = None
+    """A picture already stored here (the simulator's upload): nothing to fetch."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +46,8 @@ class OutboundSms:
     from_number: str | None = None
     status_callback: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    media_urls: tuple[str, ...] = ()
+    """Public URLs of the pictures to send with the text (the provider fetches them)."""
 
 
 @dataclass(frozen=True, slots=True)

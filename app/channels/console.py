@@ -31,6 +31,7 @@ class ConsoleSender:
                 from_number=sms.from_number,
                 body=sms.body,
                 created_at=clock.now(),
+                media=list(sms.media_urls) or None,
             )
             session.add(entry)
             try:
@@ -43,7 +44,8 @@ class ConsoleSender:
                 return SendResult(f"CON{existing.id:08d}")
         if self._console is not None:
             # Text, not markup: a body is never interpreted as rich formatting.
+            pictures = f" [+{len(sms.media_urls)} picture(s)]" if sms.media_urls else ""
             self._console.print(
-                Text.assemble((f"SMS to {sms.to_number}", "bold cyan"), ": ", sms.body)
+                Text.assemble((f"SMS to {sms.to_number}", "bold cyan"), ": ", sms.body, pictures)
             )
         return SendResult(f"CON{entry.id:08d}")

@@ -214,7 +214,7 @@ class TwilioSender:
 
     def send(self, sms: OutboundSms) -> SendResult:
         """Create one Message; raise `ProviderError` (`.retryable` only if nothing was sent)."""
-        params: dict[str, str] = {"to": sms.to_number, "body": sms.body}
+        params: dict[str, str | list[str]] = {"to": sms.to_number, "body": sms.body}
         from_number = sms.from_number or self.from_number
         if from_number:
             params["from_"] = from_number
@@ -222,6 +222,8 @@ class TwilioSender:
             params["messaging_service_sid"] = self.messaging_service_sid
         if sms.status_callback:
             params["status_callback"] = sms.status_callback
+        if sms.media_urls:  # Twilio fetches each from its public URL (MediaUrl)
+            params["media_url"] = list(sms.media_urls[:MAX_MEDIA])
         # Twilio's Messages API does not promise to deduplicate on this header: the token is
         # sent for tracing and in case it ever does. Safety against double sends comes from the
         # caller retrying only errors where nothing was sent (429, 5xx, connection refused).

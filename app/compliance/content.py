@@ -242,13 +242,16 @@ def check_content(
     first_message: bool = False,
     max_chars: int = 320,
     age_gated: bool = False,
+    has_media: bool = False,
 ) -> ContentVerdict:
     """What the content rules say about an outbound `body`; `ok` is False with reasons if any
-    rule blocks it. `age_gated`: the program has a registered 21+ full-DOB age gate (MSG-3)."""
+    rule blocks it. `age_gated`: the program has a registered 21+ full-DOB age gate (MSG-3).
+    `has_media`: a picture goes with it (an MMS needs no words; every other rule still applies
+    to the words it has)."""
     size = count_segments(body)
     normalised = normalise(body)
     words = tokens(normalised)
-    reasons = [] if words else ["the message has no text"]
+    reasons = [] if words or has_media else ["the message has no text"]
     reasons += _shaft_reasons(words, age_gated)
     instructions = _instructions(body, normalised)
     reasons += [

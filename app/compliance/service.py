@@ -197,11 +197,13 @@ class Compliance:
         brand: str | None = None,
         record: bool = True,
         keyword_reply: bool = False,
+        has_media: bool = False,
     ) -> GateDecision:
         """May this message be sent at `request.send_at`? (SPEC §10, §12; ARCH-2).
 
         `keyword_reply`: the answer to HELP, STOP or START, which is owed in every state (IN-3,
         IN-6) and so does not use up the one reply IN-7 allows an opted-out sender.
+        `has_media`: pictures go with `body` (a picture-only text is no empty text).
         """
         phone, brand = parse_e164(request.to), brand or self.settings.brand_id
         with self.ledger.session() as session:
@@ -245,6 +247,7 @@ class Compliance:
                     brand_name=self.settings.brand_name,
                     first_message=first_message,
                     max_chars=self.settings.max_reply_chars,
+                    has_media=has_media,
                 )
                 if body is not None
                 else None

@@ -25,6 +25,7 @@ def install_console(app: FastAPI, settings: Settings) -> None:
         flows,
         knowledge,
         pages,
+        reports,
         routes,
         simulator,
     )
@@ -33,9 +34,24 @@ def install_console(app: FastAPI, settings: Settings) -> None:
 
     app.add_middleware(BrowserSecurityHeaders)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console_static")
-    modules = (routes, pages, actions, events, simulator, dashboard, admin, account, flows)
-    for module in (*modules, knowledge):
+    for module in (
+        routes,
+        pages,
+        actions,
+        events,
+        simulator,
+        dashboard,
+        admin,
+        account,
+        flows,
+        reports,
+        knowledge,
+    ):
         app.include_router(module.router)
+    from app.media import routes as media_routes
+
+    app.include_router(media_routes.console_router)
+    app.include_router(media_routes.public_router)
 
     @app.get("/console", include_in_schema=False)
     def console_root() -> Response:

@@ -10,19 +10,25 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request, status
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile, status
 from fastapi.responses import Response
 from sqlmodel import Session
 
 from app.api.deps import RuntimeDep
 from app.compliance.segments import MAX_TEXT_CHARS
+from app.config import Settings
+from app.console.bulk import BULK_ACTIONS, BulkRefused, run_bulk
 from app.console.canned import VARIABLES, fill, load_canned
 from app.console.deps import ConsoleContext, DbSession, PageContextDep
-from app.console.templating import local_time, render
-from app.console.views import visible_conversation
+from app.console.pages import queue_choices
+from app.console.queue_query import carried_from, carried_query
+from app.console.templating import business_time, local_time, render, sentence
+from app.console.views import teams, visible_conversation
 from app.handoff import claims
 from app.handoff.queue import unresolved_item
+from app.media.store import MediaRejected, StoredFile, read_upload, reuse, save
 from app.outbound.agent import send_agent_reply
 from app.storage.messages import now
 from app.storage.tables import Agent, ConversationNote, HandoffItem
@@ -67,16 +73,29 @@ def _queue_action(
 
 
 @router.post("/items/{item_id}/claim")
-def claim(request: Request, item_id: uuid.UUID, console: PageContextDep, db: DbSession) -> Response:
+def claim(
+    request: Request,
+    item_id: uuid.UUID,
+    runtime: RuntimeDep,
+    console: PageContextDep,
+    db: DbSession,
+) -> Response:
     """Own the conversation (exactly one of several agents clicking at once wins)."""
     result = claims.claim(db, agent=console.agent, item_id=item_id)
     response = _queue_action(request, db, console, verb="claim", item_id=item_id, result=result)
     item = db.get(HandoffItem, item_id)
     here = request.headers.get("HX-Current-URL", "")
-    if result == "ok" and item is not None and "/console/conversations/" not in here:
-        # Claimed from the queue: open the conversation, which is what the agent wants next.
-        response.headers["HX-Location"] = f"/console/conversations/{item.conversation_id}"
+    if result == "ok" and item is not None and not _on_conversation_page(here):
+        # Claimed from the queue: open the conversation, which is what the agent wants next
+        # (keeping the queue's search, for the next item after it is resolved).
+        carry = carried_query(here, choices=queue_choices(runtime, console, db))
+        location = f"/console/conversations/{item.conversation_id}"
+        response.headers["HX-Location"] = f"{location}?{carry}" if carry else location
     return response
+
+
+def _on_conversation_page(url: str) -> bool:
+    return urlsplit(url).path.startswith("/console/conversations/")
 
 
 @router.post("/items/{item_id}/release")
@@ -93,16 +112,39 @@ def resolve(
     request: Request,
     item_id: uuid.UUID,
     outcome: Annotated[str, Form()],
+    runtime: RuntimeDep,
     console: PageContextDep,
     db: DbSession,
 ) -> Response:
-    """Close the item with an outcome tag (`return_to_bot` hands the thread back to the bot)."""
+    """Close the item with an outcome tag (`return_to_bot` hands the thread back to the bot).
+
+    Resolved on its conversation page, the agent goes on to the next item of their queue
+    (searched as the queue they opened it from was), or back to the queue when none waits.
+    """
     if outcome not in claims.OUTCOMES:
         return flash(request, f"Unknown outcome {outcome!r}.")
     result = claims.resolve(db, agent=console.agent, item_id=item_id, outcome=outcome)  # type: ignore[arg-type]
-    return _queue_action(
+    response = _queue_action(
         request, db, console, verb="resolve", item_id=item_id, result=result, outcome=outcome
     )
+    here = request.headers.get("HX-Current-URL", "")
+    if result == "ok" and _on_conversation_page(here):
+        response.headers["HX-Location"] = _next_location(runtime, console, db, here, item_id)
+    return response
+
+
+def _next_location(
+    runtime: RuntimeDep, console: ConsoleContext, db: DbSession, here: str, done: uuid.UUID
+) -> str:
+    """The next item's conversation (or the queue), naming the item just resolved."""
+    choices = queue_choices(runtime, console, db)
+    where = carried_from(here, choices=choices)
+    carry = carried_query(here, choices=choices)
+    query = f"{carry}&done={done}" if carry else f"done={done}"
+    found = claims.next_open_item(db, agent=console.agent, where=where)
+    if found is None:
+        return f"/console/?{query}"
+    return f"/console/conversations/{found[1].id}?{query}"
 
 
 def _agent_by_id(db: Session, value: str) -> Agent | None:
@@ -172,6 +214,44 @@ def snooze(
     )
 
 
+@router.post("/queue/bulk")
+def bulk(
+    request: Request,
+    runtime: RuntimeDep,
+    console: PageContextDep,
+    db: DbSession,
+    action: Annotated[str, Form(max_length=20)],
+    item: Annotated[list[str] | None, Form(max_length=40)] = None,
+    agent_id: Annotated[str, Form(max_length=40)] = "",
+    team: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Resolve as spam, assign or transfer the selected queue items, each as one click would;
+    the flash says how many were done and why any was skipped."""
+    if action not in BULK_ACTIONS:
+        return flash(request, f"Unknown bulk action {action[:20]!r}.")
+    try:
+        item_ids = [uuid.UUID(value) for value in item or []]
+    except ValueError:
+        return flash(request, "The selection holds something that is not a queue item.")
+    to = _agent_by_id(db, agent_id) if agent_id else None
+    if agent_id and to is None:
+        return flash(request, "No such agent.")
+    try:
+        report = run_bulk(
+            db,
+            console,
+            action=action,
+            item_ids=item_ids,
+            to=to,
+            team=team or None,
+            teams=teams(db, knowledge_dir=runtime.settings.knowledge_dir),
+        )
+    except BulkRefused as exc:
+        return flash(request, sentence(exc))
+    kind = "info" if not report.skipped else ("warn" if report.done else "error")
+    return flash(request, report.summary, kind=kind)
+
+
 @router.post("/conversations/{conversation_id}/send")
 def send(
     request: Request,
@@ -179,20 +259,28 @@ def send(
     runtime: RuntimeDep,
     console: PageContextDep,
     db: DbSession,
-    body: Annotated[str, Form(max_length=MAX_TEXT_CHARS)],
     send_key: Annotated[str, Form(min_length=8, max_length=64)],
+    body: Annotated[str, Form(max_length=MAX_TEXT_CHARS)] = "",
     schedule: Annotated[bool, Form()] = False,
+    picture: Annotated[UploadFile | None, File()] = None,
+    picture_key: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    """Send the agent's reply through the outbound gate; say why when it cannot go now."""
+    """Send the agent's reply (text, a picture, or both) through the outbound gate; say why
+    when it cannot go now."""
     conversation = visible_conversation(db, agent=console.agent, conversation_id=conversation_id)
     if conversation is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such conversation")
     text = body.strip()
-    if not text:
-        return flash(request, "Write something to send.")
     item = unresolved_item(db, conversation_id=conversation.id)
     if item is None or item.status != "claimed" or item.assigned_to != console.agent.id:
         return flash(request, "Claim the conversation before you reply.")
+    try:
+        pictures = _attached(runtime.settings, picture, picture_key)
+    except MediaRejected as exc:
+        console.audit(db, "reply.picture_refused", str(conversation.id), reason=str(exc))
+        return flash(request, f"Not sent: {exc}.")
+    if not text and not pictures:
+        return flash(request, "Write something to send, or attach a picture.")
     # End this request's transaction first: on SQLite it holds the one write lock, which the
     # gate's and the queue's own sessions are about to ask for. (Commit, not rollback: that
     # would expire `conversation`, and reloading it would take the lock straight back.)
@@ -205,6 +293,7 @@ def send(
         key=send_key,
         provider=runtime.sender.name,
         schedule=schedule,
+        pictures=pictures,
     )
     decision = outcome.decision
     if outcome.status == "blocked":
@@ -223,6 +312,7 @@ def send(
                 "send_at": outcome.send_at,
                 "body": text,
                 "send_key": send_key,
+                "picture_key": pictures[0].key if pictures else "",
             },
             headers={"HX-Retarget": "#flash", "HX-Reswap": "outerHTML"},
         )
@@ -234,11 +324,12 @@ def send(
             "reply.scheduled" if outcome.status == "scheduled" else "reply.queued",
             str(conversation.id),
             message_id=str(outcome.message.id),
+            pictures=len(pictures),
         )
         runtime.jobs.notify()
     note = (
         f"Scheduled: it goes out {local_time(decision.next_allowed_local)} for the customer"
-        f" ({outcome.send_at:%Y-%m-%d %H:%M} UTC)."
+        f" ({business_time(outcome.send_at, runtime.settings.business_timezone)})."
         if outcome.status == "scheduled" and outcome.send_at and decision
         else None
     )
@@ -248,6 +339,17 @@ def send(
         {"message": note},
         headers={"HX-Retarget": "#flash", "HX-Reswap": "outerHTML", "HX-Trigger": "refresh, sent"},
     )
+
+
+def _attached(settings: Settings, upload: UploadFile | None, key: str) -> list[StoredFile]:
+    """The reply's picture, checked (type by its bytes, size) and stored; `MediaRejected`."""
+    limit = settings.media_max_bytes
+    if upload is not None and upload.filename:
+        data = read_upload(upload.file, max_bytes=limit)
+        return [save(settings.media_path, data, max_bytes=limit)]
+    if key:
+        return [reuse(settings.media_path, key, max_bytes=limit)]
+    return []
 
 
 def _blocked_message(rule: str, reasons: list[str]) -> str:

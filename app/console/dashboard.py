@@ -3,7 +3,7 @@ flows."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import Response
@@ -18,7 +18,7 @@ from app.console.metrics import (
     dashboard_metrics,
     parse_period,
 )
-from app.console.templating import reason_label, render
+from app.console.templating import business_zone, reason_label, render
 from app.flows.metrics import flow_metrics
 from app.storage.tables import Agent
 
@@ -46,16 +46,16 @@ def percent(value: float | None) -> str:
 
 
 def _bucket_label(start: datetime, unit: str) -> tuple[str, str]:
-    """(axis label, tooltip name) of one traffic bucket."""
+    """(axis label, tooltip name) of one traffic bucket, on the clock `start` is in."""
     if unit == "hour":
-        return f"{start:%H}:00", f"{start:%a %d %b %H}:00 UTC"
-    return f"{start:%d %b}", f"{start:%a %d %b} (UTC)"
+        return f"{start:%H}:00", f"{start:%a %d %b %H}:00 {start:%Z}"
+    return f"{start:%d %b}", f"{start:%a %d %b} ({start:%Z})"
 
 
-def traffic_chart(metrics: DashboardMetrics) -> BarChart:
-    """Inbound and outbound texts per hour (24 h) or per day."""
+def traffic_chart(metrics: DashboardMetrics, zone: tzinfo = UTC) -> BarChart:
+    """Inbound and outbound texts per hour (24 h) or per day, labelled on `zone`'s clock."""
     unit = metrics.window.unit
-    names = [_bucket_label(b.start, unit) for b in metrics.traffic]
+    names = [_bucket_label(b.start.astimezone(zone), unit) for b in metrics.traffic]
     return column_chart(
         [label for label, _ in names],
         [
@@ -83,7 +83,8 @@ def dashboard_page(
     require_supervisor(console.agent)
     chosen = parse_period(period)
     scope = brand_scope(console.agent)
-    metrics = dashboard_metrics(db, period=chosen, scope=scope)
+    zone = business_zone(request.app.state.runtime.settings.business_timezone)
+    metrics = dashboard_metrics(db, period=chosen, scope=scope, zone=zone)
     flows = flow_metrics(db, start=metrics.window.start, end=metrics.window.end, scope=scope)
     return render(
         request,
@@ -95,7 +96,7 @@ def dashboard_page(
             "period": chosen,
             "periods": [(p, PERIOD_NAMES[p]) for p in PERIODS],
             "period_name": PERIOD_NAMES[chosen],
-            "traffic_chart": traffic_chart(metrics),
+            "traffic_chart": traffic_chart(metrics, zone),
             "reasons_chart": reasons_chart(metrics),
             "flows": flows,
             "percent": percent,

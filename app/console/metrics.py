@@ -12,7 +12,7 @@ import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Literal, get_args
 
 from sqlalchemy import ColumnElement, and_, case, func, or_
@@ -69,17 +69,22 @@ class Window:
     def unit(self) -> Literal["hour", "day"]:
         return "hour" if self.period == "24h" else "day"
 
-    def buckets(self) -> list[tuple[datetime, datetime, datetime]]:
-        """`(label, lo, hi)` per bucket: whole UTC hours or days, the first and last clipped
-        to the window so that the buckets add up to exactly the window."""
-        first = self.start.replace(minute=0, second=0, microsecond=0)
+    def buckets(self, zone: tzinfo = UTC) -> list[tuple[datetime, datetime, datetime]]:
+        """`(label, lo, hi)` per bucket (UTC instants): whole hours or days on the clock of
+        `zone`, the first and last clipped to the window so that the buckets add up to exactly
+        the window."""
+        first = self.start.astimezone(zone).replace(minute=0, second=0, microsecond=0)
         if self.unit == "day":
             first = first.replace(hour=0)
         out: list[tuple[datetime, datetime, datetime]] = []
         edge = first
         while edge < self.end:
-            out.append((edge, max(edge, self.start), min(edge + self.step, self.end)))
-            edge += self.step
+            # Days step on the local calendar (a daylight-saving day has 23 or 25 hours, and
+            # zoneinfo adds wall time); hours step in UTC, where every hour has 60 minutes.
+            after = edge + self.step if self.unit == "day" else edge.astimezone(UTC) + self.step
+            lo, hi = max(edge, self.start), min(after, self.end)
+            out.append((edge.astimezone(UTC), lo.astimezone(UTC), hi.astimezone(UTC)))
+            edge = after.astimezone(zone) if self.unit == "day" else after
         return out
 
 
@@ -341,13 +346,16 @@ class TrafficBucket:
     outbound: int
 
 
-def traffic(session: Session, *, w: Window, scope: BrandScope) -> list[TrafficBucket]:
-    """Inbound and outbound texts per bucket of `w` (outbound: not blocked or cancelled).
+def traffic(
+    session: Session, *, w: Window, scope: BrandScope, zone: tzinfo = UTC
+) -> list[TrafficBucket]:
+    """Inbound and outbound texts per bucket of `w`, hours or days on `zone`'s clock
+    (outbound: not blocked or cancelled).
 
     One query: a conditional count per bucket, grouped by direction (portable, no date maths
     in SQL).
     """
-    buckets = w.buckets()
+    buckets = w.buckets(zone)
     created = col(Message.created_at)
     counts = [
         func.count(case((and_(created >= lo, created < hi), 1))).label(f"b{i}")
@@ -408,9 +416,15 @@ class DashboardMetrics:
 
 
 def dashboard_metrics(
-    session: Session, *, period: Period, scope: BrandScope, at: datetime | None = None
+    session: Session,
+    *,
+    period: Period,
+    scope: BrandScope,
+    at: datetime | None = None,
+    zone: tzinfo = UTC,
 ) -> DashboardMetrics:
-    """All of the dashboard's numbers for `period` up to `at` (default now)."""
+    """All of the dashboard's numbers for `period` up to `at` (default now); the traffic is
+    bucketed by `zone`'s hours and days (the business's time zone on the dashboard)."""
     moment = at or now()
     w = window(period, at=moment)
     return DashboardMetrics(
@@ -421,7 +435,7 @@ def dashboard_metrics(
         containment=containment(session, w=w, scope=scope),
         reasons=escalation_reasons(session, w=w, scope=scope),
         opt_outs=opt_outs(session, w=w, scope=scope),
-        traffic=traffic(session, w=w, scope=scope),
+        traffic=traffic(session, w=w, scope=scope, zone=zone),
     )
 
 

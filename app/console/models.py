@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from app.console.bulk import MAX_BULK_ITEMS, BulkAction, BulkReport
 from app.handoff.agents import MAX_TEAM_LENGTH
 from app.handoff.claims import MAX_SNOOZE_MINUTES, Outcome
 from app.storage.tables import Agent, Conversation, HandoffItem
@@ -107,3 +108,46 @@ class ActionPublic(BaseModel):
     status: str
     assigned_to: uuid.UUID | None
     outcome: str | None
+
+
+class BulkRequest(BaseModel):
+    """One action on several queue items: `spam` (resolve as spam), `assign` (to `agent_id`,
+    supervisors and admins) or `transfer` (to `team`)."""
+
+    action: BulkAction
+    item_ids: list[uuid.UUID] = Field(min_length=1, max_length=MAX_BULK_ITEMS)
+    agent_id: uuid.UUID | None = None
+    team: str | None = Field(default=None, min_length=1, max_length=MAX_TEAM_LENGTH)
+
+
+class BulkItemPublic(BaseModel):
+    """What the bulk action did to one item (`ok`, or why it was skipped)."""
+
+    id: uuid.UUID
+    result: str
+    status: str | None
+    detail: str | None
+
+
+class BulkPublic(BaseModel):
+    """Every item's result and the sentence that sums them up."""
+
+    action: BulkAction
+    done: int
+    skipped: int
+    summary: str
+    results: list[BulkItemPublic]
+
+    @classmethod
+    def of(cls, report: BulkReport) -> BulkPublic:
+        """The public view of a bulk report."""
+        return cls(
+            action=report.action,
+            done=report.done,
+            skipped=len(report.skipped),
+            summary=report.summary,
+            results=[
+                BulkItemPublic(id=r.item_id, result=r.result, status=r.status, detail=r.why)
+                for r in report.results
+            ],
+        )

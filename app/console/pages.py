@@ -14,8 +14,16 @@ from app.console.canned import load_canned
 from app.console.deps import ConsoleContext, DbSession, PageContextDep
 from app.console.flow_engine import find_flow, flow_catalogue
 from app.console.profile import customer_profile
-from app.console.templating import render
+from app.console.queue_query import (
+    FilterChoices,
+    QueueQuery,
+    QueueQueryError,
+    filter_choices,
+    parse_queue_query,
+)
+from app.console.templating import reason_label, render, sentence
 from app.console.views import (
+    QUEUE_PAGE,
     THREAD_WINDOW,
     ComposerWatch,
     ConversationView,
@@ -24,7 +32,11 @@ from app.console.views import (
     teams,
     visible_conversation,
 )
-from app.handoff.claims import OUTCOMES, QUEUE_VIEWS, QueueView, count_views
+from app.handoff import claims
+from app.handoff.claims import OUTCOMES, QUEUE_VIEWS, count_items, count_views
+from app.handoff.search import ITEM_STATES
+from app.pipeline.decision import Reason
+from app.storage.tables import Agent, Conversation
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -49,36 +61,92 @@ def login_page(request: Request, db: DbSession, next: str | None = None) -> Resp
 
 @router.get("/")
 def queue_page(
-    request: Request, console: PageContextDep, db: DbSession, view: str = "open"
+    request: Request, runtime: RuntimeDep, console: PageContextDep, db: DbSession
 ) -> Response:
-    """The human queue, most urgent first, live."""
-    return _queue(request, console, db, view, "queue.html")
+    """The human queue, most urgent first, live; searched and filtered by its query string."""
+    return _queue(request, runtime, console, db, "queue.html")
 
 
 @router.get("/partials/queue")
 def queue_partial(
-    request: Request, console: PageContextDep, db: DbSession, view: str = "open"
+    request: Request, runtime: RuntimeDep, console: PageContextDep, db: DbSession
 ) -> Response:
-    """The queue's tabs and table (swapped in on every queue change)."""
-    return _queue(request, console, db, view, "partials/queue.html")
+    """The queue's tabs and table (swapped in on every queue change), with the same filter."""
+    return _queue(request, runtime, console, db, "partials/queue.html")
+
+
+def queue_choices(runtime: RuntimeDep, console: ConsoleContext, db: DbSession) -> FilterChoices:
+    """What the agent may filter the queue by."""
+    settings = runtime.settings
+    return filter_choices(
+        db,
+        agent=console.agent,
+        settings=settings,
+        teams=teams(db, knowledge_dir=settings.knowledge_dir),
+    )
 
 
 def _queue(
-    request: Request, console: ConsoleContext, db: DbSession, view: str, template: str
+    request: Request, runtime: RuntimeDep, console: ConsoleContext, db: DbSession, template: str
 ) -> Response:
-    chosen: QueueView = view if view in QUEUE_VIEWS else "open"
+    choices = queue_choices(runtime, console, db)
+    agent = console.agent
+    error = None
+    try:
+        query = parse_queue_query(request.query_params, choices=choices)
+    except QueueQueryError as exc:
+        error = sentence(exc)
+        query = QueueQuery(given={k: v for k, v in request.query_params.items() if k != "page"})
+    counts = count_views(db, agent=agent, where=query.where)
+    total = counts.get(query.view)
+    if total is None:
+        total = count_items(db, agent=agent, view=query.view, where=query.where)
+    rows = (
+        []
+        if error
+        else queue_rows(db, agent=agent, view=query.view, where=query.where, offset=query.offset)
+    )
     return render(
         request,
         template,
         {
             "console": console,
             "section": "queue",
-            "view": chosen,
+            "query": query,
+            "view": query.view,
             "views": QUEUE_VIEWS,
-            "rows": queue_rows(db, agent=console.agent, view=chosen),
-            "counts": count_views(db, agent=console.agent),
+            "rows": rows,
+            "counts": counts,
+            "total": total,
+            "page_size": QUEUE_PAGE,
+            "filter_error": error,
+            "choices": choices,
+            "reasons": list(Reason),
+            "states": ITEM_STATES,
+            "manages": claims.manages(agent),
+            "page_flash": resolved_notice(
+                db, agent=agent, done=request.query_params.get("done"), next_shown=False
+            ),
         },
+        status_code=status.HTTP_400_BAD_REQUEST if error and template == "queue.html" else 200,
     )
+
+
+def resolved_notice(
+    db: DbSession, *, agent: Agent, done: str | None, next_shown: bool
+) -> str | None:
+    """What the page says after the agent resolved item `done` on a conversation page and
+    was brought here: the next conversation of their queue, or the queue when none waits."""
+    try:
+        item = claims.visible_item(db, agent=agent, item_id=uuid.UUID(done or ""))
+    except ValueError:
+        return None
+    if item is None or item.status != "resolved" or item.outcome is None:
+        return None
+    conversation = db.get(Conversation, item.conversation_id)
+    phone = conversation.phone_e164 if conversation is not None else "the conversation"
+    then = "This is the next one in your queue." if next_shown else "Nothing else waits for you."
+    return f"Resolved {phone} ({reason_label(item.outcome)}). {then}"
 
 
 def load_view(
@@ -139,10 +207,18 @@ def conversation_page(
     console: PageContextDep,
     db: DbSession,
     history: str | None = None,
+    done: str | None = None,
 ) -> Response:
-    """One conversation: the thread with the AI's view, consent, notes and the composer."""
+    """One conversation: the thread with the AI's view, consent, notes and the composer.
+
+    Opened from a filtered queue, its URL carries the queue's search (`q`, `reason`, ...):
+    resolving it then goes on to the next item of that queue. `done`: the item just
+    resolved, which the page names.
+    """
     view = load_view(runtime, console, db, conversation_id, history=history)
-    return render(request, "conversation.html", conversation_context(runtime, console, db, view))
+    context = conversation_context(runtime, console, db, view)
+    context["page_flash"] = resolved_notice(db, agent=console.agent, done=done, next_shown=True)
+    return render(request, "conversation.html", context)
 
 
 _PARTS = {

@@ -10,7 +10,7 @@ import uuid
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request, Response, status
+from fastapi import APIRouter, Form, HTTPException, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
 
 from app.api.deps import AppSettingsDep
@@ -23,11 +23,14 @@ from app.console.auth import (
     end_session,
     start_session,
 )
-from app.console.deps import ConsoleContextDep, CurrentAgent, DbSession, RequireSession, client_ip
+from app.console.bulk import BulkRefused, run_bulk
+from app.console.deps import ConsoleContextDep, DbSession, RequireSession, client_ip
 from app.console.models import (
     ActionPublic,
     AgentPublic,
     AssignRequest,
+    BulkPublic,
+    BulkRequest,
     QueueItemPublic,
     ResolveRequest,
     SessionPublic,
@@ -35,7 +38,9 @@ from app.console.models import (
     TransferRequest,
 )
 from app.console.pages import safe_next
+from app.console.queue_query import MAX_PAGE, filter_choices, parse_queue_query
 from app.console.templating import render
+from app.console.views import teams
 from app.handoff import claims
 from app.handoff.agents import audit, authenticate, normalise_email
 from app.storage.messages import now
@@ -167,16 +172,70 @@ def me(context: ConsoleContextDep) -> SessionPublic:
     )
 
 
+API_PAGE = 500
+"""Queue items one API page returns."""
+
+
 @api.get("/queue", response_model=list[QueueItemPublic])
 def list_queue(
-    agent: CurrentAgent, db: DbSession, view: claims.QueueView = "open"
+    request: Request,
+    context: ConsoleContextDep,
+    db: DbSession,
+    settings: AppSettingsDep,
+    view: claims.QueueView = "open",
+    q: Annotated[str | None, Query(description="a number, a customer's name or words")] = None,
+    reason: str | None = None,
+    team: str | None = None,
+    status: Annotated[str | None, Query(description="open, claimed, snoozed or resolved")] = None,
+    agent: Annotated[str | None, Query(description="the owner's agent id")] = None,
+    from_: Annotated[str | None, Query(alias="from", description="queued on or after")] = None,
+    to: Annotated[str | None, Query(description="queued on or before (a date)")] = None,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
 ) -> list[QueueItemPublic]:
-    """Queue items of the agent's brands (`open`, `claimed` or `mine`), most urgent first."""
+    """Queue items of the agent's brands in one view (`open`, `mine`, `claimed`, `snoozed`,
+    `all`), searched and filtered as the queue page is; most urgent first (`all`: newest)."""
+    choices = filter_choices(
+        db,
+        agent=context.agent,
+        settings=settings,
+        teams=teams(db, knowledge_dir=settings.knowledge_dir),
+    )
+    query = parse_queue_query(request.query_params, choices=choices)  # 400 on a bad value
     at = now()
-    return [
-        QueueItemPublic.of(item, conversation, at)
-        for item, conversation in claims.visible_items(db, agent=agent, view=view)
-    ]
+    found = claims.visible_items(
+        db,
+        agent=context.agent,
+        view=query.view,
+        where=query.where,
+        limit=API_PAGE,
+        offset=(page - 1) * API_PAGE,
+    )
+    return [QueueItemPublic.of(item, conversation, at) for item, conversation in found]
+
+
+@api.post("/queue/bulk", response_model=BulkPublic)
+def bulk_items(
+    body: BulkRequest, context: ConsoleContextDep, db: DbSession, settings: AppSettingsDep
+) -> BulkPublic:
+    """Resolve as spam, assign or transfer several items, each as its single action would
+    (each audited); the answer says what happened to every item."""
+    to = db.get(Agent, body.agent_id) if body.agent_id is not None else None
+    if body.agent_id is not None and to is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such agent")
+    try:
+        report = run_bulk(
+            db,
+            context,
+            action=body.action,
+            item_ids=body.item_ids,
+            to=to,
+            team=body.team,
+            teams=teams(db, knowledge_dir=settings.knowledge_dir),
+        )
+    except BulkRefused as exc:
+        code = status.HTTP_403_FORBIDDEN if exc.forbidden else status.HTTP_400_BAD_REQUEST
+        raise HTTPException(code, detail={"code": exc.code, "message": str(exc)}) from None
+    return BulkPublic.of(report)
 
 
 def _finish(

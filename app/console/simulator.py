@@ -22,11 +22,12 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
 
 import phonenumbers
-from fastapi import APIRouter, Form, HTTPException, Query, Request, status
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile, status
 from fastapi.responses import RedirectResponse, Response
 from limits import parse_many
 from limits.storage import MemoryStorage
@@ -34,7 +35,7 @@ from limits.strategies import MovingWindowRateLimiter
 from sqlmodel import Session, col, select
 
 from app.api.deps import RuntimeDep
-from app.channels.base import InboundSms
+from app.channels.base import InboundSms, Media
 from app.chat import BUSINESS_NUMBER
 from app.compliance.parsing import parse_e164
 from app.compliance.segments import MAX_TEXT_CHARS
@@ -44,6 +45,7 @@ from app.console.flow_engine import FlowInfo, FlowStarterDep, find_flow, flow_ca
 from app.console.flow_form import StartOutcome, start_from_form, variables_text
 from app.console.templating import AUTHORS, render
 from app.errors import InvalidPhoneNumber
+from app.media.store import MediaRejected, read_upload, save
 from app.pipeline.ingress import accept_inbound
 from app.storage.messages import now
 from app.storage.tables import Conversation, Message
@@ -135,10 +137,14 @@ class Bubble:
     body: str
     who: str
     """Who wrote it: you (inbound), bot, agent, auto-reply, API."""
-    time: str
+    at: datetime
     status: str
     note: str | None
     """Why an outbound text did not go out (yet), when it did not."""
+    pictures: int = 0
+    """How many pictures came with it (the phone shows a marker, not the picture)."""
+    goes_out: datetime | None = None
+    """When a scheduled text goes out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,14 +158,14 @@ class ThreadView:
 
 def _bubble(message: Message) -> Bubble:
     note: str | None = None
+    goes_out: datetime | None = None
     if message.direction == "inbound":
         who = "you"
     else:
         who = AUTHORS.get(message.purpose or "", "auto-reply" if message.purpose else "business")
         if message.status == "scheduled" and message.send_after is not None:
-            note = f"goes out {message.send_after:%Y-%m-%d %H:%M} UTC"
-            if message.status_reason:
-                note += f" ({message.status_reason})"
+            goes_out = message.send_after
+            note = message.status_reason or None
         elif message.status in _NOT_SENT:
             note = message.status_reason or None
     return Bubble(
@@ -167,9 +173,11 @@ def _bubble(message: Message) -> Bubble:
         direction=message.direction,
         body=message.body,
         who=who,
-        time=f"{message.created_at:%H:%M} UTC",
+        at=message.created_at,
         status=message.status,
         note=note,
+        pictures=len(message.media),
+        goes_out=goes_out,
     )
 
 
@@ -187,7 +195,7 @@ def thread_view(session: Session, *, brand: str, phone: str) -> ThreadView:
         .limit(MAX_SHOWN)
     ).all()
     bubbles = [_bubble(m) for m in reversed(rows)]
-    state = [conversation.status] + [f"{b.id}:{b.status}:{b.note}" for b in bubbles]
+    state = [conversation.status] + [f"{b.id}:{b.status}:{b.note}:{b.goes_out}" for b in bubbles]
     digest = hashlib.blake2s("|".join(state).encode(), digest_size=8).hexdigest()
     return ThreadView(bubbles, with_person=conversation.status == "human", fingerprint=digest)
 
@@ -299,6 +307,7 @@ def simulator_send(
     phone: Annotated[str, Form()] = "",
     body: Annotated[str, Form()] = "",
     sid: Annotated[str, Form()] = "",
+    picture: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     """Text the business from `phone`: stored as any provider's inbound text, then processed.
 
@@ -313,7 +322,8 @@ def simulator_send(
         context = {"console": None, "phone": None, "phone_error": str(exc)}
         return render(request, "partials/simulator_screen.html", context)
     error: str | None = None
-    if not body.strip():
+    attached = picture is not None and bool(picture.filename)
+    if not body.strip() and not attached:
         error = "Type a message first: an empty text is not sent."
     elif len(body) > MAX_TEXT_CHARS:
         error = f"A text can be at most {MAX_TEXT_CHARS} characters; this one has {len(body)}."
@@ -322,6 +332,19 @@ def simulator_send(
         wait = limits.take(f"address:{client_ip(request)}", f"phone:{number}")
         if wait is not None:
             error = f"Too many texts from here for now: try again in {_wait_text(wait)}."
+    media: tuple[Media, ...] = ()
+    if error is None and picture is not None and attached:
+        # Checked and stored (only once the rate limit let it through) like an agent's
+        # attachment; the text then carries it as an MMS whose picture is already here.
+        limit = settings.media_max_bytes
+        try:
+            stored = save(
+                settings.media_path, read_upload(picture.file, max_bytes=limit), max_bytes=limit
+            )
+        except MediaRejected as exc:
+            error = f"Not sent: {exc}."
+        else:
+            media = (Media(url="", content_type=stored.content_type, upload=stored),)
     if error is not None:
         context = _screen_context(settings, db, number, body=body, send_error=error)
         return render(request, "partials/simulator_screen.html", context)
@@ -334,6 +357,7 @@ def simulator_send(
         to_number=settings.twilio_from_number or BUSINESS_NUMBER,
         body=body,
         received_at=now(),
+        media=media,
     )
     accept_inbound(runtime.engine, sms, brand=settings.brand_id)
     runtime.jobs.notify()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
 from starlette.responses import Response
 
 from app.compliance.segments import MAX_TEXT_CHARS, count_segments
@@ -40,9 +45,36 @@ def since(value: datetime | None) -> str:
     return duration(now() - value) if value is not None else "–"
 
 
-def clock(value: datetime | None) -> str:
-    """An instant in UTC, compact: `2026-11-24 17:05 UTC`."""
-    return f"{value:%Y-%m-%d %H:%M} UTC" if value is not None else "–"
+@lru_cache(maxsize=16)
+def business_zone(name: str) -> ZoneInfo:
+    """The zone of `SMSDESK_BUSINESS_TIMEZONE` (cached: every time on a page asks)."""
+    return ZoneInfo(name)  # the setting was checked at start-up (the SLA clock validates it)
+
+
+def business_time(value: datetime, timezone: str) -> str:
+    """An instant on the business's clock as text: `2026-11-24 12:05 EST`."""
+    return f"{value.astimezone(business_zone(timezone)):%Y-%m-%d %H:%M %Z}"
+
+
+def utc_time(value: datetime) -> str:
+    """The same instant in UTC: `2026-11-24 17:05 UTC`."""
+    return f"{value.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+@pass_context
+def clock(context: Context, value: datetime | None, text: bool = False) -> Markup | str:
+    """Every instant the console shows: in the business's time zone (`SMSDESK_BUSINESS_TIMEZONE`),
+    as a `<time>` whose title is the UTC time (hover), and whose `datetime` is UTC ISO 8601.
+    `text=True` gives the plain text, for places markup cannot go (an attribute)."""
+    if value is None:
+        return "–"
+    settings = context.get("settings")
+    shown = business_time(value, settings.business_timezone if settings else "UTC")
+    if text:
+        return shown
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        value.astimezone(UTC).isoformat(), utc_time(value), shown
+    )
 
 
 def local_time(value: str | None) -> str:

@@ -21,6 +21,8 @@ from app.flows.metrics import latest_run
 from app.handoff import claims
 from app.handoff.agents import can_see_brand
 from app.handoff.queue import UNRESOLVED, unresolved_item
+from app.handoff.search import QueueFilter, customer_names
+from app.media.store import media_of
 from app.storage.messages import now, thread
 from app.storage.tables import (
     Agent,
@@ -31,6 +33,7 @@ from app.storage.tables import (
     FlowRun,
     HandoffItem,
     Message,
+    MessageMedia,
     MessageStatus,
 )
 
@@ -51,6 +54,8 @@ class QueueRow:
     owner: Agent | None
     last_text: str | None
     at: datetime
+    customer: str | None = None
+    """The customer's name, when it is known."""
 
     @property
     def sla_state(self) -> str:
@@ -71,11 +76,20 @@ def _agents(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, Agent]:
 
 
 def queue_rows(
-    session: Session, *, agent: Agent, view: claims.QueueView, limit: int = QUEUE_PAGE
+    session: Session,
+    *,
+    agent: Agent,
+    view: claims.QueueView,
+    where: QueueFilter | None = None,
+    limit: int = QUEUE_PAGE,
+    offset: int = 0,
 ) -> list[QueueRow]:
-    """The most urgent `limit` items of a queue view, with owners and each customer's latest
-    text (the tab counts say how many there are in all)."""
-    items = claims.visible_items(session, agent=agent, view=view, limit=limit)
+    """The most urgent `limit` items of a queue view that pass the filter (after `offset`),
+    with owners, customers' names and each customer's latest text."""
+    items = claims.visible_items(
+        session, agent=agent, view=view, where=where, limit=limit, offset=offset
+    )
+    names = customer_names(session, conversations=[c for _, c in items])
     owners = _agents(session, {i.assigned_to for i, _ in items if i.assigned_to})
     ids = [c.id for _, c in items]
     latest: dict[uuid.UUID, str] = {}
@@ -103,6 +117,7 @@ def queue_rows(
             owners.get(item.assigned_to) if item.assigned_to else None,
             latest.get(conversation.id),
             at,
+            names.get(conversation.id),
         )
         for item, conversation in items
     ]
@@ -115,6 +130,8 @@ class ThreadEntry:
     message: Message
     steps: list[MessageStatus]
     ai: AiDecision | None
+    media: list[MessageMedia] = field(default_factory=list)
+    """Its pictures (an inbound MMS's, an agent's attachment), in order."""
 
     @property
     def record(self) -> dict[str, Any]:
@@ -229,7 +246,11 @@ def conversation_view(
             ).one()
             earlier = total - len(messages)
     steps = stored.history if stored is not None else {}
-    entries = [ThreadEntry(m, steps.get(m.id, []), decisions.get(m.id)) for m in messages]
+    pictures = media_of(session, [m.id for m in messages])
+    entries = [
+        ThreadEntry(m, steps.get(m.id, []), decisions.get(m.id), pictures.get(m.id, []))
+        for m in messages
+    ]
     item = unresolved_item(session, conversation_id=conversation.id)
     events = ledger.events(session, brand=conversation.brand, phone=conversation.phone_e164)
     notes = session.exec(

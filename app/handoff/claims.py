@@ -9,20 +9,25 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from sqlalchemy import ColumnElement, Update, and_, case, func, or_, update
 from sqlmodel import Session, col, select
 
 from app.flows.survey import queue_survey
+from app.handoff import search
 from app.handoff.agents import can_see_brand
-from app.handoff.queue import UNRESOLVED
+from app.handoff.queue import UNRESOLVED, awake
+from app.handoff.search import QueueFilter
 from app.storage.messages import now
 from app.storage.tables import Agent, Conversation, HandoffItem
 
 ActionResult = Literal["ok", "not_found", "conflict", "forbidden"]
-QueueView = Literal["open", "mine", "claimed", "snoozed"]
+QueueView = Literal["open", "mine", "claimed", "snoozed", "all"]
 QUEUE_VIEWS: tuple[QueueView, ...] = get_args(QueueView)
+COUNTED_VIEWS: tuple[QueueView, ...] = ("open", "mine", "claimed", "snoozed")
+"""The views whose tabs show a count (`all` holds the resolved past too: not worth counting
+on every live update)."""
 Outcome = Literal["resolved", "return_to_bot", "no_reply_needed", "spam"]
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
 MAX_SNOOZE_MINUTES = 7 * 24 * 60
@@ -34,73 +39,127 @@ def manages(agent: Agent) -> bool:
     return agent.role in ("supervisor", "admin")
 
 
-def _in_view(agent: Agent, view: QueueView) -> list[ColumnElement[bool]]:
+def _in_view(agent: Agent, view: QueueView, *, at: datetime) -> list[ColumnElement[bool]]:
     """The conditions that put an item (joined with its conversation) in the agent's view.
 
     `open` is what waits for someone (for an agent on a team: unrouted items and their
     team's); `mine` what the agent owns; `claimed` what anyone owns; `snoozed` what is put
-    aside until later (and left out of the other three until then).
+    aside until later (and left out of the other three until then); `all` every item of
+    the agent's brands the other views could show, and the resolved ones.
     """
-    at = now()
-    awake = or_(col(HandoffItem.snoozed_until).is_(None), col(HandoffItem.snoozed_until) <= at)
+    is_awake = awake(at)
+    team_scoped = bool(agent.team) and not manages(agent)
+    their_team = or_(col(HandoffItem.team).is_(None), col(HandoffItem.team) == agent.team)
     conditions: list[ColumnElement[bool]]
     if view == "mine":
         conditions = [
             col(HandoffItem.status) == "claimed",
             col(HandoffItem.assigned_to) == agent.id,
-            awake,
+            is_awake,
         ]
     elif view == "claimed":
-        conditions = [col(HandoffItem.status) == "claimed", awake]
+        conditions = [col(HandoffItem.status) == "claimed", is_awake]
     elif view == "snoozed":
-        conditions = [col(HandoffItem.status).in_(UNRESOLVED), ~awake]
+        conditions = [col(HandoffItem.status).in_(UNRESOLVED), ~is_awake]
+    elif view == "all":
+        # The union of the other views: only a waiting, awake item is scoped to a team.
+        waiting = (col(HandoffItem.status) == "open") & is_awake
+        conditions = [or_(~waiting, their_team)] if team_scoped else []
     else:
-        conditions = [col(HandoffItem.status) == "open", awake]
-        if agent.team and not manages(agent):
-            conditions.append(
-                or_(col(HandoffItem.team).is_(None), col(HandoffItem.team) == agent.team)
-            )
+        conditions = [col(HandoffItem.status) == "open", is_awake]
+        if team_scoped:
+            conditions.append(their_team)
     if agent.role != "admin":
         conditions.append(col(Conversation.brand).in_(agent.brands))
     return conditions
 
 
+def _order(view: QueueView) -> tuple[Any, ...]:
+    # The work views: most urgent, then longest waiting first. `all` is for finding: newest first.
+    if view == "all":
+        return (col(HandoffItem.created_at).desc(), col(HandoffItem.id).desc())
+    return (col(HandoffItem.priority), col(HandoffItem.created_at), col(HandoffItem.id))
+
+
 def visible_items(
-    session: Session, *, agent: Agent, view: QueueView = "open", limit: int = 500
+    session: Session,
+    *,
+    agent: Agent,
+    view: QueueView = "open",
+    where: QueueFilter | None = None,
+    limit: int = 500,
+    offset: int = 0,
 ) -> Sequence[tuple[HandoffItem, Conversation]]:
-    """Queue items in one of the agent's views (see `_in_view`), most urgent then oldest first."""
+    """Queue items in one of the agent's views (see `_in_view`) that pass the filter, most
+    urgent then oldest first (`all`: newest first); `offset` skips that many."""
+    at = now()
     query = (
         select(HandoffItem, Conversation)
         .join(Conversation, col(Conversation.id) == col(HandoffItem.conversation_id))
-        .where(*_in_view(agent, view))
-        .order_by(col(HandoffItem.priority), col(HandoffItem.created_at))
+        .where(*_in_view(agent, view, at=at), *search.conditions(where or QueueFilter(), at=at))
+        .order_by(*_order(view))
+        .offset(offset)
         .limit(limit)
     )
     return [(item, conversation) for item, conversation in session.exec(query).all()]
 
 
-def count_views(session: Session, *, agent: Agent) -> dict[QueueView, int]:
-    """How many items each of the agent's views holds (one query for all of them)."""
+def count_views(
+    session: Session, *, agent: Agent, where: QueueFilter | None = None
+) -> dict[QueueView, int]:
+    """How many items each counted view holds, with the filter (one query for all of them)."""
+    at = now()
     query = (
         select(
             *(
-                func.coalesce(func.sum(case((and_(*_in_view(agent, view)), 1), else_=0)), 0)
-                for view in QUEUE_VIEWS
+                func.coalesce(func.sum(case((and_(*_in_view(agent, view, at=at)), 1), else_=0)), 0)
+                for view in COUNTED_VIEWS
             )
         )
         .select_from(HandoffItem)
         .join(Conversation, col(Conversation.id) == col(HandoffItem.conversation_id))
-        .where(col(HandoffItem.status).in_(UNRESOLVED))
+        .where(
+            col(HandoffItem.status).in_(UNRESOLVED),
+            *search.conditions(where or QueueFilter(), at=at),
+        )
     )
     counts = session.execute(query).one()
-    return {view: int(count) for view, count in zip(QUEUE_VIEWS, counts, strict=True)}
+    return {view: int(count) for view, count in zip(COUNTED_VIEWS, counts, strict=True)}
+
+
+def count_items(
+    session: Session, *, agent: Agent, view: QueueView, where: QueueFilter | None = None
+) -> int:
+    """How many items one view holds with the filter."""
+    at = now()
+    query = (
+        select(func.count())
+        .select_from(HandoffItem)
+        .join(Conversation, col(Conversation.id) == col(HandoffItem.conversation_id))
+        .where(*_in_view(agent, view, at=at), *search.conditions(where or QueueFilter(), at=at))
+    )
+    return int(session.execute(query).scalar_one())
+
+
+def next_open_item(
+    session: Session, *, agent: Agent, where: QueueFilter | None = None
+) -> tuple[HandoffItem, Conversation] | None:
+    """The item the agent should take next: the top of their open queue, searched and
+    filtered as the queue they came from was (its state and owner filters aside)."""
+    narrowed = (where or QueueFilter()).for_next_item()
+    found = visible_items(session, agent=agent, view="open", where=narrowed, limit=1)
+    return found[0] if found else None
 
 
 def visible_item(session: Session, *, agent: Agent, item_id: uuid.UUID) -> HandoffItem | None:
+    """The item if it exists and is of one of the agent's brands."""
     row = session.exec(
         select(HandoffItem, Conversation)
         .join(Conversation, col(Conversation.id) == col(HandoffItem.conversation_id))
         .where(HandoffItem.id == item_id)
+        # Fresh from the database: the actions change items with UPDATEs, which the session's
+        # copy of an item loaded earlier (a bulk action's claim, then resolve) does not see.
+        .execution_options(populate_existing=True)
     ).first()
     if row is None or not can_see_brand(agent, row[1].brand):
         return None  # another brand's item is reported as absent, not as forbidden
@@ -154,7 +213,8 @@ def transfer(
     to: Agent | None = None,
     team: str | None = None,
 ) -> ActionResult:
-    """Hand an owned item to another agent (who then owns it) or to a team's queue."""
+    """Hand an owned item to another agent (who then owns it) or to a team's queue; a
+    supervisor or admin may also route a waiting item to a team (it keeps waiting there)."""
     item = visible_item(session, agent=agent, item_id=item_id)
     conversation = session.get(Conversation, item.conversation_id) if item else None
     if item is None or conversation is None:
@@ -163,6 +223,13 @@ def transfer(
         return "conflict"
     if to is not None and (not to.active or not can_see_brand(to, conversation.brand)):
         return "conflict"
+    if team is not None and manages(agent) and item.status == "open":
+        rerouted = session.connection().execute(
+            update(HandoffItem)
+            .where(col(HandoffItem.id) == item_id, col(HandoffItem.status) == "open")
+            .values(team=team)
+        )
+        return "ok" if rerouted.rowcount == 1 else "conflict"
     query = _claimed_by(agent, item_id)
     if to is not None:
         values: dict[str, object] = {"assigned_to": to.id, "claimed_at": now()}

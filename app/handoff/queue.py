@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
+from sqlalchemy import ColumnElement, or_
 from sqlmodel import Session, col, select
 
 from app.handoff.sla import FirstResponseSla
@@ -13,6 +15,11 @@ from app.storage.messages import now
 from app.storage.tables import Conversation, HandoffItem
 
 UNRESOLVED = ("open", "claimed")
+
+
+def awake(at: datetime) -> ColumnElement[bool]:
+    """The item is not snoozed at `at` (never snoozed, or its snooze is over)."""
+    return or_(col(HandoffItem.snoozed_until).is_(None), col(HandoffItem.snoozed_until) <= at)
 
 
 def unresolved_item(session: Session, *, conversation_id: uuid.UUID) -> HandoffItem | None:

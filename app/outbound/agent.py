@@ -6,6 +6,7 @@ or when it may (quiet hours); the send job still passes the gate at the moment o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -17,6 +18,7 @@ from sqlmodel import Session
 from app.compliance.model import GateDecision, GateRequest
 from app.compliance.parsing import parse_instant
 from app.compliance.service import Compliance
+from app.media.store import StoredFile, attach
 from app.outbound.send import queue_outbound
 from app.storage.messages import find_by_idempotency_key, now
 from app.storage.tables import Conversation, Message
@@ -49,11 +51,13 @@ def send_agent_reply(
     key: str,
     provider: str,
     schedule: bool = False,
+    pictures: Sequence[StoredFile] = (),
 ) -> AgentSend:
     """Queue an agent's reply, or say why not.
 
     `key` makes a double click send once. Outside the allowed hours the text is only queued
-    (for the next allowed time) when `schedule` says the agent agreed to wait.
+    (for the next allowed time) when `schedule` says the agent agreed to wait. `pictures`
+    (already checked and stored) go with the text; a picture alone passes the gate too.
     """
     decision = compliance.check_outbound(
         GateRequest(conversation.phone_e164, now(), "reply"),
@@ -61,12 +65,15 @@ def send_agent_reply(
         first_message=conversation.last_outbound_at is None,
         brand=conversation.brand,
         record=False,
+        has_media=bool(pictures),
     )
+    send_after = None
     if not decision.allowed:
         if decision.next_allowed_utc is None:
             return AgentSend("blocked", decision=decision)
         if not schedule:
             return AgentSend("needs_schedule", decision=decision)
+        send_after = parse_instant(decision.next_allowed_utc)
     with Session(engine, expire_on_commit=False) as session:
         stored = session.get(Conversation, conversation.id)
         assert stored is not None
@@ -78,7 +85,12 @@ def send_agent_reply(
             purpose="agent",
             idempotency_key=f"agent:{key}",
             provider=provider,
+            send_after=send_after,
         )
+        for position, picture in enumerate(pictures):
+            attach(session, message_id=message.id, position=position, stored=picture)
+        if pictures:  # as on an inbound MMS: the thread and the simulator see it has pictures
+            message.media = [{"url": "", "content_type": p.content_type} for p in pictures]
         try:
             session.commit()
         except IntegrityError:

@@ -11,6 +11,7 @@ key, and check consent again.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -35,6 +36,7 @@ from app.compliance.segments import count_segments
 from app.compliance.service import Compliance
 from app.errors import ProviderError, RecipientOptedOut
 from app.jobs import NotYet
+from app.media.store import media_of
 from app.outbound.pacing import SendPacer, sending_number
 from app.storage.messages import (
     add_status,
@@ -72,12 +74,15 @@ def queue_outbound(
     expires_at: datetime | None = None,
     urgent: bool = False,
     campaign_id: uuid.UUID | None = None,
+    send_after: datetime | None = None,
 ) -> Message:
     """Add an outbound text and its send job to the caller's transaction.
 
     `urgent`: a transactional text the sender marked urgent (QH-5); kept on the message so the
     send-time gate judges it as urgent too. `campaign_id`: the bulk send it belongs to, whose
-    throughput limit paces it too.
+    throughput limit paces it too. `send_after`: the sender already knows the gate holds it
+    until then (an agent's yes to "schedule for 08:00"): stored as scheduled at once, with no
+    send job until `release_due` queues it, when the gate judges it again.
     """
     size = count_segments(body)
     message = new_message(
@@ -91,12 +96,14 @@ def queue_outbound(
         purpose=purpose,
         segments=size.segments,
         encoding=size.encoding,
-        status="queued",
+        status="queued" if send_after is None else "scheduled",
+        send_after=send_after,
         expires_at=expires_at,
         urgent=urgent,
         campaign_id=campaign_id,
     )
-    _enqueue_send(session, conversation, message)
+    if send_after is None:
+        _enqueue_send(session, conversation, message)
     return message
 
 
@@ -152,6 +159,8 @@ class OutboundSender:
     )
     pacer: SendPacer | None = None
     """Throughput limits per sending number and per campaign (None: unpaced)."""
+    media_link: Callable[[uuid.UUID], str] | None = None
+    """The public URL the provider fetches a picture from (None: pictures are not sent)."""
 
     def __call__(self, payload: dict[str, str]) -> None:
         """The job handler."""
@@ -208,6 +217,7 @@ class OutboundSender:
                 first_message=conversation.last_outbound_at is None,
                 brand=conversation.brand,
                 keyword_reply=message.purpose in COMPLIANCE_PURPOSES,
+                has_media=bool(message.media),
             )
             with Session(self.engine, expire_on_commit=False) as session:
                 # The row lock orders this with `cancel_pending` (which runs without the contact
@@ -268,6 +278,14 @@ class OutboundSender:
             session, message, "scheduled", detail=f"{rule}: {reasons}; at {when:%Y-%m-%dT%H:%MZ}"
         )
 
+    def _media_urls(self, message: Message) -> tuple[str, ...]:
+        """Fresh signed links to the text's pictures (made at send time: they expire)."""
+        if self.media_link is None:
+            return ()
+        with Session(self.engine) as session:
+            found = media_of(session, [message.id]).get(message.id, [])
+        return tuple(self.media_link(m.id) for m in found if m.state == "fetched")
+
     def _deliver(self, message: Message, conversation: Conversation) -> None:
         """One hand-off to the provider and its result (raises `ProviderError` to retry)."""
         sms = OutboundSms(
@@ -277,6 +295,7 @@ class OutboundSender:
             idempotency_key=message.idempotency_key or str(message.id),
             from_number=conversation.business_number,
             status_callback=self.status_callback,
+            media_urls=self._media_urls(message),
         )
         result = self.sender.send(sms)
         # The ledger first: whoever sees the text as sent also finds it (and a STOP's

@@ -61,6 +61,9 @@ class Reason(StrEnum):
     context_unavailable = "context_unavailable"
     """The customer-context source (the business's system) did not answer: a person looks
     the customer up."""
+    media_received = "media_received"
+    """A picture with no words (or one the knowledge asks for, say of a damaged item): the bot
+    cannot look at it, a person does."""
 
     @property
     def priority(self) -> int:
@@ -104,6 +107,7 @@ _PRIORITY: dict[Reason, int] = {
     Reason.responder_error: 40,
     Reason.ai_unavailable: 40,
     Reason.context_unavailable: 35,
+    Reason.media_received: 30,
 }
 DEFAULT_PRIORITY = 50
 for _reason in Reason:
@@ -153,6 +157,7 @@ _LABEL: dict[Reason, str] = {
     Reason.llm_needs_human: "the LLM asked for a person",
     Reason.ai_unavailable: "the AI could not load",
     Reason.context_unavailable: "customer records unavailable",
+    Reason.media_received: "sent a picture",
 }
 
 

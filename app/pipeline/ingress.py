@@ -14,6 +14,7 @@ from app.channels.base import InboundSms
 from app.compliance import classify
 from app.compliance.parsing import parse_e164
 from app.compliance.service import storable
+from app.media.fetch import add_inbound_media
 from app.storage.engine import reading
 from app.storage.messages import (
     conversation_key,
@@ -120,6 +121,8 @@ def accept_many(engine: Engine, texts: Sequence[Inbound], *, brand: str) -> list
                 status="received",
             )
             message.created_at = sms.received_at
+            if sms.media:
+                add_inbound_media(session, message=message, media=sms.media)
             enqueue(
                 session,
                 kind=PROCESS_INBOUND,

@@ -18,6 +18,7 @@ Step = Callable[[policy.Context], Decision | None]
 
 AI_STEPS: tuple[Step, ...] = (
     policy.safety,  # crisis or danger: a person now, emergency numbers, no draft
+    policy.picture,  # a picture with no words: a person looks at it (media_received)
     policy.revocation,  # SPEC §7: a stop request in words the rules missed
     policy.closing,  # thanks / ok / 👍: close politely, never a queue item
     policy.clarified,  # the customer picked an option of our clarifying question

@@ -215,6 +215,35 @@ class OutboxEntry(SQLModel, table=True):
     from_number: str | None = Field(default=None, max_length=20)
     body: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    media: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    """The picture URLs sent with the text (None: none)."""
+
+
+class MessageMedia(SQLModel, table=True):
+    """One picture of a message: an inbound MMS's (fetched after the webhook's answer) or an
+    agent's attachment. The file lives under the media directory, named by its sha256."""
+
+    __tablename__ = "message_media"
+    __table_args__ = (UniqueConstraint("message_id", "position", name="uq_message_media_position"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    message_id: uuid.UUID = Field(foreign_key="messages.id")
+    position: int
+    """The index of the attachment in its message (Twilio's MediaUrl<N>)."""
+    content_type: str = Field(max_length=100)
+    """What the provider declared until fetched; then what the bytes are (image/png ...)."""
+    size: int | None = None
+    sha256: str | None = Field(default=None, max_length=64)
+    storage_key: str | None = Field(default=None, max_length=200)
+    """The file's path under the media directory (None until fetched)."""
+    source_url: str | None = Field(default=None, sa_column=Column(Text))
+    """Where an inbound picture is fetched from (the provider's MediaUrl)."""
+    state: str = Field(max_length=8)
+    """pending | fetched | failed (`app.media.store.MediaState`)."""
+    failure: str | None = Field(default=None, sa_column=Column(Text))
+    """Why it was not stored (a type that is not a picture, too large, unreachable)."""
+    created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    fetched_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
 
 
 class AiDecision(SQLModel, table=True):

@@ -339,3 +339,32 @@ def test_a_batch_of_customers_gets_the_answers_each_would_get_alone(runtime: Run
         }
     assert statuses == {"processed"}
     assert all(len(found) == 2 and found[0] == found[1] for found in by_body.values()), by_body
+
+
+@pytest.mark.parametrize(
+    "body", ["", "My tent arrived damaged, here's a photo of the tear, order AC12345"]
+)
+def test_a_picture_goes_to_a_person_who_can_look_at_it(
+    runtime: Runtime, tmp_path: Path, body: str
+) -> None:
+    from app.channels.base import Media
+    from app.media.store import save
+    from tests.media.pictures import png
+
+    stored = save(tmp_path, png(), max_bytes=5_000_000)
+    sms = InboundSms(
+        provider="twilio",
+        provider_message_id=f"MM{next(_sids):032d}",
+        from_number=PHONE,
+        to_number="+18005550199",
+        body=body,
+        received_at=clock.now(),
+        media=(Media(url="", content_type="image/png", upload=stored),),
+    )
+    accept_inbound(runtime.engine, sms, brand="default")
+    runtime.jobs.drain()
+    # Not closed as a bare emoji, not answered: a person, with the plain acknowledgement.
+    ((reasons),) = queue(runtime.engine)
+    assert "media_received" in reasons
+    [(purpose, _)] = sent_with_purpose(runtime.engine)
+    assert purpose == "handoff_ack"

@@ -94,10 +94,7 @@ def test_an_admin_keeps_agent_accounts(browsing: Browsing, desk: Desk) -> None:
 
     row.locator(".agent-manage summary").click()
     row.locator("select[name=role]").select_option("supervisor")
-    row.locator("input[name=team]").fill("billing")
-    # The team field suggests the known teams: close the suggestion list, as a person would,
-    # or the click on Save only dismisses it (this failed 1 fresh-clone run in 2).
-    row.locator("input[name=team]").press("Escape")
+    row.locator("select[name=team]").select_option("billing")
     screenshot(page, "07-agents")
     row.locator("form.edit-agent button[type=submit]").click()
     expect(page.locator("#agents-notice")).to_have_text(f"Saved {email}.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -112,3 +113,46 @@ def test_carrier_opt_out_is_recorded_and_not_retried(
         )
     assert (first.status, first.error_code) == ("failed", "21610")
     assert second.status == "cancelled"
+
+
+def test_agent_picture_goes_to_twilio_as_a_signed_media_url(
+    sqlite_engine: Engine,
+    twilio_settings: Settings,
+    twilio_sender: TwilioSender,
+    fake_twilio: FakeTwilio,
+) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from app.media.links import valid
+    from app.media.store import save
+    from app.outbound.agent import send_agent_reply
+    from tests.media.pictures import png
+
+    # No bot (its models are not under test) and no pacing: the two sends go at once.
+    quick = {"bot": "off", "send_rate_per_number": "100/second"}
+    twilio_settings = twilio_settings.model_copy(update=quick)
+    runtime = build_runtime(twilio_settings, engine=sqlite_engine, sender=twilio_sender)
+    hello = InboundSms("twilio", "SM" + "c" * 32, PHONE, "+15005550006", "hi", datetime.now(UTC))
+    accept_inbound(runtime.engine, hello, brand="default")
+    runtime.jobs.drain()
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        conversation = get_or_create_conversation(session, brand="default", phone=PHONE)
+    picture = save(twilio_settings.media_path, png(), max_bytes=twilio_settings.media_max_bytes)
+    outcome = send_agent_reply(
+        runtime.engine,
+        runtime.compliance,
+        conversation=conversation,
+        body="",
+        key="picture-only-1",
+        provider="twilio",
+        pictures=[picture],
+    )
+    assert outcome.status == "queued", outcome.decision
+    runtime.jobs.drain()
+    (request,) = [r for r in fake_twilio.requests if r.form.get("MediaUrl")]
+    (url,) = request.form["MediaUrl"]
+    parts = urlsplit(url)
+    assert url.startswith("https://sms.example.com/media/")
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    media_id = uuid.UUID(parts.path.rsplit("/", 1)[1])
+    assert valid(twilio_settings, media_id, expires=int(query["expires"]), sig=query["sig"])

@@ -348,7 +348,8 @@ def test_the_page_names_the_brands_and_offers_the_teams(
     hint = re.search(r'<p class="small muted" id="brand-choices">(.*?)</p>', html, re.S)
     assert hint is not None
     assert re.sub(r"<[^>]+>", "", hint.group(1)) == "Brand ids: default (Acme), acme, globex"
-    options = re.findall(r'<option value="([a-z]+)">[^<]+</option>', html.split("team-options")[-1])
+    new_team = html.split('id="new-team"')[-1].split("</select>")[0]
+    options = re.findall(r'<option value="([a-z]+)" title="[^"]+">', new_team)
     assert options == [
         "accounts",
         "appointments",

@@ -18,8 +18,12 @@ from tests.console.conftest import PASSWORD
 
 AGENT = "ana@example.com"
 MAX_CHUNKS = 50
-"""Chunks read after the session ends before calling the stream endless (each poll of the
-patched stream sends a keep-alive, so an endless stream reaches this without waiting)."""
+"""Chunks read after the session ends before calling the stream endless."""
+ENDLESS_AFTER = 30.0
+"""Seconds without a chunk before calling the stream endless: a stream that polls without
+pause and never ends sends nothing until FastAPI's keep-alive (15 s), so the test fails
+instead of hanging; a stream that ends does so on its next poll."""
+SIGNED_OUT = "event: signed_out\ndata: \n\n"
 
 
 def _sign_out(http: httpx.AsyncClient, csrf: str) -> Callable[[], object]:
@@ -75,7 +79,7 @@ async def _stream_after(settings: Settings, revoke: str) -> list[str]:
                         disable_agent(session, email=AGENT)
                 seen: list[str] = []
                 for _ in range(MAX_CHUNKS):
-                    message = await chunks.get()
+                    message = await asyncio.wait_for(chunks.get(), ENDLESS_AFTER)
                     seen.append(message.get("body", b"").decode())
                     if not message.get("more_body", False):
                         break
@@ -91,7 +95,6 @@ def test_a_stream_ends_when_its_session_does(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, revoke: str
 ) -> None:
     monkeypatch.setattr(events, "POLL_SECONDS", 0)
-    monkeypatch.setattr(events, "HEARTBEAT_SECONDS", -1)  # a keep-alive on every poll
     seen = asyncio.run(_stream_after(settings, revoke))
     assert len(seen) < MAX_CHUNKS, "the stream kept flowing after the session ended"
-    assert events.SIGNED_OUT in seen
+    assert SIGNED_OUT in seen

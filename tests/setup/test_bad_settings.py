@@ -42,6 +42,10 @@ def smsdesk(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProce
         ({"SMSDESK_BUSINESS_TIMEZONE": "Mars/Base"}, "SMSDESK_BUSINESS_TIMEZONE: unknown"),
         ({"SMSDESK_GOVERNOR_HOLIDAYS": "tomorrow"}, "SMSDESK_GOVERNOR_HOLIDAYS"),
         ({"SMSDESK_SMS_PROVIDER": "twilio"}, "needs SMSDESK_TWILIO_ACCOUNT_SID"),
+        (
+            {"SMSDESK_PHONE_REGION": "XX"},
+            "SMSDESK_PHONE_REGION='XX': phone_region 'XX' is not a region code",
+        ),
     ],
 )
 def test_serve_says_what_is_wrong_in_one_line(

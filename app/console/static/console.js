@@ -36,3 +36,22 @@ document.addEventListener("htmx:afterSwap", function () {
   });
   openDetails = [];
 });
+// The queue's "select all" box ticks every row's box (the rows' boxes survive live updates:
+// they are hx-preserve'd; this one starts unticked on every update).
+document.addEventListener("change", function (event) {
+  var box = event.target;
+  if (!box || box.id !== "pick-all") { return; }
+  document.querySelectorAll("#queue-table input[name=item]").forEach(function (row) {
+    row.checked = box.checked;
+  });
+});
+// After a resolve the page names the item just resolved (?done=...): once read, the address
+// loses it, so a reload or a bookmark does not say it again.
+function forgetDone() {
+  var url = new URL(window.location.href);
+  if (!url.searchParams.has("done")) { return; }
+  url.searchParams.delete("done");
+  window.history.replaceState(window.history.state, "", url.pathname + url.search + url.hash);
+}
+document.addEventListener("DOMContentLoaded", forgetDone);
+document.addEventListener("htmx:pushedIntoHistory", forgetDone);
