@@ -20,6 +20,7 @@ def install_console(app: FastAPI, settings: Settings) -> None:
         account,
         actions,
         admin,
+        contacts,
         dashboard,
         events,
         flows,
@@ -35,19 +36,11 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(BrowserSecurityHeaders)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console_static")
     for module in (
-        routes,
-        pages,
-        actions,
-        events,
-        simulator,
-        dashboard,
-        admin,
-        account,
-        flows,
-        reports,
-        knowledge,
-    ):
+        routes, pages, actions, events, simulator, dashboard, admin, account, flows, reports,
+        contacts, knowledge,
+    ):  # fmt: skip
         app.include_router(module.router)
+    app.include_router(contacts.api)
     from app.media import routes as media_routes
 
     app.include_router(media_routes.console_router)

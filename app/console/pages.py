@@ -11,6 +11,7 @@ from app.ai.knowledge_edit import read_knowledge
 from app.api.deps import RuntimeDep
 from app.console.auth import SESSION_COOKIE, find_session
 from app.console.canned import load_canned
+from app.console.contact_card import card_context
 from app.console.deps import ConsoleContext, DbSession, PageContextDep
 from app.console.flow_engine import find_flow, flow_catalogue
 from app.console.profile import customer_profile
@@ -34,6 +35,7 @@ from app.console.views import (
 )
 from app.handoff import claims
 from app.handoff.claims import OUTCOMES, QUEUE_VIEWS, count_items, count_views
+from app.handoff.contacts import find_contact
 from app.handoff.search import ITEM_STATES
 from app.pipeline.decision import Reason
 from app.storage.tables import Agent, Conversation
@@ -196,7 +198,18 @@ def conversation_context(
         "profile": customer_profile(
             db, context=runtime.context, agent=console.agent, conversation=view.conversation
         ),
-    }
+    } | _contact_card(db, console, view)
+
+
+def _contact_card(
+    db: DbSession, console: ConsoleContext, view: ConversationView
+) -> dict[str, object]:
+    """The contact's card beside the conversation (always found: the agent sees the brand)."""
+    conversation = view.conversation
+    contact = find_contact(
+        db, agent=console.agent, brand=conversation.brand, phone=conversation.phone_e164
+    )
+    return card_context(db, contact) if contact is not None else {"contact": None}
 
 
 @router.get("/conversations/{conversation_id}")

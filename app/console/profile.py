@@ -53,7 +53,7 @@ def customer_profile(
     conversation: Conversation,
 ) -> CustomerProfile:
     """The profile of the conversation's customer, as this agent may see it."""
-    past = _past(session, agent=agent, conversation=conversation)
+    past = past_conversations(session, agent=agent, conversation=conversation)
     if context is None:
         return CustomerProfile(None, past=past)
     try:
@@ -64,15 +64,18 @@ def customer_profile(
     return CustomerProfile(context.name, customer, past=past)
 
 
-def _past(session: Session, *, agent: Agent, conversation: Conversation) -> list[PastConversation]:
+def past_conversations(
+    session: Session, *, agent: Agent, conversation: Conversation, limit: int | None = MAX_PAST
+) -> list[PastConversation]:
     """Resolved hand-offs of this conversation, and this number's conversations with the
-    agent's other brands (never a brand the agent may not see)."""
+    agent's other brands (never a brand the agent may not see), newest first; `limit` of
+    them (None: all, as the contact page lists them)."""
     found: list[PastConversation] = []
     resolved = session.exec(
         select(HandoffItem)
         .where(HandoffItem.conversation_id == conversation.id, HandoffItem.status == "resolved")
         .order_by(col(HandoffItem.created_at).desc())
-        .limit(MAX_PAST)
+        .limit(limit)
     ).all()
     for item in resolved:
         found.append(
@@ -101,4 +104,4 @@ def _past(session: Session, *, agent: Agent, conversation: Conversation) -> list
                     url=f"/console/conversations/{other.id}",
                 )
             )
-    return sorted(found, key=lambda p: p.at, reverse=True)[:MAX_PAST]
+    return sorted(found, key=lambda p: p.at, reverse=True)[:limit]

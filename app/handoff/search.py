@@ -19,9 +19,10 @@ import phonenumbers
 from sqlalchemy import ColumnElement, Text, cast, exists, or_
 from sqlmodel import Session, col, select
 
+from app.handoff.contacts import contact_names, name_matches
 from app.handoff.queue import UNRESOLVED, awake
 from app.pipeline.decision import Reason
-from app.storage.tables import Conversation, CustomerRecord, HandoffItem, Message
+from app.storage.tables import Conversation, HandoffItem, Message
 
 ItemState = Literal["open", "claimed", "snoozed", "resolved"]
 ITEM_STATES: tuple[ItemState, ...] = get_args(ItemState)
@@ -159,32 +160,18 @@ def _matches(search: Search) -> ColumnElement[bool]:
 
 
 def customer_name_matches(pattern: str) -> ColumnElement[bool]:
-    """The conversation's customer has a name matching the LIKE `pattern` (customer context's
-    `customers` table, by brand and number)."""
-    return exists(
-        select(col(CustomerRecord.id)).where(
-            col(CustomerRecord.brand) == col(Conversation.brand),
-            col(CustomerRecord.phone_e164) == col(Conversation.phone_e164),
-            col(CustomerRecord.name).ilike(pattern, escape=_ESCAPE),
-        )
-    )
+    """The conversation's customer has a name matching the LIKE `pattern`: the name the console
+    shows (the agents' name for the contact, else the customer record's; app.handoff.contacts)."""
+    return name_matches(pattern, escape=_ESCAPE)
 
 
 def customer_names(
     session: Session, *, conversations: Collection[Conversation]
 ) -> dict[uuid.UUID, str]:
     """Conversation id -> the customer's name, for those whose name is known."""
-    if not conversations:
-        return {}
-    phones = {c.phone_e164 for c in conversations}
-    rows = session.exec(
-        select(CustomerRecord.brand, CustomerRecord.phone_e164, CustomerRecord.name).where(
-            col(CustomerRecord.phone_e164).in_(phones)
-        )
-    ).all()
-    named = {(brand, phone): name for brand, phone, name in rows if name}
+    names = contact_names(session, [(c.brand, c.phone_e164) for c in conversations])
     return {
-        c.id: named[(c.brand, c.phone_e164)]
+        c.id: names[(c.brand, c.phone_e164)]
         for c in conversations
-        if (c.brand, c.phone_e164) in named
+        if (c.brand, c.phone_e164) in names
     }

@@ -15,6 +15,11 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import StaticPool
 
 from app.errors import ConfigurationError
+from app.storage.types import SQLITE_LOWER
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
 
 
 def normalise_url(url: str) -> str:
@@ -151,6 +156,7 @@ def _sqlite_engine(url: str, database: str | None, *, echo: bool, busy_timeout: 
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cursor.close()
+        dbapi_connection.create_function(SQLITE_LOWER, 1, _lower, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:

@@ -415,6 +415,35 @@ class CustomerRecord(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
 
 
+class Contact(SQLModel, table=True):
+    """What agents know about a customer of one brand: name, notes, tags, language (issue 16).
+
+    A table of its own rather than more columns on `customers`: those rows are the business's
+    records (replaced by every `smsdesk context import`, unused when SMSDESK_CONTEXT_URL names
+    the business's own system), and a row there makes the AI answer account questions from
+    it (`covers`). An agent's edit would be overwritten by the next import, or would switch
+    the AI on for a brand with no records. The name the console shows is decided in one place,
+    `app.handoff.contacts.SHOWN_NAME`: this row's name, else the imported record's.
+    """
+
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("brand", "phone_e164", name="uq_contacts_contact"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    brand: str = Field(max_length=64)
+    phone_e164: str = Field(max_length=20)
+    name: str = Field(default="", max_length=100)
+    notes: str = Field(default="", sa_column=Column(Text, nullable=False))
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    """Lower-case words (letters, digits, - and _), searched as `"tag"` in the JSON text."""
+    language: str | None = Field(default=None, max_length=16)
+    updated_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    updated_by: uuid.UUID | None = Field(default=None, foreign_key="agents.id")
+    version: int = 1
+    """Counts the edits: an edit names the version it was based on, and one based on an older
+    version is refused (two agents editing at once: the second is told, not overwritten)."""
+
+
 class OrderRecord(SQLModel, table=True):
     """One order of a customer; `ref` is the business's order id (e.g. AC10442)."""
 

@@ -5,8 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect
+from sqlalchemy import DateTime, Dialect, String
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
+
+SQLITE_LOWER = "unicode_lower"
+"""Python's str.lower as an SQLite function (registered on every connection by the engine):
+SQLite's own lower() changes only ASCII letters, so `Óscar` would never match `óscar`."""
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -28,3 +35,21 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class lower_text(FunctionElement[str]):
+    """lower() of any letter, as PostgreSQL's lower() does, on SQLite too (`SQLITE_LOWER`)."""
+
+    type = String()
+    inherit_cache = True
+    name = "lower_text"
+
+
+@compiles(lower_text)
+def _lower_text(element: lower_text, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(lower_text, "sqlite")
+def _lower_text_sqlite(element: lower_text, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{SQLITE_LOWER}({compiler.process(element.clauses, **kw)})"
