@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from app.ai.encoder import MODEL_NAME, Vectors, get_encoder
+from app.ai.encoder import MODEL_NAME, Encoder, Vectors, get_encoder
 from app.ai.knowledge import KnowledgeBase, KnowledgeEntry
 from app.config import Settings, get_settings
 
@@ -268,12 +268,55 @@ class KnowledgeIndex:
         self._matrix = None  # the next search reloads from the store
         return SyncReport(tuple(added), tuple(updated), tuple(removed), tuple(unchanged))
 
+    def apply(
+        self, old: KnowledgeBase, new: KnowledgeBase, *, encoder: Encoder | None = None
+    ) -> SyncReport:
+        """Bring the index from `old` to `new` by entry id: delete removed and changed
+        entries' documents, re-encode and upsert only added and changed ones (a hot reload).
+
+        The diff is taken between the two in-memory knowledge bases, not against the stored
+        hashes: another process may have written the same change already, and upserting the
+        same vectors again is harmless, while trusting its write would not be (an embedded
+        chromadb does not promise to show one process's writes to another)."""
+        before = {entry.id: entry for entry in old.entries}
+        added = [e for e in new.entries if e.id not in before]
+        updated = [
+            e
+            for e in new.entries
+            if e.id in before and _stored_hash(before[e.id]) != _stored_hash(e)
+        ]
+        current = {entry.id for entry in new.entries}
+        removed = sorted(set(before) - current)
+        # Upsert first, then delete only the documents the new version no longer has: a
+        # concurrent process applying the same change never deletes a document it needs.
+        self._add(self.collection, [*added, *updated], None, encoder=encoder)
+        kept = {doc.id for e in updated for doc in entry_docs(e)}
+        leftovers = [
+            doc.id
+            for entry_id in [*removed, *(e.id for e in updated)]
+            for doc in entry_docs(before[entry_id])
+            if doc.id not in kept
+        ]
+        if leftovers:
+            self.collection.delete(ids=leftovers)
+        if added or updated or removed:
+            self._matrix = None
+        unchanged = tuple(sorted(current - {e.id for e in [*added, *updated]}))
+        return SyncReport(
+            tuple(e.id for e in added), tuple(e.id for e in updated), tuple(removed), unchanged
+        )
+
     def _add(
-        self, collection: Collection, entries: Sequence[KnowledgeEntry], progress: ProgressFn | None
+        self,
+        collection: Collection,
+        entries: Sequence[KnowledgeEntry],
+        progress: ProgressFn | None,
+        *,
+        encoder: Encoder | None = None,
     ) -> None:
         if not entries:
             return  # nothing to embed: do not load the encoder at all
-        encoder = get_encoder(self._settings.encoder_threads)
+        encoder = encoder or get_encoder(self._settings.encoder_threads)
         batch = 16  # entries per encode call: small enough for a smooth progress bar
         if progress:
             progress(0, len(entries))
@@ -281,7 +324,8 @@ class KnowledgeIndex:
             chunk = entries[start : start + batch]
             docs = [(entry, doc) for entry in chunk for doc in entry_docs(entry)]
             vectors = encoder.encode([doc.embed_text for _, doc in docs])
-            collection.add(
+            # upsert, not add: two processes may index the same change (a hot reload).
+            collection.upsert(
                 ids=[doc.id for _, doc in docs],
                 embeddings=vectors,
                 documents=[doc.text for _, doc in docs],
@@ -298,6 +342,21 @@ class KnowledgeIndex:
             )
             if progress:
                 progress(min(start + batch, len(entries)), len(entries))
+
+    def successor(self) -> KnowledgeIndex:
+        """A new index on the same store, for a hot reload: searches in flight keep this
+        one's in-memory copy (consistent with the knowledge they started with)."""
+        return KnowledgeIndex(
+            self._settings,
+            client=self._client,
+            collection=self._collection_name,
+            fusion=self.fusion,
+            backend=self.backend,
+        )
+
+    def warm(self) -> None:
+        """Build the in-memory copy now, so the first search after a reload does not."""
+        self._load_matrix()
 
     def refresh(self) -> None:
         """Forget the in-memory copy (another process synced a shared Chroma server)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -252,12 +252,17 @@ def load_intents(path: Path) -> tuple[dict[str, Intent], dict[str, str]]:
     return intents, teams
 
 
-def _entry_files(root: Path) -> Iterable[Path]:
-    return sorted((root / ENTRIES_DIR).rglob("*.md"))
+def _entry_files(root: Path, extra: Iterable[Path] = ()) -> Iterable[Path]:
+    return sorted({*(root / ENTRIES_DIR).rglob("*.md"), *extra})
 
 
-def load_knowledge(path: Path) -> KnowledgeBase:
-    """Read and validate a knowledge folder; a KnowledgeError lists every problem found."""
+def load_knowledge(path: Path, *, pending: Mapping[Path, str] | None = None) -> KnowledgeBase:
+    """Read and validate a knowledge folder; a KnowledgeError lists every problem found.
+
+    `pending` maps entry files (under `path / "entries"`) to text not written yet: the
+    folder is checked as if they were, so a console edit is validated exactly like
+    `smsdesk kb check` before anything touches the disk."""
+    pending = pending or {}
     if not path.is_dir():
         raise KnowledgeError([f"{path}: not a folder (set SMSDESK_KNOWLEDGE_DIR)"])
     problems: list[str] = []
@@ -268,12 +273,13 @@ def load_knowledge(path: Path) -> KnowledgeBase:
         intents, teams = {}, {}
     entries: list[KnowledgeEntry] = []
     seen: dict[str, str] = {}
-    for file in _entry_files(path):
+    for file in _entry_files(path, pending):
         if file.name.lower() == "readme.md":
             continue
         source = str(file)
         try:
-            entry = parse_entry(file.read_text(encoding="utf-8"), source)
+            text = pending[file] if file in pending else file.read_text(encoding="utf-8")
+            entry = parse_entry(text, source)
         except UnicodeDecodeError:
             problems.append(f"{source}: not UTF-8 text")
             continue
@@ -308,11 +314,16 @@ def _reference_problems(
 def render_entry(entry: KnowledgeEntry) -> str:
     """The Markdown file for `entry` (front matter, a title, the body), as `parse_entry` reads."""
     front: dict[str, Any] = entry.model_dump(exclude={"body", "source"}, exclude_none=True)
-    if not front.get("phrasings"):
-        front.pop("phrasings", None)
-    head = yaml.safe_dump(front, sort_keys=False, width=100, allow_unicode=True)
-    body = f"\n{entry.body.strip()}\n" if entry.body.strip() else ""
-    return f"---\n{head}---\n\n# {entry.question}\n{body}"
+    return render_entry_text(front, entry.body)
+
+
+def render_entry_text(front: Mapping[str, Any], body: str) -> str:
+    """An entry file from its front matter fields and body, whether or not they are valid
+    (the console renders what an admin typed, then validates the file like any other)."""
+    fields = {k: v for k, v in front.items() if v not in (None, "", [])}
+    head = yaml.safe_dump(fields, sort_keys=False, width=100, allow_unicode=True)
+    text = f"\n{body.strip()}\n" if body.strip() else ""
+    return f"---\n{head}---\n\n# {str(front.get('question') or '').strip()}\n{text}"
 
 
 # --- Importing a FAQ export (`smsdesk kb import`) -------------------------------------------

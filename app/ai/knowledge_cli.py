@@ -44,9 +44,11 @@ def check_command() -> None:
 
 @kb_app.command("sync")
 def sync_command() -> None:
-    """Load the knowledge base and bring the index up to date (only changed entries re-embed)."""
+    """Load the knowledge base, bring the index up to date (only changed entries re-embed)
+    and tell running servers and workers to use it (no restart needed)."""
     from app.ai.index import KnowledgeIndex
     from app.ai.knowledge import load_knowledge
+    from app.ai.knowledge_version import bump
 
     settings = get_settings()
     try:
@@ -68,6 +70,8 @@ def sync_command() -> None:
 
             report = index.sync(kb, progress=progress)
         documents = index.count()
+        # Announced after the index is written: a process reloading on it finds its vectors.
+        bump(settings)
     except SmsdeskError as exc:
         fail(exc)
     _out.print(
@@ -80,6 +84,7 @@ def sync_command() -> None:
             _out.print(f"{label}: {', '.join(ids)}")
     if report.removed:
         _out.print(f"removed: {', '.join(report.removed)}")
+    _out.print("running servers and workers answer with it from their next text")
 
 
 @kb_app.command("search")

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
 
 from app import log
 from app.ai.encoder import Encoder, Vectors, get_encoder
-from app.ai.index import KnowledgeIndex
+from app.ai.index import KnowledgeIndex, SyncReport
 from app.ai.intents import IntentModel
 from app.ai.knowledge import KnowledgeBase, load_knowledge
+from app.ai.knowledge_version import fingerprint
 from app.ai.revocations import RevocationExamples
 from app.ai.safety import SafetyDetector
 from app.ai.sentiment import SentimentModel
@@ -39,16 +40,20 @@ class AiModels:
     examples: list[tuple[str, str]] = field(default_factory=list)
     """Labelled training texts: few-shot examples for the LLM prompt."""
     example_vectors: Vectors | None = None
+    version: str = ""
+    """The knowledge folder's fingerprint when it was loaded (`app.ai.knowledge_version`)."""
 
     @classmethod
     def load(cls, settings: Settings) -> AiModels:
         """Load (training the intent model and syncing the index when needed)."""
         started = time.perf_counter()
         # The knowledge first: a broken folder fails in milliseconds, not after the encoder.
+        version = fingerprint(settings.knowledge_dir)
         kb = load_knowledge(settings.knowledge_dir)
         encoder = get_encoder(settings.encoder_threads)
         index = KnowledgeIndex(settings)
         report = index.sync(kb)
+        index.warm()  # its in-memory copy is this knowledge's, whatever a reload writes later
         models = cls(
             encoder=encoder,
             intents=load_or_train_intents(settings, kb),
@@ -58,6 +63,7 @@ class AiModels:
             revocations=RevocationExamples.load(encoder),
             safety=SafetyDetector(encoder, ordinary=ordinary_texts(kb)),
             normaliser=Normaliser.from_texts(business_texts(kb)),
+            version=version,
         )
         if settings.llm_base_url:
             models.examples = training_data(kb).examples
@@ -69,6 +75,47 @@ class AiModels:
             index_changed=report.changed,
             seconds=round(time.perf_counter() - started, 1),
         )
+        return models
+
+    def with_knowledge(
+        self, settings: Settings, kb: KnowledgeBase, version: str
+    ) -> tuple[AiModels, SyncReport]:
+        """These models on another version of the knowledge, rebuilding only what it changes
+        (a hot reload; `app.ai.knowledge_version` explains the design). `self` is untouched:
+        texts in flight finish on it."""
+        index = self.index.successor()
+        # This process's loaded encoder: `get_encoder`'s cache may hold another instance.
+        report = index.apply(self.kb, kb, encoder=self.encoder)
+        index.warm()
+        # The intent classifier keeps what it learnt: retraining it takes up to a minute
+        # (`AiResponder` does it in the background when `retrain_needed`), and every entry's
+        # intent is one it already knows. The danger head keeps its ordinary texts too:
+        # new phrasings only make it slightly less sure they are calm.
+        models = replace(
+            self,
+            kb=kb,
+            index=index,
+            normaliser=Normaliser.from_texts(business_texts(kb)),
+            version=version,
+        )
+        return models, report
+
+    def retrain_needed(self) -> bool:
+        """Whether the intent classifier was trained on other texts than this knowledge's."""
+        digest = training_data(self.kb).digest
+        return bool(self.intents.hyperparameters.get("training_data_sha256") != digest)
+
+    def with_intents(self, settings: Settings) -> AiModels:
+        """These models with the intent classifier trained on their knowledge (in memory:
+        concurrent processes would race on one saved file, and a restart retrains from the
+        folder anyway); the LLM's few-shot examples follow it."""
+        data = training_data(self.kb)
+        intents = IntentModel.train(data.examples, oos_examples=data.out_of_scope)
+        intents.hyperparameters["training_data_sha256"] = data.digest
+        models = replace(self, intents=intents)
+        if settings.llm_base_url:
+            models.examples = data.examples
+            models.example_vectors = self.encoder.encode([text for text, _ in data.examples])
         return models
 
     @cached_property

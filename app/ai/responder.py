@@ -12,19 +12,22 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from typing import Any
 
 from app import log
 from app.ai.guardrails import check_draft, passed
+from app.ai.knowledge import load_knowledge
+from app.ai.knowledge_version import VersionStamp, fingerprint, stamp_path
 from app.ai.llm import LlmClient, LlmUnavailable, metered
 from app.ai.models import AiModels
 from app.ai.own_records import ENTRY_PREFIX
 from app.ai.policy import Context, Thresholds
 from app.ai.reading import read, texts_of
 from app.config import Settings
+from app.errors import ConfigurationError
 from app.pipeline.decision import (
     Answer,
     Clarify,
@@ -51,14 +54,90 @@ class AiResponder:
         self._models = models
         self._llm: LlmClient | None = LlmClient(settings) if settings.llm_base_url else None
         self._lock = threading.Lock()
+        self._stamp = VersionStamp(stamp_path(settings))
+        self._handled: str | None = None
+        """The last announced version this process acted on (loaded, or found unloadable)."""
+        self.intent_trainer: Callable[[AiModels], AiModels] = lambda m: m.with_intents(settings)
+        self.retraining: threading.Thread | None = None
+        """The background retraining of the intent classifier after a reload, while it runs."""
 
     @property
     def models(self) -> AiModels:
-        """The loaded models (loading them the first time)."""
+        """The loaded models (loading them the first time), on the announced knowledge."""
+        with self._lock:
+            announced = self._stamp.announced()  # one stat: the per-text cost of hot reload
+            if self._models is None:
+                self._models = AiModels.load(self.settings)  # the folder as it is now
+            elif announced is not None and announced != self._handled:
+                self._reload(self._models)
+            self._handled = announced
+            return self._models
+
+    def reload_knowledge(self) -> bool:
+        """Load the knowledge folder as it is now, if it differs from the loaded one (a
+        hot reload; never loads the models for the first time). True if it changed."""
         with self._lock:
             if self._models is None:
-                self._models = AiModels.load(self.settings)
-            return self._models
+                return False
+            return self._reload(self._models)
+
+    def _reload(self, current: AiModels) -> bool:
+        # Under self._lock: texts on other threads wait for the swap, never see half of it.
+        started = time.perf_counter()
+        version = fingerprint(self.settings.knowledge_dir)
+        if version == current.version:
+            return False
+        try:
+            kb = load_knowledge(self.settings.knowledge_dir)
+            models, report = current.with_knowledge(self.settings, kb, version)
+            retrain = models.retrain_needed()
+        except ConfigurationError as exc:
+            # Validated before it was announced, so this is a hand edit in progress (or an
+            # unreadable out_of_scope.yaml): keep answering with what is loaded, until the
+            # next announcement, rather than fail every text.
+            _logger.warning("ai.knowledge_reload_refused", error=str(exc).splitlines()[0])
+            return False
+        self._models = models
+        if self.retraining is None and retrain:
+            self.retraining = threading.Thread(
+                target=self._retrain, name="intent-retraining", daemon=True
+            )
+            self.retraining.start()
+        _logger.info(
+            "ai.knowledge_reloaded",
+            added=len(report.added),
+            updated=len(report.updated),
+            removed=len(report.removed),
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return True
+
+    def _retrain(self) -> None:
+        """Retrain the intent classifier on the loaded knowledge, off the texts' path (up to
+        a minute), and swap it in if that knowledge is still the loaded one."""
+        while True:
+            with self._lock:
+                models = self._models
+                if models is None or not models.retrain_needed():
+                    self.retraining = None
+                    return
+            try:
+                trained = self.intent_trainer(models)
+            except Exception:  # a background thread: log it, keep the classifier we have
+                _logger.exception("ai.intents_retrain_failed", version=models.version)
+                with self._lock:
+                    self.retraining = None
+                return
+            with self._lock:
+                current = self._models
+                if current is not None and current.version == models.version:
+                    self._models = replace(
+                        current,
+                        intents=trained.intents,
+                        examples=trained.examples,
+                        example_vectors=trained.example_vectors,
+                    )
+                    _logger.info("ai.intents_retrained", version=models.version)
 
     def warm_up(self) -> None:
         """Load the models and run one text through them, before the first customer's."""

@@ -24,6 +24,7 @@ def install_console(app: FastAPI, settings: Settings) -> None:
         dashboard,
         events,
         flows,
+        knowledge,
         pages,
         reports,
         routes,
@@ -36,7 +37,7 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console_static")
     for module in (
         routes, pages, actions, events, simulator, dashboard, admin, account, flows, reports,
-        contacts,
+        contacts, knowledge,
     ):  # fmt: skip
         app.include_router(module.router)
     app.include_router(contacts.api)

@@ -7,6 +7,7 @@ import uuid
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
 
+from app.ai.knowledge_edit import read_knowledge
 from app.api.deps import RuntimeDep
 from app.console.auth import SESSION_COOKIE, find_session
 from app.console.canned import load_canned
@@ -178,7 +179,10 @@ def conversation_context(
     """What the conversation templates need besides the view itself."""
     canned = load_canned(runtime.settings.canned_responses_file)
     run = view.flow_run
+    kb = read_knowledge(runtime.settings.knowledge_dir)
     return {
+        # Entries the AI retrieved, by id: the thread shows their agent-facing body.
+        "knowledge": {} if isinstance(kb, Exception) else {e.id: e for e in kb.entries},
         "flow": find_flow(flow_catalogue(runtime.settings), run.flow) if run else None,
         "console": console,
         "section": "queue",

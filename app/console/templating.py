@@ -138,6 +138,13 @@ def reason_label(reason: str) -> str:
     return parsed.label if parsed is not None else reason.replace("_", " ")
 
 
+def paragraphs(text: str | None) -> list[str]:
+    """A Markdown body as its paragraphs: a blank line separates them, and a single line
+    break inside one is only the file's wrapping (a reader sees one flowing paragraph)."""
+    blocks = (text or "").replace("\r\n", "\n").split("\n\n")
+    return [" ".join(line.strip() for line in b.splitlines()) for b in blocks if b.strip()]
+
+
 _FILTERS: dict[str, Any] = {
     "duration": duration,
     "since": since,
@@ -148,6 +155,7 @@ _FILTERS: dict[str, Any] = {
     "segment_count": segment_count,
     "reason": reason_label,
     "author": author,
+    "paragraphs": paragraphs,
 }
 templates.env.filters.update(_FILTERS)
 templates.env.globals["max_text_chars"] = MAX_TEXT_CHARS

@@ -20,6 +20,22 @@ document.addEventListener("htmx:afterSettle", function () {
     flash.scrollIntoView({ block: "nearest" });
   }
 });
+// Live updates re-render the thread (a delivery receipt, a new text): keep open what the agent
+// opened (an AI view, a knowledge entry's body), or it snaps shut while they read it.
+var openDetails = [];
+document.addEventListener("htmx:beforeSwap", function (event) {
+  var target = event.detail.target;
+  openDetails = [];
+  if (!target || !target.querySelectorAll) { return; }
+  target.querySelectorAll("details[open][id]").forEach(function (el) { openDetails.push(el.id); });
+});
+document.addEventListener("htmx:afterSwap", function () {
+  openDetails.forEach(function (id) {
+    var el = document.getElementById(id);
+    if (el && el.tagName === "DETAILS") { el.open = true; }
+  });
+  openDetails = [];
+});
 // The queue's "select all" box ticks every row's box (the rows' boxes survive live updates:
 // they are hx-preserve'd; this one starts unticked on every update).
 document.addEventListener("change", function (event) {
