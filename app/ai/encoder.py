@@ -171,7 +171,13 @@ def _collect(waiting: list[_Waiting]) -> Vectors:
     return np.stack([item.vector for item in waiting if item.vector is not None])
 
 
-@lru_cache(maxsize=1)
 def get_encoder(threads: int = 1) -> Encoder:
-    """The process-wide encoder, loaded on first use."""
+    """The process-wide encoder for `threads` torch threads, loaded on first use."""
+    # Keyed by the count itself: `get_encoder()` and `get_encoder(1)` are different cache keys
+    # to lru_cache, and with one slot each call of the other kind loaded the model again.
+    return _encoder(threads)
+
+
+@lru_cache(maxsize=None)
+def _encoder(threads: int) -> Encoder:
     return Encoder(threads=threads)

@@ -59,3 +59,9 @@ def test_a_primed_batch_gives_each_text_its_own_vector_in_one_model_call(
     assert np.allclose(mixed, expected[[4, 1, 5]], atol=1e-4)
     encoder.encode_one(TEXTS[0])  # the context closed: encoded again
     assert calls == [4, 1, 2, 1]
+
+
+def test_one_model_per_process_however_the_thread_count_is_named() -> None:
+    # The settings' callers pass their thread count, others take the default: one cache key
+    # each with one slot reloaded the model whenever the kind of call alternated.
+    assert get_encoder() is get_encoder(1) is get_encoder(threads=1)
