@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -178,6 +178,6 @@ def get_encoder(threads: int = 1) -> Encoder:
     return _encoder(threads)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _encoder(threads: int) -> Encoder:
     return Encoder(threads=threads)
