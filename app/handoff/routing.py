@@ -39,6 +39,9 @@ Availability = Literal["online", "away"]
 AVAILABILITIES: tuple[Availability, ...] = get_args(Availability)
 Strategy = Literal["off", "round_robin", "least_busy"]
 MAX_CAPACITY = 100
+MAX_ROUNDS = 32
+"""How often one assignment re-reads the agents after losing a race for one of them (each
+loss means another worker's assignment committed, so this bounds only a burst of workers)."""
 AUTO = "auto"
 """Who the audit log says assigned an item that routing gave out."""
 
@@ -159,7 +162,12 @@ def candidates(
     signed_in = signed_in_ids(session, at=at)
     online = [
         a
-        for a in session.exec(select(Agent).where(Agent.availability == "online")).all()
+        for a in session.exec(
+            # Fresh values, not the session's cached ones: a lost race moved someone's turn.
+            select(Agent)
+            .where(Agent.availability == "online")
+            .execution_options(populate_existing=True)
+        ).all()
         if is_online(a, signed_in)
         and a.id not in exclude
         and can_see_brand(a, brand)
@@ -218,18 +226,22 @@ def auto_assign(
     conversation = session.get(Conversation, item.conversation_id)
     if conversation is None or item.status != "open" or item.assigned_to is not None:
         return None
-    for agent in candidates(
-        session, routing=routing, item=item, brand=conversation.brand, at=at, exclude=exclude
-    ):
+    for _ in range(MAX_ROUNDS):
+        ranking = candidates(
+            session, routing=routing, item=item, brand=conversation.brand, at=at, exclude=exclude
+        )
+        if not ranking:
+            return None
+        agent = ranking[0]
         if not _take_turn(session, agent):
-            continue  # another worker just gave this agent an item: their count is stale
+            continue  # another worker just gave this agent an item: read everyone again
         if not _give(session, item_id=item.id, agent=agent, at=at):
             return None  # claimed by someone meanwhile
         _assigned(session, item_id=item.id, agent=agent, routing=routing)
         session.refresh(item)
         session.refresh(agent)
         return agent
-    return None
+    return None  # lost the race every time: it waits in the open queue like any other
 
 
 def fill(
