@@ -25,6 +25,7 @@ def install_console(app: FastAPI, settings: Settings) -> None:
         flows,
         pages,
         routes,
+        routing,
         simulator,
     )
 
@@ -32,7 +33,18 @@ def install_console(app: FastAPI, settings: Settings) -> None:
 
     app.add_middleware(BrowserSecurityHeaders)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console_static")
-    for module in (routes, pages, actions, events, simulator, dashboard, admin, account, flows):
+    for module in (
+        routes,
+        pages,
+        actions,
+        events,
+        simulator,
+        dashboard,
+        admin,
+        account,
+        flows,
+        routing,
+    ):
         app.include_router(module.router)
 
     @app.get("/console", include_in_schema=False)

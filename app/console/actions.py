@@ -17,12 +17,14 @@ from sqlmodel import Session
 
 from app.api.deps import RuntimeDep
 from app.compliance.segments import MAX_TEXT_CHARS
+from app.config import Settings
 from app.console.canned import VARIABLES, fill, load_canned
 from app.console.deps import ConsoleContext, DbSession, PageContextDep
 from app.console.templating import local_time, render
 from app.console.views import visible_conversation
 from app.handoff import claims
 from app.handoff.queue import unresolved_item
+from app.handoff.routing import Routing, refill
 from app.outbound.agent import send_agent_reply
 from app.storage.messages import now
 from app.storage.tables import Agent, ConversationNote, HandoffItem
@@ -93,6 +95,7 @@ def resolve(
     request: Request,
     item_id: uuid.UUID,
     outcome: Annotated[str, Form()],
+    runtime: RuntimeDep,
     console: PageContextDep,
     db: DbSession,
 ) -> Response:
@@ -100,9 +103,19 @@ def resolve(
     if outcome not in claims.OUTCOMES:
         return flash(request, f"Unknown outcome {outcome!r}.")
     result = claims.resolve(db, agent=console.agent, item_id=item_id, outcome=outcome)  # type: ignore[arg-type]
+    if result == "ok":
+        free_capacity(db, runtime.settings, item_id)
     return _queue_action(
         request, db, console, verb="resolve", item_id=item_id, result=result, outcome=outcome
     )
+
+
+def free_capacity(db: Session, settings: Settings, item_id: uuid.UUID) -> None:
+    """A resolved item frees a place of its owner's: auto-assignment fills it (routing)."""
+    item = db.get(HandoffItem, item_id)
+    if item is not None:
+        db.refresh(item)
+        refill(db, routing=Routing.from_settings(settings), agent_id=item.assigned_to)
 
 
 def _agent_by_id(db: Session, value: str) -> Agent | None:

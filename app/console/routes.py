@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse
 from app.api.deps import AppSettingsDep
 from app.config import Settings
 from app.console import sign_in_limits
+from app.console.actions import free_capacity
 from app.console.auth import (
     LOGIN_FAILED,
     SESSION_COOKIE,
@@ -225,10 +226,16 @@ def release_item(item_id: uuid.UUID, context: ConsoleContextDep, db: DbSession) 
 
 @api.post("/queue/{item_id}/resolve", response_model=ActionPublic)
 def resolve_item(
-    item_id: uuid.UUID, body: ResolveRequest, context: ConsoleContextDep, db: DbSession
+    item_id: uuid.UUID,
+    body: ResolveRequest,
+    settings: AppSettingsDep,
+    context: ConsoleContextDep,
+    db: DbSession,
 ) -> ActionPublic:
     """Close the item with an outcome tag; `return_to_bot` hands the conversation back."""
     result = claims.resolve(db, agent=context.agent, item_id=item_id, outcome=body.outcome)
+    if result == "ok":
+        free_capacity(db, settings, item_id)
     detail = {"outcome": body.outcome} | ({"note": body.note} if body.note else {})
     return _finish(db, context, verb="resolve", item_id=item_id, result=result, detail=detail)
 

@@ -51,6 +51,8 @@ class QueueRow:
     owner: Agent | None
     last_text: str | None
     at: datetime
+    requeued_from: Agent | None = None
+    """The agent it was taken back from for not replying in time (routing)."""
 
     @property
     def sla_state(self) -> str:
@@ -76,7 +78,11 @@ def queue_rows(
     """The most urgent `limit` items of a queue view, with owners and each customer's latest
     text (the tab counts say how many there are in all)."""
     items = claims.visible_items(session, agent=agent, view=view, limit=limit)
-    owners = _agents(session, {i.assigned_to for i, _ in items if i.assigned_to})
+    owners = _agents(
+        session,
+        {i.assigned_to for i, _ in items if i.assigned_to}
+        | {i.requeued_from for i, _ in items if i.requeued_from},
+    )
     ids = [c.id for _, c in items]
     latest: dict[uuid.UUID, str] = {}
     if ids:
@@ -103,6 +109,7 @@ def queue_rows(
             owners.get(item.assigned_to) if item.assigned_to else None,
             latest.get(conversation.id),
             at,
+            owners.get(item.requeued_from) if item.requeued_from else None,
         )
         for item, conversation in items
     ]
@@ -323,10 +330,14 @@ def fingerprints(session: Session, *, conversation_id: uuid.UUID | None) -> dict
         .where(col(HandoffItem.status).in_(UNRESOLVED))
         .order_by(col(HandoffItem.id))
     ).all()
+    # Who is online shows on the dashboard, which refreshes with the queue.
+    availability = session.execute(
+        sa_select(col(Agent.id), col(Agent.availability)).order_by(col(Agent.id))
+    ).all()
     newest = session.exec(
         select(func.max(Message.created_at)).where(Message.direction == "inbound")
     ).one()
-    digests = {"queue": _digest(unresolved, newest)}
+    digests = {"queue": _digest(unresolved, newest, availability)}
     if conversation_id is not None:
         conversation = session.get(Conversation, conversation_id)
         if conversation is not None:

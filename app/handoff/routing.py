@@ -266,3 +266,9 @@ def fill(
             _assigned(session, item_id=item.id, agent=agent, routing=routing)
             given.append(item.id)
     return given
+
+
+def refill(session: Session, *, routing: Routing, agent_id: uuid.UUID | None) -> list[uuid.UUID]:
+    """After an item of `agent_id` was resolved: their freed capacity takes waiting items."""
+    agent = session.get(Agent, agent_id) if agent_id is not None else None
+    return fill(session, routing=routing, agent=agent) if agent is not None else []
