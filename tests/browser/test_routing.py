@@ -101,5 +101,35 @@ def test_an_online_agent_is_given_a_new_item_and_loses_it_without_a_reply(
         expect(page.locator("#tab-mine .pill")).to_have_text("0")
         expect(page.locator("#availability")).to_have_text("Online")
         screenshot(page, "routing-requeued")
+
+        # An admin gives Rita a capacity of her own; the dashboard shows who is on what.
+        admin = sign_in(browsing.new_page(server.base_url), desk.agent("admin", name="Ada Admin"))
+        admin.goto("/console/agents")
+        account = admin.locator("#agents-table tbody.agent", has_text=agent.email)
+        expect(account).to_contain_text("online")
+        account.locator(".agent-manage summary").click()
+        account.locator("input[name=capacity]").fill("many")
+        account.locator("form.capacity-form button[type=submit]").click()
+        expect(admin.locator("#agents-error")).to_contain_text("whole number from 1 to 100")
+        account.locator(".agent-manage summary").click()  # the panel was re-rendered, closed
+        account.locator("input[name=capacity]").fill("3")
+        account.locator("form.capacity-form button[type=submit]").click()
+        expect(admin.locator("#agents-notice")).to_have_text(f"Capacity of {agent.email}: 3.")
+        expect(admin.locator(f"#capacity-{agent.id}")).to_have_text("3")
+        # More room changes nothing for Rita: the item was taken back from her.
+        waiting = desk.item(PHONE)
+        assert waiting is not None and waiting.status == "open"
+
+        admin.goto("/console/dashboard")
+        line = admin.locator(f"#workload-{agent.id}")
+        expect(line).to_contain_text("Rita Route")
+        expect(line).to_contain_text("online")
+        expect(line).to_contain_text("0 / 3")
+        expect(admin.locator("#who-is-on-what")).to_contain_text("auto-assign: least busy")
+        # Rita takes it back by hand: the supervisors' table follows live (no reload).
+        page.locator(f"tr[data-item='{item.id}'] button.claim").click()
+        expect(line).to_contain_text("1 / 3")
+        screenshot(admin, "routing-dashboard")
+        assert desk.audit_actions(agent.email)[-2:] == ["agent.capacity_refused", "agent.capacity"]
     finally:
         desk.close()
