@@ -120,6 +120,16 @@ class Settings(BaseSettings):
     """What the bot does with a plain question while a hand-off waits unclaimed: `answer` it
     from the knowledge base (the customer is helped now; the agent sees it in the thread), or
     stay `silent`. Once an agent owns the conversation the bot only drafts."""
+    auto_assign: Literal["off", "round_robin", "least_busy"] = "least_busy"
+    """How a new hand-off item finds an owner: `least_busy` gives it to the online agent with
+    the fewest claimed items (ties: whoever was auto-assigned longest ago), `round_robin` to
+    whoever was auto-assigned longest ago, `off` leaves it in the open queue to be claimed."""
+    agent_capacity: int = Field(default=5, ge=1, le=100)
+    """Claimed items an agent holds before auto-assignment passes them by (per-agent override on
+    the Agents page or `smsdesk agents capacity`)."""
+    requeue_after_minutes: int = Field(default=0, ge=0, le=10_080)
+    """Take a claimed item back from an agent who has not replied within this many business
+    minutes of owning it (0: never)."""
     canned_responses_file: Path = Path("knowledge/canned_responses.yaml")
     phone_region: str = Field(default="US", min_length=2, max_length=3)
     """The country a number typed in the console's search without +country is read in

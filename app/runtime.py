@@ -26,6 +26,8 @@ from app.flows.runs import Flows
 from app.flows.slots import from_context
 from app.flows.survey import FLOW_SURVEY, SurveyStarter
 from app.flows.webhooks import FLOW_WEBHOOK, WebhookSender
+from app.handoff.requeue import requeue_due
+from app.handoff.routing import Routing
 from app.handoff.sla import FirstResponseSla
 from app.jobs import JobEngine
 from app.jobs.heartbeat import Heartbeat
@@ -179,6 +181,7 @@ def build_runtime(
     chosen_responder = responder or make_responder(settings)
     context = build_context(settings, engine)
     flows.slots = from_context(context)  # the appointment flow offers real free slots
+    routing = Routing.from_settings(settings)
     processor = InboundProcessor(
         engine=engine,
         compliance=compliance,
@@ -196,6 +199,7 @@ def build_runtime(
         flow_encoder=_flow_encoder(settings, chosen_responder, readiness),
         context=context,
         signups=Signups(engine, compliance, settings, provider=sender.name),
+        routing=routing,
     )
     pacer = SendPacer.from_settings(settings)
     outbound = OutboundSender(
@@ -225,7 +229,7 @@ def build_runtime(
             FETCH_MEDIA: MediaFetcher(engine, settings),
         },
         workers=settings.workers,
-        periodic=[partial(release_due, engine)],
+        periodic=[partial(release_due, engine), partial(requeue_due, engine, routing)],
         yield_to=foreground_busy,
     )
     jobs: JobEngine = runner

@@ -28,6 +28,7 @@ def install_console(app: FastAPI, settings: Settings) -> None:
         pages,
         reports,
         routes,
+        routing,
         simulator,
     )
 
@@ -37,7 +38,7 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console_static")
     for module in (
         routes, pages, actions, events, simulator, dashboard, admin, account, flows, reports,
-        contacts, knowledge,
+        contacts, knowledge, routing,
     ):  # fmt: skip
         app.include_router(module.router)
     app.include_router(contacts.api)

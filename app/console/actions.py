@@ -28,6 +28,7 @@ from app.console.templating import business_time, local_time, render, sentence
 from app.console.views import teams, visible_conversation
 from app.handoff import claims
 from app.handoff.queue import unresolved_item
+from app.handoff.routing import Routing, after_resolve
 from app.media.store import MediaRejected, StoredFile, read_upload, reuse, save
 from app.outbound.agent import send_agent_reply
 from app.storage.messages import now
@@ -124,6 +125,8 @@ def resolve(
     if outcome not in claims.OUTCOMES:
         return flash(request, f"Unknown outcome {outcome!r}.")
     result = claims.resolve(db, agent=console.agent, item_id=item_id, outcome=outcome)  # type: ignore[arg-type]
+    if result == "ok":
+        after_resolve(db, routing=Routing.from_settings(runtime.settings), item_id=item_id)
     response = _queue_action(
         request, db, console, verb="resolve", item_id=item_id, result=result, outcome=outcome
     )
@@ -245,6 +248,7 @@ def bulk(
             to=to,
             team=team or None,
             teams=teams(db, knowledge_dir=runtime.settings.knowledge_dir),
+            routing=Routing.from_settings(runtime.settings),
         )
     except BulkRefused as exc:
         return flash(request, sentence(exc))

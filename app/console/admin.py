@@ -29,6 +29,7 @@ from app.handoff.agents import (
     set_password,
     update_agent,
 )
+from app.handoff.routing import Routing, fill, parse_capacity, set_capacity
 from app.handoff.scopes import check_brands, check_team, known_brands, known_teams
 from app.storage.tables import Agent
 
@@ -249,3 +250,34 @@ def set_password_action(
     console.audit(db, "agent.password_set", target.email)
     ended = "your other sessions have ended" if own else "their sessions have ended"
     return _panel(request, console, db, notice=f"New password set for {target.email}: {ended}.")
+
+
+@router.post("/agents/{agent_id}/capacity")
+def set_capacity_action(
+    request: Request,
+    agent_id: uuid.UUID,
+    runtime: RuntimeDep,
+    console: PageContextDep,
+    db: DbSession,
+    capacity: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    """Set how many claimed items auto-assignment lets an agent hold (empty: the default)."""
+    require_admin(console.agent)
+    target = db.get(Agent, agent_id)
+    if target is None:
+        return _no_such_agent(request, console, db, agent_id, "agent.capacity_refused")
+    try:
+        set_capacity(db, agent=target, capacity=parse_capacity(capacity))
+    except AgentError as exc:
+        db.rollback()
+        console.audit(db, "agent.capacity_refused", target.email, error=str(exc))
+        return _panel(request, console, db, error=sentence(exc))
+    routing = Routing.from_settings(runtime.settings)
+    fill(db, routing=routing, agent=target)  # more room: waiting items may go to them now
+    console.audit(db, "agent.capacity", target.email, capacity=target.capacity)
+    shown = (
+        target.capacity
+        if target.capacity is not None
+        else f"the default, {routing.default_capacity}"
+    )
+    return _panel(request, console, db, notice=f"Capacity of {target.email}: {shown}.")

@@ -17,6 +17,7 @@ from sqlmodel import Session
 from app.console.deps import ConsoleContext
 from app.errors import InvalidInput
 from app.handoff import claims
+from app.handoff.routing import Routing, after_resolve
 from app.storage.tables import Agent, Conversation, HandoffItem
 
 BulkAction = Literal["spam", "assign", "transfer"]
@@ -88,6 +89,7 @@ def run_bulk(
     to: Agent | None = None,
     team: str | None = None,
     teams: Sequence[str] = (),
+    routing: Routing | None = None,
 ) -> BulkReport:
     """Apply `action` to each item; BulkRefused (nothing done) when it cannot apply at all."""
     ids = list(dict.fromkeys(item_ids))
@@ -115,6 +117,13 @@ def run_bulk(
     results = [
         _one(db, console, action=action, item_id=item_id, to=to, team=team) for item_id in ids
     ]
+    if action == "spam" and routing is not None:
+        # After the whole batch: refilled one by one, auto-assignment could hand a later item
+        # of the selection to someone else before it came to be resolved.
+        for done in results:
+            if done.result == "ok":
+                after_resolve(db, routing=routing, item_id=done.item_id)
+        db.commit()
     return BulkReport(action=action, done_as=done_as, results=results)
 
 

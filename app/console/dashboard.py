@@ -20,6 +20,9 @@ from app.console.metrics import (
 )
 from app.console.templating import business_zone, reason_label, render
 from app.flows.metrics import flow_metrics
+from app.handoff.routing import Routing
+from app.handoff.workload import workloads
+from app.storage.messages import now
 from app.storage.tables import Agent
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -86,6 +89,7 @@ def dashboard_page(
     zone = business_zone(request.app.state.runtime.settings.business_timezone)
     metrics = dashboard_metrics(db, period=chosen, scope=scope, zone=zone)
     flows = flow_metrics(db, start=metrics.window.start, end=metrics.window.end, scope=scope)
+    routing = Routing.from_settings(request.app.state.runtime.settings)
     return render(
         request,
         "dashboard.html",
@@ -100,5 +104,7 @@ def dashboard_page(
             "reasons_chart": reasons_chart(metrics),
             "flows": flows,
             "percent": percent,
+            "routing": routing,
+            "workloads": workloads(db, routing=routing, scope=scope, at=now()),
         },
     )

@@ -43,6 +43,7 @@ from app.console.templating import render
 from app.console.views import teams
 from app.handoff import claims
 from app.handoff.agents import audit, authenticate, normalise_email
+from app.handoff.routing import Routing, after_resolve
 from app.storage.messages import now
 from app.storage.tables import Agent, HandoffItem
 
@@ -231,6 +232,7 @@ def bulk_items(
             to=to,
             team=body.team,
             teams=teams(db, knowledge_dir=settings.knowledge_dir),
+            routing=Routing.from_settings(settings),
         )
     except BulkRefused as exc:
         code = status.HTTP_403_FORBIDDEN if exc.forbidden else status.HTTP_400_BAD_REQUEST
@@ -284,10 +286,16 @@ def release_item(item_id: uuid.UUID, context: ConsoleContextDep, db: DbSession) 
 
 @api.post("/queue/{item_id}/resolve", response_model=ActionPublic)
 def resolve_item(
-    item_id: uuid.UUID, body: ResolveRequest, context: ConsoleContextDep, db: DbSession
+    item_id: uuid.UUID,
+    body: ResolveRequest,
+    settings: AppSettingsDep,
+    context: ConsoleContextDep,
+    db: DbSession,
 ) -> ActionPublic:
     """Close the item with an outcome tag; `return_to_bot` hands the conversation back."""
     result = claims.resolve(db, agent=context.agent, item_id=item_id, outcome=body.outcome)
+    if result == "ok":
+        after_resolve(db, routing=Routing.from_settings(settings), item_id=item_id)
     detail = {"outcome": body.outcome} | ({"note": body.note} if body.note else {})
     return _finish(db, context, verb="resolve", item_id=item_id, result=result, detail=detail)
 

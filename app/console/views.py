@@ -56,6 +56,8 @@ class QueueRow:
     at: datetime
     customer: str | None = None
     """The customer's name, when it is known."""
+    requeued_from: Agent | None = None
+    """The agent it was taken back from for not replying in time (routing)."""
 
     @property
     def sla_state(self) -> str:
@@ -90,7 +92,11 @@ def queue_rows(
         session, agent=agent, view=view, where=where, limit=limit, offset=offset
     )
     names = customer_names(session, conversations=[c for _, c in items])
-    owners = _agents(session, {i.assigned_to for i, _ in items if i.assigned_to})
+    owners = _agents(
+        session,
+        {i.assigned_to for i, _ in items if i.assigned_to}
+        | {i.requeued_from for i, _ in items if i.requeued_from},
+    )
     ids = [c.id for _, c in items]
     latest: dict[uuid.UUID, str] = {}
     if ids:
@@ -118,6 +124,7 @@ def queue_rows(
             latest.get(conversation.id),
             at,
             names.get(conversation.id),
+            owners.get(item.requeued_from) if item.requeued_from else None,
         )
         for item, conversation in items
     ]
@@ -344,10 +351,14 @@ def fingerprints(session: Session, *, conversation_id: uuid.UUID | None) -> dict
         .where(col(HandoffItem.status).in_(UNRESOLVED))
         .order_by(col(HandoffItem.id))
     ).all()
+    # Who is online shows on the dashboard, which refreshes with the queue.
+    availability = session.execute(
+        sa_select(col(Agent.id), col(Agent.availability)).order_by(col(Agent.id))
+    ).all()
     newest = session.exec(
         select(func.max(Message.created_at)).where(Message.direction == "inbound")
     ).one()
-    digests = {"queue": _digest(unresolved, newest)}
+    digests = {"queue": _digest(unresolved, newest, availability)}
     if conversation_id is not None:
         conversation = session.get(Conversation, conversation_id)
         if conversation is not None:

@@ -1,5 +1,5 @@
-"""`smsdesk agents add|list|update|disable|enable|password`: console agent accounts, kept by an
-admin."""
+"""`smsdesk agents add|list|update|capacity|disable|enable|password`: console agent accounts,
+kept by an admin."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from app.handoff.agents import (
     set_password,
     update_agent,
 )
+from app.handoff.routing import parse_capacity, set_capacity
 from app.handoff.scopes import brand_label, check_brands, check_team, known_brands, known_teams
 from app.storage import open_database
 from app.storage.tables import Agent
@@ -138,9 +139,11 @@ def list_command() -> None:
     for agent in agents:
         last = agent.last_login_at.isoformat(timespec="seconds") if agent.last_login_at else "-"
         state = "active" if agent.active else "disabled"
+        capacity = agent.capacity if agent.capacity is not None else "default"
         typer.echo(
             f"{agent.email}\t{agent.role}\t{state}\t{_labels(agent.brands, brands)}"
-            f"\t{agent.display_name}\tlast login {last}"
+            f"\t{agent.display_name}\tlast login {last}\t{agent.availability}"
+            f"\tcapacity {capacity}"
         )
 
 
@@ -181,6 +184,30 @@ def update_command(
     with _session() as session:
         labels = _labels(agent.brands, known_brands(session, settings))
     typer.echo(f"updated {agent.email}: {agent.role}, brands {labels}, team {agent.team or '-'}")
+
+
+@agents_app.command("capacity")
+def capacity_command(
+    email: Annotated[str, typer.Argument(help="The agent's email address.")],
+    capacity: Annotated[
+        str, typer.Argument(help="Claimed items auto-assignment lets them hold, or `default`.")
+    ],
+) -> None:
+    """Set how many claimed items an agent holds before auto-assignment passes them by."""
+    settings = get_settings()
+
+    def change(session: Session) -> Agent:
+        agent = find_agent(session, email=email)
+        if agent is None:
+            raise AgentError(f"no agent with email {normalise_email(email)}")
+        set_capacity(session, agent=agent, capacity=parse_capacity(capacity))
+        session.commit()
+        session.refresh(agent)
+        return agent
+
+    agent = _change(email, "agent.capacity", change)
+    shown = agent.capacity if agent.capacity is not None else f"{settings.agent_capacity} (default)"
+    typer.echo(f"capacity of {agent.email}: {shown}")
 
 
 @agents_app.command("disable")

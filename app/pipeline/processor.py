@@ -31,6 +31,7 @@ from app.context.model import CustomerContext
 from app.flows.answers import EncoderSource, FlowStep, settle_expired
 from app.flows.runs import active_run, end_runs
 from app.handoff.queue import hand_off, unresolved_item
+from app.handoff.routing import Routing, auto_assign
 from app.handoff.sla import FirstResponseSla
 from app.jobs import NotYet
 from app.outbound.send import cancel_pending, queue_outbound
@@ -101,6 +102,8 @@ class InboundProcessor:
     """Where the responder looks up the texting customer's own records (None: nowhere)."""
     signups: Signups | None = None
     """Double opt-in: a YES that confirms a pending signup is answered here, never by the AI."""
+    routing: Routing | None = None
+    """Gives a new queue item to an online agent (None: items wait to be claimed)."""
 
     def __call__(self, payload: dict[str, str]) -> None:
         """The `process_inbound` job handler: compliance now, the AI now or later."""
@@ -446,7 +449,7 @@ class InboundProcessor:
         opted_out: bool = False,
     ) -> list[tuple[str, str]]:
         """Queue the conversation and say so to the customer, in one step."""
-        hand_off(
+        item = hand_off(
             session,
             conversation=conversation,
             reasons=[r.value for r in handoff.reasons],
@@ -455,6 +458,8 @@ class InboundProcessor:
             team=handoff.team,
             around_the_clock=handoff.safety,
         )
+        if self.routing is not None and item.status == "open" and item.assigned_to is None:
+            auto_assign(session, routing=self.routing, item=item)
         if self.wording is None or Reason.opted_out in handoff.reasons:
             return []
         if handoff.safety:

@@ -202,6 +202,8 @@ class HandoffItem(SQLModel, table=True):
     """When the first human response is due (the SLA, counted in business hours)."""
     first_response_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     snoozed_until: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    requeued_from: uuid.UUID | None = Field(default=None, foreign_key="agents.id")
+    """The agent it was last taken back from for not replying in time (routing, issue 16)."""
 
 
 class OutboxEntry(SQLModel, table=True):
@@ -283,6 +285,14 @@ class Agent(SQLModel, table=True):
     team: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     last_login_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    availability: str = Field(
+        default="away", max_length=8, sa_column_kwargs={"server_default": "away"}
+    )
+    """online | away: whether automatic assignment may give this agent items (they say so)."""
+    capacity: int | None = None
+    """At most this many claimed items before auto-assignment skips them (None: the default)."""
+    route_turn: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    """Round-robin order: raised past every other agent's each time they are auto-assigned."""
 
 
 class AgentSession(SQLModel, table=True):
