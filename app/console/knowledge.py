@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
 from app.ai.knowledge import KnowledgeBase, KnowledgeEntry, KnowledgeError
 from app.ai.knowledge_edit import SPECIFICS, EntryForm, Refused, read_knowledge, save_entry
@@ -22,7 +23,7 @@ from app.console.templating import render
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
-FormText = Annotated[str, Form(max_length=20_000)]
+FormText = Annotated[str, Field(max_length=20_000)]
 
 
 def _matches(entry: KnowledgeEntry, query: str) -> bool:
@@ -120,30 +121,34 @@ def entry_page(
     )
 
 
-def _submitted(
-    id: str,
-    intent: str,
-    question: str,
-    phrasings: str,
-    answer: str,
-    link: str,
-    team: str,
-    answer_es: str,
-    handoff_when_given: list[str],
-    body: str,
-) -> EntryForm:
-    return EntryForm(
-        id=id,
-        intent=intent,
-        question=question,
-        phrasings=phrasings,
-        answer=answer,
-        link=link,
-        team=team,
-        answer_es=answer_es,
-        handoff_when_given=tuple(h for h in handoff_when_given if h in SPECIFICS),
-        body=body,
-    )
+class EntryFields(BaseModel):
+    """The entry form as posted: text as typed (the `kb check` rules judge it on save)."""
+
+    id: FormText = ""
+    intent: FormText = ""
+    question: FormText = ""
+    phrasings: FormText = ""
+    answer: FormText = ""
+    link: FormText = ""
+    team: FormText = ""
+    answer_es: FormText = ""
+    handoff_when_given: list[str] = []
+    body: FormText = ""
+
+    def entry_form(self, *, entry_id: str | None = None) -> EntryForm:
+        """The form to validate; an edited entry keeps its id whatever was posted."""
+        return EntryForm(
+            id=entry_id if entry_id is not None else self.id,
+            intent=self.intent,
+            question=self.question,
+            phrasings=self.phrasings,
+            answer=self.answer,
+            link=self.link,
+            team=self.team,
+            answer_es=self.answer_es,
+            handoff_when_given=tuple(h for h in self.handoff_when_given if h in SPECIFICS),
+            body=self.body,
+        )
 
 
 def _save(
@@ -190,22 +195,10 @@ def add_entry(
     runtime: RuntimeDep,
     console: PageContextDep,
     db: DbSession,
-    id: FormText = "",
-    intent: FormText = "",
-    question: FormText = "",
-    phrasings: FormText = "",
-    answer: FormText = "",
-    link: FormText = "",
-    team: FormText = "",
-    answer_es: FormText = "",
-    handoff_when_given: Annotated[list[str], Form()] = [],  # noqa: B006 (FastAPI copies it)
-    body: FormText = "",
+    fields: Annotated[EntryFields, Form()],
 ) -> Response:
     """Add an entry (admins only), validated like `smsdesk kb check`."""
-    form = _submitted(
-        id, intent, question, phrasings, answer, link, team, answer_es, handoff_when_given, body
-    )
-    return _save(request, runtime, console, db, form, None)
+    return _save(request, runtime, console, db, fields.entry_form(), None)
 
 
 @router.post("/knowledge/{entry_id}")
@@ -215,27 +208,7 @@ def edit_entry(
     runtime: RuntimeDep,
     console: PageContextDep,
     db: DbSession,
-    intent: FormText = "",
-    question: FormText = "",
-    phrasings: FormText = "",
-    answer: FormText = "",
-    link: FormText = "",
-    team: FormText = "",
-    answer_es: FormText = "",
-    handoff_when_given: Annotated[list[str], Form()] = [],  # noqa: B006 (FastAPI copies it)
-    body: FormText = "",
+    fields: Annotated[EntryFields, Form()],
 ) -> Response:
     """Save an entry's fields (admins only; its id stays), validated like `smsdesk kb check`."""
-    form = _submitted(
-        entry_id,
-        intent,
-        question,
-        phrasings,
-        answer,
-        link,
-        team,
-        answer_es,
-        handoff_when_given,
-        body,
-    )
-    return _save(request, runtime, console, db, form, entry_id)
+    return _save(request, runtime, console, db, fields.entry_form(entry_id=entry_id), entry_id)
