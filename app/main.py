@@ -25,7 +25,7 @@ from app.api import (
     texts_stream,
     webhooks,
 )
-from app.api.docs import docs_urls, install_docs
+from app.api.docs import install_docs
 from app.api.guard import RequestGuard
 from app.api.inflight import InFlight, InFlightMiddleware
 from app.config import Settings, get_settings
@@ -78,14 +78,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The interactive API docs and the schema describe every route to whoever asks: only
     # outside production (an integrator reads them on a development instance).
     public_docs = settings.env != "prod"
-    docs_url, redoc_url = docs_urls(public_docs)
     app = FastAPI(
         title="smsdesk",
         version=__version__,
         summary="Two-way business texting that never breaks texting law.",
         lifespan=lifespan,
-        docs_url=docs_url,
-        redoc_url=redoc_url,
+        docs_url=None,  # served from the package's files instead (app/api/docs.py)
+        redoc_url=None,
         openapi_url="/openapi.json" if public_docs else None,
     )
     # Starlette's trailing-slash redirect builds an absolute URL from the Host header (an

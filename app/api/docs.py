@@ -1,13 +1,12 @@
 """The interactive API docs served from the package, and the site's icon.
 
 FastAPI's own /docs and /redoc load Swagger UI and ReDoc from a CDN: offline (or behind a
-strict egress firewall) the pages were blank. The `fastapi-offline` package ships those files;
-with it installed they are served from /docs-assets. Without it FastAPI's CDN pages stay.
+strict egress firewall) the pages were blank. The `fastapi-offline` package (a dependency)
+ships those files; they are served from /docs-assets, and FastAPI's CDN pages are off.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from importlib.resources import files
 from pathlib import Path
 
@@ -19,30 +18,23 @@ from fastapi.staticfiles import StaticFiles
 from app.console.templating import STATIC_DIR
 
 ASSETS_URL = "/docs-assets"
+ASSETS = Path(str(files("fastapi_offline") / "static"))
+"""Swagger UI and ReDoc, as `fastapi-offline` ships them."""
 FAVICON = STATIC_DIR / "favicon.svg"
 
 
-def offline_assets() -> Path | None:
-    """The folder of Swagger UI and ReDoc files shipped by `fastapi-offline`, if installed."""
-    if importlib.util.find_spec("fastapi_offline") is None:
-        return None
-    folder = Path(str(files("fastapi_offline") / "static"))
-    return folder if (folder / "swagger-ui-bundle.js").is_file() else None
-
-
 def install_docs(app: FastAPI, *, public: bool) -> None:
-    """/favicon.ico always; /docs and /redoc from local files when `public` and the files
-    are there (the app is then built with FastAPI's CDN pages turned off: `docs_urls`)."""
+    """/favicon.ico always; /docs and /redoc from the package's files when `public` (the app
+    is built with FastAPI's CDN pages turned off)."""
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> FileResponse:
         return FileResponse(FAVICON, media_type="image/svg+xml")
 
-    assets = offline_assets()
-    if not public or assets is None or app.openapi_url is None:
+    if not public or app.openapi_url is None:
         return
     openapi_url, title = app.openapi_url, app.title
-    app.mount(ASSETS_URL, StaticFiles(directory=assets), name="docs_assets")
+    app.mount(ASSETS_URL, StaticFiles(directory=ASSETS), name="docs_assets")
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> HTMLResponse:
@@ -63,10 +55,3 @@ def install_docs(app: FastAPI, *, public: bool) -> None:
             redoc_favicon_url="/favicon.ico",
             with_google_fonts=False,
         )
-
-
-def docs_urls(public: bool) -> tuple[str | None, str | None]:
-    """FastAPI's own (CDN) /docs and /redoc: only when public and no local files replace them."""
-    if not public or offline_assets() is not None:
-        return None, None
-    return "/docs", "/redoc"

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from app.api.docs import offline_assets
 from app.cli import app as cli
 from app.config import Settings
 from app.main import create_app
@@ -30,9 +27,6 @@ def test_the_site_has_an_icon(client: TestClient) -> None:
     assert icon.text.startswith("<svg")
 
 
-@pytest.mark.skipif(
-    offline_assets() is None, reason="fastapi-offline (Swagger UI and ReDoc files) not installed"
-)
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])
 def test_the_api_docs_need_no_network(client: TestClient, page: str) -> None:
     html = client.get(page)
@@ -43,24 +37,6 @@ def test_the_api_docs_need_no_network(client: TestClient, page: str) -> None:
         assert url.startswith("/"), url
         assert client.get(url).status_code == 200, url
     assert "https://" not in html.text
-
-
-def test_the_docs_use_the_packaged_files_when_there(
-    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The layout `fastapi-offline` installs (its package data), so this runs without it too.
-    static = tmp_path / "fastapi_offline" / "static"
-    static.mkdir(parents=True)
-    (static.parent / "__init__.py").write_text("")
-    for name in ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js"):
-        (static / name).write_text(f"/* {name} */")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(sys.modules, "fastapi_offline", raising=False)
-    with TestClient(create_app(settings)) as client:
-        html = client.get("/docs").text
-        assert '<script src="/docs-assets/swagger-ui-bundle.js">' in html
-        assert "cdn." not in html and "cdn." not in client.get("/redoc").text
-        assert client.get("/docs-assets/swagger-ui.css").text == "/* swagger-ui.css */"
 
 
 def test_production_has_no_docs(settings: Settings) -> None:
