@@ -63,22 +63,16 @@ from app.storage import reading  # noqa: E402
 from app.storage.tables import Job, Message  # noqa: E402
 
 sys.path.insert(0, str(REPO / "bench"))
-# The webhook bench's questions: the two benches describe the same burst of campaign replies.
+# The webhook bench's questions (the two benches describe the same burst of campaign replies)
+# and the AI latency bench's casual texts.
+from ai_latency import EXTRA  # noqa: E402
 from webhook_ingress import QUESTIONS  # noqa: E402
 
 OUT = REPO / "bench" / "results" / "processing_cost.json"
 TARGET_RATIO = 1.5
 BUSINESS_NUMBER = "+14155550100"
-CASUAL = [
-    "hey where's my stuff, ordered last week",
-    "can i bring my bike in for a tune up on saturday?",
-    "this is ridiculous I've been waiting 3 weeks for my refund",
-    "I want to talk to a real person",
-    "what's the weather tomorrow",
-    "do u guys price match?",
-    "ok thanks",
-    "how do I cancel my club membership",
-]
+CASUAL = [*EXTRA, "ok thanks"]
+"""The AI latency bench's casual texts, and a thanks (it closes the conversation)."""
 COMPLIANCE = ["STOP", "HELP", "stop texting me please", "UNSUBSCRIBE"]
 COMPLIANCE_SHARE = 0.05
 """About one text in twenty of a campaign's replies is an opt-out or a HELP."""
