@@ -91,8 +91,15 @@ def claim(
         # (keeping the queue's search, for the next item after it is resolved).
         carry = carried_query(here, choices=queue_choices(runtime, console, db))
         location = f"/console/conversations/{item.conversation_id}"
-        response.headers["HX-Location"] = f"{location}?{carry}" if carry else location
+        _go_to(response, f"{location}?{carry}" if carry else location)
     return response
+
+
+def _go_to(response: Response, location: str) -> None:
+    """Send the browser to `location`, without asking the page it leaves to refresh itself
+    (a refresh in flight would answer for a page that is gone)."""
+    response.headers["HX-Location"] = location
+    del response.headers["HX-Trigger"]
 
 
 def _on_conversation_page(url: str) -> bool:
@@ -132,7 +139,7 @@ def resolve(
     )
     here = request.headers.get("HX-Current-URL", "")
     if result == "ok" and _on_conversation_page(here):
-        response.headers["HX-Location"] = _next_location(runtime, console, db, here, item_id)
+        _go_to(response, _next_location(runtime, console, db, here, item_id))
     return response
 
 

@@ -34,6 +34,8 @@ KNOWN = {
     ("GET", "/console/contacts/{brand}/{phone}"),
     ("GET", "/console/reports/agents.csv"),
     ("GET", "/console/media/{media_id}"),
+    ("POST", "/console/knowledge/{entry_id}"),
+    ("POST", "/console/availability/{state}"),
 }
 """Routes that must be found (else the discovery below is broken and proves nothing)."""
 
@@ -93,6 +95,8 @@ def real_ids(console_server: SmsdeskServer) -> Iterator[dict[str, str]]:
             "brand": conversation.brand,
             "phone": conversation.phone_e164,
             "media_id": str(uuid.uuid4()),  # refused before any lookup
+            "entry_id": "bike-fit",
+            "state": "online",
         }
     finally:
         desk.close()

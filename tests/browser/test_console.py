@@ -148,7 +148,7 @@ def test_claim_compose_with_counter_and_canned_text_send_and_see_it_sent(
     expect(page.locator("#claim")).to_have_count(0)
     expect(page.locator("#release")).to_be_visible()
     expect(page.locator("#consent-badge")).to_have_text("subscribed")
-    expect(page.locator("details.ai summary")).to_contain_text("AI: handoff · refund_status 41%")
+    expect(page.locator("details.ai > summary")).to_contain_text("AI: handoff · refund_status 41%")
     # The hand-off's acknowledgement was the conversation's first text (brand and opt-out
     # line): the agent's reply needs neither, so no first-text hint.
     expect(page.locator("#thread .bubble.outbound")).to_contain_text("A member of our team")
@@ -180,8 +180,8 @@ def test_claim_compose_with_counter_and_canned_text_send_and_see_it_sent(
     expect(page.locator("#notes .note")).to_contain_text("refund already approved")
     expect(page.locator("#notes .note .meta")).to_contain_text("Cara Composer")
     expect(page.locator("#note-body")).to_have_value("")
-    page.click("details.ai summary")
-    expect(page.locator("details.ai dl")).to_contain_text(draft)
+    page.click("details.ai > summary")
+    expect(page.locator("details.ai > dl")).to_contain_text(draft)
     screenshot(page, "03-conversation")
 
     page.click("#send")

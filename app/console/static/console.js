@@ -20,6 +20,15 @@ document.addEventListener("htmx:afterSettle", function () {
     flash.scrollIntoView({ block: "nearest" });
   }
 });
+// A live update that was in flight when the page moved on (resolving goes to the next
+// conversation) answers for a page that is gone: its out-of-band parts (the head, the side
+// panel) would land on the new page by id and show the previous customer. Drop them.
+document.addEventListener("htmx:oobBeforeSwap", function (event) {
+  var part = event.detail.fragment && event.detail.fragment.firstElementChild;
+  var from = part && part.getAttribute("data-conversation");
+  var here = event.detail.target && event.detail.target.getAttribute("data-conversation");
+  if (from && here && from !== here) { event.detail.shouldSwap = false; }
+});
 // Live updates re-render the thread (a delivery receipt, a new text): keep open what the agent
 // opened (an AI view, a knowledge entry's body), or it snaps shut while they read it.
 var openDetails = [];
