@@ -195,14 +195,20 @@ def trial(admin_url: str, *, processes: int, concurrency: int, messages: int, co
                     raise RuntimeError(f"workers not ready (exit code {worker.poll()})")
                 time.sleep(0.05)
             warm = time.monotonic() - started
-            if kill_one:  # a child that dies within 10 s of its start stops everything
-                time.sleep(max(0.0, started + 11 - time.monotonic()))
+            if kill_one:
+                # A child that dies within 10 s of its start stops everything: count from when
+                # the children were ready, not from the supervisor's start (a loaded machine
+                # spends seconds importing before it spawns them; killed too early, the whole
+                # pool stopped and the run waited for texts nobody would process).
+                time.sleep(11)
             loading = time.monotonic()
             _backlog(url, data_dir, bot, messages, conversations)
             loaded = time.monotonic() - loading
             cpu = CpuMeter()
             done = 0
             while time.monotonic() < deadline:
+                if worker.poll() is not None:
+                    raise RuntimeError(f"the workers stopped (exit code {worker.poll()})")
                 done = _count(engine, PROCESSED)
                 if kill_one and killed is None and done >= messages // 4:
                     killed = _kill_a_child(worker.pid)
