@@ -91,15 +91,8 @@ def claim(
         # (keeping the queue's search, for the next item after it is resolved).
         carry = carried_query(here, choices=queue_choices(runtime, console, db))
         location = f"/console/conversations/{item.conversation_id}"
-        _go_to(response, f"{location}?{carry}" if carry else location)
+        response.headers["HX-Location"] = f"{location}?{carry}" if carry else location
     return response
-
-
-def _go_to(response: Response, location: str) -> None:
-    """Send the browser to `location`, without asking the page it leaves to refresh itself
-    (a refresh in flight would answer for a page that is gone)."""
-    response.headers["HX-Location"] = location
-    del response.headers["HX-Trigger"]
 
 
 def _on_conversation_page(url: str) -> bool:
@@ -139,7 +132,10 @@ def resolve(
     )
     here = request.headers.get("HX-Current-URL", "")
     if result == "ok" and _on_conversation_page(here):
-        _go_to(response, _next_location(runtime, console, db, here, item_id))
+        # On to the next conversation: the page it leaves is not asked to refresh itself (a
+        # refresh in flight would answer for a page that is gone).
+        response.headers["HX-Location"] = _next_location(runtime, console, db, here, item_id)
+        del response.headers["HX-Trigger"]
     return response
 
 
