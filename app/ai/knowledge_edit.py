@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 from app.ai.knowledge import (
     ENTRIES_DIR,
     KnowledgeBase,
@@ -47,20 +49,31 @@ _save_lock = threading.Lock()
 """One save at a time in this process: validate-then-write must not interleave."""
 
 
-@dataclass(frozen=True)
-class EntryForm:
-    """What an admin typed (phrasings one per line), to render, validate and show again."""
+_TEXT_MAX = 20_000
 
-    id: str = ""
-    intent: str = ""
-    question: str = ""
-    phrasings: str = ""
-    answer: str = ""
-    link: str = ""
-    team: str = ""
-    answer_es: str = ""
+
+class EntryForm(BaseModel):
+    """What an admin typed (phrasings one per line), to render, validate and show again; the
+    console's form posts straight into it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(default="", max_length=_TEXT_MAX)
+    intent: str = Field(default="", max_length=_TEXT_MAX)
+    question: str = Field(default="", max_length=_TEXT_MAX)
+    phrasings: str = Field(default="", max_length=_TEXT_MAX)
+    answer: str = Field(default="", max_length=_TEXT_MAX)
+    link: str = Field(default="", max_length=_TEXT_MAX)
+    team: str = Field(default="", max_length=_TEXT_MAX)
+    answer_es: str = Field(default="", max_length=_TEXT_MAX)
     handoff_when_given: tuple[str, ...] = ()
-    body: str = ""
+    body: str = Field(default="", max_length=_TEXT_MAX)
+
+    @field_validator("handoff_when_given")
+    @classmethod
+    def _known_specifics(cls, given: tuple[str, ...]) -> tuple[str, ...]:
+        # Checkboxes: a value the form never offered is dropped, not an error.
+        return tuple(g for g in given if g in SPECIFICS)
 
     @classmethod
     def of(cls, entry: KnowledgeEntry) -> EntryForm:

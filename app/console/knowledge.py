@@ -12,7 +12,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
 
 from app.ai.knowledge import KnowledgeBase, KnowledgeEntry, KnowledgeError
 from app.ai.knowledge_edit import SPECIFICS, EntryForm, Refused, read_knowledge, save_entry
@@ -22,8 +21,6 @@ from app.console.deps import ConsoleContext, DbSession, PageContextDep
 from app.console.templating import render
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-
-FormText = Annotated[str, Field(max_length=20_000)]
 
 
 def _matches(entry: KnowledgeEntry, query: str) -> bool:
@@ -121,36 +118,6 @@ def entry_page(
     )
 
 
-class EntryFields(BaseModel):
-    """The entry form as posted: text as typed (the `kb check` rules judge it on save)."""
-
-    id: FormText = ""
-    intent: FormText = ""
-    question: FormText = ""
-    phrasings: FormText = ""
-    answer: FormText = ""
-    link: FormText = ""
-    team: FormText = ""
-    answer_es: FormText = ""
-    handoff_when_given: list[str] = []
-    body: FormText = ""
-
-    def entry_form(self, *, entry_id: str | None = None) -> EntryForm:
-        """The form to validate; an edited entry keeps its id whatever was posted."""
-        return EntryForm(
-            id=entry_id if entry_id is not None else self.id,
-            intent=self.intent,
-            question=self.question,
-            phrasings=self.phrasings,
-            answer=self.answer,
-            link=self.link,
-            team=self.team,
-            answer_es=self.answer_es,
-            handoff_when_given=tuple(h for h in self.handoff_when_given if h in SPECIFICS),
-            body=self.body,
-        )
-
-
 def _save(
     request: Request,
     runtime: RuntimeDep,
@@ -195,10 +162,10 @@ def add_entry(
     runtime: RuntimeDep,
     console: PageContextDep,
     db: DbSession,
-    fields: Annotated[EntryFields, Form()],
+    form: Annotated[EntryForm, Form()],
 ) -> Response:
     """Add an entry (admins only), validated like `smsdesk kb check`."""
-    return _save(request, runtime, console, db, fields.entry_form(), None)
+    return _save(request, runtime, console, db, form, None)
 
 
 @router.post("/knowledge/{entry_id}")
@@ -208,7 +175,8 @@ def edit_entry(
     runtime: RuntimeDep,
     console: PageContextDep,
     db: DbSession,
-    fields: Annotated[EntryFields, Form()],
+    form: Annotated[EntryForm, Form()],
 ) -> Response:
     """Save an entry's fields (admins only; its id stays), validated like `smsdesk kb check`."""
-    return _save(request, runtime, console, db, fields.entry_form(entry_id=entry_id), entry_id)
+    kept_id = form.model_copy(update={"id": entry_id})
+    return _save(request, runtime, console, db, kept_id, entry_id)

@@ -92,7 +92,7 @@ def cli_env(live: Live, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def edit_hours(settings: Settings, answer: str) -> Saved | Refused:
     kb = load_knowledge(settings.knowledge_dir)
-    form = replace(EntryForm.of(kb.entry("store-hours")), answer=answer)
+    form = EntryForm.of(kb.entry("store-hours")).model_copy(update={"answer": answer})
     return save_entry(settings, form, editing="store-hours")
 
 
