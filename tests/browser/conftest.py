@@ -343,4 +343,8 @@ def sign_in(page: Page, agent: Agent, *, landing: str = "/console/") -> Page:
     page.click("button[type=submit]")
     expect(page).to_have_url(re.compile(re.escape(landing) + "$"))
     expect(page.locator("#who")).to_contain_text(agent.name)
+    # The landing page came from a form's redirect, which Playwright does not wait out: htmx
+    # (deferred) binds the page's buttons on DOMContentLoaded, so a click before "load" can
+    # land on a button nothing listens to yet (seen under CI load on the availability toggle).
+    page.wait_for_load_state("load")
     return page
