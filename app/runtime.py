@@ -231,6 +231,10 @@ def build_runtime(
         workers=settings.workers,
         periodic=[partial(release_due, engine), partial(requeue_due, engine, routing)],
         yield_to=foreground_busy,
+        # The local AI is CPU work: its texts one batch at a time; an LLM's wait is not.
+        one_at_a_time=frozenset()
+        if settings.llm_base_url
+        else frozenset({PROCESS_INBOUND, RESPOND_INBOUND}),
     )
     jobs: JobEngine = runner
     if settings.execution_mode == "inprocess" and settings.worker_process:

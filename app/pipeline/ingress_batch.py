@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from app import log
 from app.channels.base import InboundSms
 from app.pipeline.ingress import Accepted, Inbound, accept_inbound, accept_many, inbound
+from app.storage import first_in_line
 
 MAX_BATCH = 256
 """Texts per transaction at most (a burst's backlog is cut into transactions of this size)."""
@@ -50,6 +51,7 @@ class InboundWriter:
         idle_seconds: float = IDLE_SECONDS,
     ) -> None:
         self.engine = engine
+        self._writes = first_in_line(engine)  # an acknowledgement never queues behind workers
         self.brand = brand
         self.on_commit = on_commit
         """Called after each committed batch (waking the job workers once, not per text)."""
@@ -103,7 +105,7 @@ class InboundWriter:
     def _write(self, batch: list[tuple[Inbound, Future[Accepted]]]) -> None:
         texts = [text for text, _ in batch]
         try:
-            results = accept_many(self.engine, texts, brand=self.brand)
+            results = accept_many(self._writes, texts, brand=self.brand)
         except IntegrityError:
             self._write_one_by_one(batch)
         except Exception as exc:  # the database cannot take it: every request answers 503
@@ -119,7 +121,7 @@ class InboundWriter:
     def _write_one_by_one(self, batch: list[tuple[Inbound, Future[Accepted]]]) -> None:
         for text, future in batch:
             try:
-                future.set_result(accept_inbound(self.engine, text.sms, brand=self.brand))
+                future.set_result(accept_inbound(self._writes, text.sms, brand=self.brand))
             except Exception as exc:
                 future.set_exception(exc)
 

@@ -1,6 +1,7 @@
 """Storage: engines, tables, migrations. The rest of smsdesk reaches the database through here.
 
-Public surface: `make_engine`, `migrate`, `open_database`, the table classes in `tables`.
+Public surface: `make_engine`, `reading`, `first_in_line`, `migrate`, `open_database`, the
+table classes in `tables`.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from sqlalchemy import Engine, text
 
 from app.storage.engine import (
     DEFAULT_BUSY_TIMEOUT_SECONDS,
+    first_in_line,
     make_engine,
     normalise_url,
     reading,
 )
 
-__all__ = ["make_engine", "migrate", "normalise_url", "open_database", "reading"]
+__all__ = ["first_in_line", "make_engine", "migrate", "normalise_url", "open_database", "reading"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _migrate_lock = threading.Lock()

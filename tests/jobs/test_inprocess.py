@@ -235,3 +235,44 @@ def test_a_handler_prepares_its_jobs_of_a_batch_and_runs_them_without_it_if_that
     assert jobs.run_batch(8) == 2
     assert broken.ran == [("e1", False), ("f1", False)]
     assert [s for v, s, _ in states(engine) if v in ("e1", "f1")] == ["done", "done"]
+
+
+@pytest.mark.parametrize("one_at_a_time", [True, False])
+def test_cpu_bound_kinds_run_one_batch_at_a_time_and_the_others_alongside(
+    engine: Engine, one_at_a_time: bool
+) -> None:
+    """Two workers with a CPU-bound job each: the second starts only after the first ends.
+
+    The first handler waits (at most 2 s) for the second to start; with the kinds run one at
+    a time it never does, without it the second starts at once (the False case)."""
+    import threading
+
+    inside, started_second, most = [0], threading.Event(), [0]
+    guard = threading.Lock()
+
+    def think(payload: dict[str, Any]) -> None:
+        with guard:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        if payload["value"] == "a1":
+            started_second.wait(timeout=2)
+        else:
+            started_second.set()
+        with guard:
+            inside[0] -= 1
+
+    jobs = InProcessEngine(
+        engine,
+        handlers={"record": think},
+        batch_size=1,
+        one_at_a_time=frozenset({"record"}) if one_at_a_time else frozenset(),
+    )
+    add_jobs(engine, ("a", "a1"), ("b", "b1"))
+    first = threading.Thread(target=jobs.run_batch)
+    first.start()
+    second = threading.Thread(target=jobs.run_batch)
+    second.start()
+    first.join(timeout=30)
+    second.join(timeout=30)
+    assert most[0] == (1 if one_at_a_time else 2)
+    assert [state for _, state, _ in states(engine)] == ["done", "done"]

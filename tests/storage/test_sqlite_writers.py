@@ -4,13 +4,17 @@ How much sooner is measured by bench/webhook_ingress.py, not asserted here."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import text
+import pytest
+from sqlalchemy import Engine, text
 
-from app.storage import make_engine
+from app.storage import first_in_line, make_engine
 
 
 def test_a_waiting_writer_starts_as_soon_as_the_lock_is_free(tmp_path: Path) -> None:
@@ -39,4 +43,63 @@ def test_a_waiting_writer_starts_as_soon_as_the_lock_is_free(tmp_path: Path) -> 
     assert len(waited) == 1  # it went ahead once the first writer committed
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM t")).scalar() == 2
+    engine.dispose()
+
+
+def _flock_waiters(path: Path) -> int:
+    """How many `flock` requests wait on `path` (Linux lists them in /proc/locks as `->`)."""
+    inode = path.stat().st_ino
+    lines = Path("/proc/locks").read_text().splitlines()
+    return sum(1 for line in lines if "->" in line and line.split()[-3].endswith(f":{inode}"))
+
+
+def _until(condition: Callable[[], bool], what: str) -> None:
+    for _ in range(2_000):
+        if condition():
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"never happened: {what}")
+
+
+def _gate_taken(path: Path) -> bool:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs Linux's /proc/locks")
+def test_a_first_in_line_writer_goes_before_background_writers_queued_earlier(
+    tmp_path: Path,
+) -> None:
+    """An acknowledgement's write waits for the transaction in progress, never for workers."""
+    database = tmp_path / "db.sqlite"
+    engine = make_engine(f"sqlite:///{database}")
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (who TEXT)"))
+    lock = Path(f"{database}.writer-lock")
+    order: list[str] = []
+
+    def write(who: str, on: Engine) -> None:
+        with on.begin() as connection:
+            connection.execute(text("INSERT INTO t VALUES (:who)"), {"who": who})
+            order.append(who)
+
+    with engine.begin() as connection:  # a worker's transaction in progress
+        connection.execute(text("INSERT INTO t VALUES ('in progress')"))
+        workers = [threading.Thread(target=write, args=(f"worker {i}", engine)) for i in range(3)]
+        for thread in workers:
+            thread.start()
+        _until(lambda: _flock_waiters(lock) == 3, "three workers queued")
+        webhook = threading.Thread(target=write, args=("webhook", first_in_line(engine)))
+        webhook.start()
+        _until(lambda: _gate_taken(Path(f"{database}.writer-gate")), "the webhook announced")
+    for thread in [*workers, webhook]:
+        thread.join(timeout=30)
+    assert order[0] == "webhook", order
+    assert sorted(order[1:]) == ["worker 0", "worker 1", "worker 2"]
     engine.dispose()
