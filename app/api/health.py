@@ -15,6 +15,7 @@ from app.api.deps import RuntimeDep
 from app.compliance.lexicon import ruleset_version
 from app.jobs.heartbeat import live_workers
 from app.runtime import Runtime
+from app.storage import reading
 
 router = APIRouter(tags=["health"])
 _AI_ORDER = ("failed", "loading", "ready", "off")
@@ -46,7 +47,7 @@ class Health(BaseModel):
 def health(runtime: RuntimeDep) -> JSONResponse:
     """Each part's state; 503 only when the database cannot be reached."""
     try:
-        with runtime.engine.connect() as connection:
+        with reading(runtime.engine).connect() as connection:  # never behind the writers
             connection.execute(text("SELECT 1"))
         database, code = "ok", 200
     except SQLAlchemyError:

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from app import clock
 from app.compliance.contact_lock import contact_lock
@@ -43,6 +44,7 @@ from app.compliance.own_products import load_own_products
 from app.compliance.parsing import parse_e164
 from app.compliance.suppression import cancel_unsent
 from app.config import Settings
+from app.storage import reading
 from app.storage.tables import ComplianceDecision
 
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
@@ -206,7 +208,10 @@ class Compliance:
         `has_media`: pictures go with `body` (a picture-only text is no empty text).
         """
         phone, brand = parse_e164(request.to), brand or self.settings.brand_id
-        with self.ledger.session() as session:
+        # Reads only, outside SQLite's writers' queue: a send asks under its contact lock, which
+        # every opt-out and every send to the number also takes, so nothing read here can
+        # change before the text leaves.
+        with Session(reading(self.ledger.engine), expire_on_commit=False) as session:
             consent = self.ledger.consent(session, brand=brand, phone=phone)
             last_inbound = request.last_inbound_at or self.ledger.last_inbound_at(
                 session, brand=brand, phone=phone
@@ -285,7 +290,8 @@ class Compliance:
                         "reasons": ["no prior express written consent to marketing is on record"],
                     }
                 )
-            if record:
+        if record:
+            with self.ledger.session() as session:
                 session.add(
                     ComplianceDecision(
                         brand=brand,

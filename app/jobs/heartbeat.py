@@ -20,6 +20,7 @@ from sqlalchemy import Engine, delete
 from sqlmodel import Session, col, select
 
 from app import log
+from app.storage import reading
 from app.storage.messages import now
 from app.storage.tables import WorkerHeartbeat
 
@@ -93,7 +94,7 @@ class Heartbeat:
 def live_workers(engine: Engine, *, mode: str) -> list[WorkerHeartbeat]:
     """The workers of `mode` whose heartbeat is fresh."""
     cutoff = now() - timedelta(seconds=STALE_SECONDS)
-    with Session(engine) as session:
+    with Session(reading(engine)) as session:  # a health probe never queues for the write lock
         query = select(WorkerHeartbeat).where(
             WorkerHeartbeat.mode == mode, col(WorkerHeartbeat.beat_at) >= cutoff
         )

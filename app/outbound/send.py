@@ -38,6 +38,7 @@ from app.errors import ProviderError, RecipientOptedOut
 from app.jobs import NotYet
 from app.media.store import media_of
 from app.outbound.pacing import SendPacer, sending_number
+from app.storage import reading
 from app.storage.messages import (
     add_status,
     conversation_key,
@@ -168,7 +169,7 @@ class OutboundSender:
 
     def send(self, message_id: uuid.UUID) -> None:
         """Send one queued text if the gate allows it now; otherwise schedule or block it."""
-        with Session(self.engine, expire_on_commit=False) as session:
+        with Session(reading(self.engine), expire_on_commit=False) as session:
             message = session.get(Message, message_id)
             conversation = session.get(Conversation, message.conversation_id) if message else None
         # "sending" again means a crash mid-send: retry with the same idempotency key.
@@ -203,7 +204,8 @@ class OutboundSender:
         provider call (only short transactions inside): see `contact_lock` for the trade-off.
         """
         with contact_lock(self.engine, conversation.brand, conversation.phone_e164):
-            with Session(self.engine, expire_on_commit=False) as session:
+            # Only reads (outside SQLite's writers' queue): the row lock below decides.
+            with Session(reading(self.engine), expire_on_commit=False) as session:
                 message = session.get(Message, message_id)
                 if message is None or message.status not in ("queued", "sending"):
                     return  # cancelled by an opt-out (or a carrier report) meanwhile
@@ -280,9 +282,9 @@ class OutboundSender:
 
     def _media_urls(self, message: Message) -> tuple[str, ...]:
         """Fresh signed links to the text's pictures (made at send time: they expire)."""
-        if self.media_link is None:
+        if self.media_link is None or not message.media:
             return ()
-        with Session(self.engine) as session:
+        with Session(reading(self.engine)) as session:
             found = media_of(session, [message.id]).get(message.id, [])
         return tuple(self.media_link(m.id) for m in found if m.state == "fetched")
 
