@@ -292,21 +292,29 @@ class Compliance:
                 )
         if record:
             with self.ledger.session() as session:
-                session.add(
-                    ComplianceDecision(
-                        brand=brand,
-                        phone_e164=phone,
-                        direction="outbound",
-                        outcome="allowed" if decision.allowed else "blocked",
-                        rule=decision.rule,
-                        ruleset_version=decision.ruleset_version,
-                        occurred_at=request.send_at,
-                        decided_at=clock.now(),
-                        decision=_json(decision.model_dump(mode="json")),
-                    )
-                )
+                self.record_gate(session, decision, brand=brand, phone=phone, at=request.send_at)
                 session.commit()
         return decision
+
+    @staticmethod
+    def record_gate(
+        session: Session, decision: GateDecision, *, brand: str, phone: str, at: datetime
+    ) -> None:
+        """Add the gate's decision on a text to the caller's transaction (the audit trail of
+        every outbound decision), for a caller that commits what it does with it alongside."""
+        session.add(
+            ComplianceDecision(
+                brand=brand,
+                phone_e164=phone,
+                direction="outbound",
+                outcome="allowed" if decision.allowed else "blocked",
+                rule=decision.rule,
+                ruleset_version=decision.ruleset_version,
+                occurred_at=at,
+                decided_at=clock.now(),
+                decision=_json(decision.model_dump(mode="json")),
+            )
+        )
 
     def record(
         self,
@@ -361,6 +369,39 @@ class Compliance:
                 )
             session.commit()
         return cancelled
+
+    def record_sent(
+        self,
+        session: Session,
+        *,
+        phone: str,
+        at: datetime,
+        brand: str,
+        category: Category,
+        provider_message_id: str,
+        confirmation: bool = False,
+    ) -> None:
+        """Append a sent text (and, for a STOP's confirmation, `confirmation_sent`) to the
+        caller's transaction, which records the send itself: whoever sees the text as sent
+        finds it in the customer's consent history (QH-3's counts, IN-7's one reply)."""
+        events: tuple[EventType, ...] = ("message_sent",)
+        if confirmation:
+            events += ("confirmation_sent",)
+        for event_type in events:
+            self.ledger.append(
+                session,
+                ruleset_version=ruleset_version(),
+                brand=brand,
+                phone_e164=parse_e164(phone),
+                event_type=event_type,
+                category=category if event_type == "message_sent" else None,
+                channel="sms",
+                source=None,
+                actor="system",
+                provider_message_id=provider_message_id,
+                effective_at=at,
+                evidence={},
+            )
 
     def record_inbound_seen(self, *, phone: str, at: datetime, brand: str | None = None) -> None:
         """Note that the customer texted at `at` without classifying a body (replayed history)."""

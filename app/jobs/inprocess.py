@@ -264,6 +264,12 @@ class InProcessEngine:
             # back once it answers.
             self._orphans.update(j.id for j in jobs if j.id not in recorded and j.id is not None)
 
+    def call(self, kind: str, payload: dict[str, Any]) -> None:
+        """Run one job's handler in this thread (one at a time for `one_at_a_time` kinds):
+        for a queue that hands this engine's handlers their jobs one by one (procrastinate)."""
+        with self._cpu if kind in self.one_at_a_time else contextlib.nullcontext():
+            self.handlers[kind](payload)
+
     def _prepared(self, jobs: Sequence[Job]) -> contextlib.ExitStack:
         """The shared preparation of each handler that offers one, for its jobs of the batch."""
         stack = contextlib.ExitStack()

@@ -392,8 +392,7 @@ class ProcrastinateEngine:
 
     async def _run_job(self, kind: str, payload: dict[str, Any]) -> None:
         """The `run_job` task: one handler call, in a thread (the handlers are synchronous)."""
-        handler = self.handlers[kind]
-        await _uncancellable(asyncio.to_thread(handler, payload))
+        await _uncancellable(asyncio.to_thread(self.runner.call, kind, payload))
         self._ran += 1
 
     async def _periodic_task(self, timestamp: int) -> None:

@@ -213,13 +213,15 @@ class OutboundSender:
                 conversation = fresh if fresh is not None else conversation
             self._wait_for_slot(message, conversation)
             category: Category = message.category or "reply"  # type: ignore[assignment]
+            request = GateRequest(conversation.phone_e164, now(), category, urgent=message.urgent)
             decision = self.compliance.check_outbound(
-                GateRequest(conversation.phone_e164, now(), category, urgent=message.urgent),
+                request,
                 body=None if message.purpose in COMPLIANCE_PURPOSES else message.body,
                 first_message=conversation.last_outbound_at is None,
                 brand=conversation.brand,
                 keyword_reply=message.purpose in COMPLIANCE_PURPOSES,
                 has_media=bool(message.media),
+                record=False,  # recorded below, in the commit that acts on it
             )
             with Session(self.engine, expire_on_commit=False) as session:
                 # The row lock orders this with `cancel_pending` (which runs without the contact
@@ -227,6 +229,13 @@ class OutboundSender:
                 stored = session.get(Message, message_id, with_for_update=True)
                 if stored is None or stored.status not in ("queued", "sending"):
                     return
+                self.compliance.record_gate(
+                    session,
+                    decision,
+                    brand=conversation.brand,
+                    phone=conversation.phone_e164,
+                    at=request.send_at,
+                )
                 if not decision.allowed:
                     reasons = "; ".join(decision.reasons)
                     self._hold(session, stored, decision.rule, decision.next_allowed_utc, reasons)
@@ -300,28 +309,6 @@ class OutboundSender:
             media_urls=self._media_urls(message),
         )
         result = self.sender.send(sms)
-        # The ledger first: whoever sees the text as sent also finds it (and a STOP's
-        # confirmation) in the customer's consent history.
-        category: Category = message.category or "reply"  # type: ignore[assignment]
-        sent_at = now()
-        self.compliance.record(
-            "message_sent",
-            phone=conversation.phone_e164,
-            at=sent_at,
-            brand=conversation.brand,
-            category=category,
-            channel="sms",
-            provider_message_id=result.provider_message_id,
-        )
-        if message.purpose == "opt_out_confirmation":
-            self.compliance.record(
-                "confirmation_sent",
-                phone=conversation.phone_e164,
-                at=sent_at,
-                brand=conversation.brand,
-                channel="sms",
-                provider_message_id=result.provider_message_id,
-            )
         self._record(message, result.status, provider_message_id=result.provider_message_id)
 
     def _record(
@@ -333,6 +320,8 @@ class OutboundSender:
         error_code: str | None = None,
         provider_message_id: str | None = None,
     ) -> None:
+        """The text's new status; a text the provider took (it has the provider's id) goes in
+        the consent ledger in the same commit."""
         with Session(self.engine) as session:
             stored = session.get(Message, message.id)
             assert stored is not None
@@ -341,6 +330,15 @@ class OutboundSender:
                 conversation = session.get(Conversation, stored.conversation_id)
                 assert conversation is not None
                 conversation.last_outbound_at = now()
+                self.compliance.record_sent(
+                    session,
+                    phone=conversation.phone_e164,
+                    at=conversation.last_outbound_at,
+                    brand=conversation.brand,
+                    category=stored.category or "reply",  # type: ignore[arg-type]
+                    provider_message_id=provider_message_id,
+                    confirmation=stored.purpose == "opt_out_confirmation",
+                )
                 session.add(conversation)
             add_status(session, stored, status, detail=detail, error_code=error_code)
             session.commit()

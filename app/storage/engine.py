@@ -150,7 +150,7 @@ class _QueuedWriterConnection(sqlite3.Connection):
         return True
 
     def _release(self) -> None:
-        for name in ("_lock_fd", "_gate_fd"):
+        for name in ("_gate_fd", "_lock_fd"):  # the gate first: no needless step aside
             fd = getattr(self, name)
             setattr(self, name, None)
             if fd is not None:
