@@ -1,6 +1,6 @@
 """A process that runs a campaign's jobs and can die by SIGKILL at a chosen point.
 
-    python -m tests.bulk.crash_worker DATABASE_URL SENT_FILE [--kill-at-start N]
+    python -m tests.bulk.crash_worker DATABASE_URL SENT_FILE --at ISO [--kill-at-start N]
                                       [--kill-after-batch N]
 
 The provider edge appends each text it is handed to SENT_FILE (flushed and fsynced before the
@@ -13,11 +13,13 @@ import argparse
 import os
 import signal
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
 
+from app import clock
 from app.campaigns.contract import FlowStart, StartOutcome
 from app.campaigns.runner import CampaignRunner
 from app.campaigns.service import RUN_CAMPAIGN
@@ -52,7 +54,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("sent_file", type=Path)
     parser.add_argument("--kill-at-start", type=int, default=0)
     parser.add_argument("--kill-after-batch", type=int, default=0)
+    parser.add_argument(
+        "--at",
+        type=datetime.fromisoformat,
+        required=True,
+        help="the clock, stopped (a daytime instant: quiet hours hold texts)",
+    )
     args = parser.parse_args(argv)
+    with clock.frozen(args.at):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     engine = make_engine(args.database_url)
     flows = StandInFlows(engine)
     starts = 0

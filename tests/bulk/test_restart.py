@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,18 @@ REPO = Path(__file__).resolve().parents[2]
 PHONES = [f"+1212555{n:04d}" for n in range(201, 211)]
 
 
+# The worker's clock: tomorrow at noon in New York, whenever the test runs (the texts would
+# otherwise wait out the recipients' quiet hours on a night-time run and none would be sent).
+DAYTIME = (datetime.now(UTC) + timedelta(days=1)).replace(hour=16, minute=0, second=0)
+
+
 def run_worker(engine: Engine, sent: Path, *flags: str) -> int:
     url = engine.url.render_as_string(hide_password=False)
     env = {**os.environ, "PYTHONPATH": str(REPO), "SMSDESK_ENV": "test"}
-    command = [sys.executable, "-m", "tests.bulk.crash_worker", url, str(sent), *flags]
+    command = [
+        sys.executable, "-m", "tests.bulk.crash_worker", url, str(sent),
+        "--at", DAYTIME.isoformat(), *flags,
+    ]  # fmt: skip
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, timeout=120)
     return done.returncode
 

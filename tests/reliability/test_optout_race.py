@@ -210,6 +210,7 @@ def test_no_text_but_the_confirmation_reaches_the_provider_after_an_opt_out(
                 body=REPLY,
                 key=f"agent-{n}",
                 provider=provider.name,
+                schedule=True,  # at night the reply waits out quiet hours (and meets the STOP)
             )
 
         with ThreadPoolExecutor(max_workers=6) as pool:
