@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from app import clock
 from app.config import Settings
 from app.storage import make_engine, migrate, normalise_url
 
@@ -31,6 +32,14 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[1]
 CASES = REPO / "evals" / "compliance" / "cases_public.jsonl"
+
+
+@pytest.fixture
+def daytime() -> Iterator[None]:
+    """The clock moved to tomorrow afternoon (US), still running: business-initiated texts
+    would otherwise wait out the recipients' quiet hours when the suite runs at night."""
+    with clock.running_from(clock.next_daytime()):
+        yield
 
 
 @pytest.fixture

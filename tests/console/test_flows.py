@@ -150,6 +150,7 @@ def test_one_flow_page_and_an_unknown_one(client: TestClient, make_agent: MakeAg
     assert ">name=</textarea>" in other and f'value="{PHONE}"' in other
 
 
+@pytest.mark.usefixtures("daytime")
 def test_a_supervisor_starts_a_flow_and_its_first_text_goes_out(
     client: TestClient, make_agent: MakeAgent, starter: StubStarter
 ) -> None:

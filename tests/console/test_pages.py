@@ -347,6 +347,7 @@ def test_the_composer_follows_ownership_changes_made_elsewhere(
     assert "owns this conversation" in client.get(f"{base}/composer").text
 
 
+@pytest.mark.usefixtures("daytime")
 def test_the_first_text_reminder_goes_once_a_text_went_out(
     client: TestClient, agent_csrf: str
 ) -> None:

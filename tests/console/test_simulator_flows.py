@@ -69,6 +69,7 @@ def test_the_page_offers_every_flow_with_example_values(client: TestClient) -> N
     assert "<script>" not in html and "style=" not in html  # CSP: nothing inline
 
 
+@pytest.mark.usefixtures("daytime")
 def test_a_flow_appears_on_the_phone_and_the_answer_goes_the_normal_way(
     client: TestClient, starter: StubStarter
 ) -> None:
