@@ -5,7 +5,6 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -96,51 +95,6 @@ def _flocked(path: str, operation: int) -> int:
     return fd
 
 
-CHECKPOINT_EVERY = 200
-"""A process's write transactions on one database between two WAL checkpoints it starts."""
-
-
-class _Checkpoints:
-    """Copies the write-ahead log into the database from a thread of its own, every
-    `CHECKPOINT_EVERY` commits.
-
-    SQLite's automatic checkpoint runs inside the commit that crosses 1,000 log pages, while
-    that writer still holds the write lock (ours and SQLite's) and waits for the disk to
-    sync: every webhook behind it waited too (issue 15: acknowledgements of 75-150 ms under a
-    burst). A passive checkpoint needs neither lock: writers go on appending to the log while
-    it copies.
-    """
-
-    def __init__(self, database: str, every: int = CHECKPOINT_EVERY) -> None:
-        self.database = database
-        self.every = every
-        self._lock = threading.Lock()
-        self._commits = 0
-        self._running = False
-
-    def count(self) -> None:
-        """One more commit; the checkpoint thread starts when it is due (and not running)."""
-        with self._lock:
-            self._commits += 1
-            if self._commits < self.every or self._running:
-                return
-            self._commits, self._running = 0, True
-        threading.Thread(target=self._run, name="smsdesk-checkpoint", daemon=True).start()
-
-    def _run(self) -> None:
-        try:
-            connection = sqlite3.connect(self.database, timeout=0)
-            try:
-                connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            finally:
-                connection.close()
-        except sqlite3.Error:
-            pass  # best effort: the next one copies what this one could not
-        finally:
-            with self._lock:
-                self._running = False
-
-
 class _QueuedWriterConnection(sqlite3.Connection):
     """A connection whose write transactions queue on a lock file before BEGIN IMMEDIATE.
 
@@ -157,7 +111,6 @@ class _QueuedWriterConnection(sqlite3.Connection):
 
     lock_path: str | None = None
     gate_path: str | None = None
-    checkpoints: _Checkpoints | None = None
     busy_timeout: float = DEFAULT_BUSY_TIMEOUT_SECONDS
     _lock_fd: int | None = None
     """Open only while this connection holds the write lock: nothing lingers otherwise."""
@@ -204,13 +157,10 @@ class _QueuedWriterConnection(sqlite3.Connection):
                 os.close(fd)  # closing the only descriptor releases the flock
 
     def commit(self) -> None:
-        wrote = self._lock_fd is not None
         try:
             super().commit()
         finally:
             self._release()
-        if wrote and self.checkpoints is not None:
-            self.checkpoints.count()
 
     def rollback(self) -> None:
         try:
@@ -240,7 +190,6 @@ def _sqlite_engine(url: str, database: str | None, *, echo: bool, busy_timeout: 
         Path(str(database)).parent.mkdir(parents=True, exist_ok=True)
         factory.lock_path = f"{database}.writer-lock"
         factory.gate_path = f"{database}.writer-gate"
-        factory.checkpoints = _Checkpoints(str(database))
     engine = create_engine(url, echo=echo, **kwargs)
 
     @event.listens_for(engine, "connect")
@@ -251,7 +200,6 @@ def _sqlite_engine(url: str, database: str | None, *, echo: bool, busy_timeout: 
         if not in_memory:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA wal_autocheckpoint=0")  # _Checkpoints does it, off the lock
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cursor.close()

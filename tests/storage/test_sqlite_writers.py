@@ -103,22 +103,3 @@ def test_a_first_in_line_writer_goes_before_background_writers_queued_earlier(
     assert order[0] == "webhook", order
     assert sorted(order[1:]) == ["worker 0", "worker 1", "worker 2"]
     engine.dispose()
-
-
-def test_the_log_is_copied_into_the_database_by_a_thread_of_its_own(tmp_path: Path) -> None:
-    """Never inside a commit (it would hold the write lock while the disk syncs)."""
-    database = tmp_path / "db.sqlite"
-    engine = make_engine(f"sqlite:///{database}")
-    with engine.begin() as connection:
-        connection.execute(text("CREATE TABLE t (x TEXT)"))
-    with engine.connect() as connection:
-        driver = connection.connection.driver_connection
-        checkpoints = type(driver).checkpoints  # type: ignore[attr-defined]
-        autocheckpoint = connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
-    assert autocheckpoint == 0  # SQLite's own, inside the commit, is off
-    before = database.stat().st_size
-    for n in range(checkpoints.every):
-        with engine.begin() as connection:
-            connection.execute(text("INSERT INTO t VALUES (:x)"), {"x": "x" * 2000 + str(n)})
-    _until(lambda: database.stat().st_size > before, "the rows copied into the database file")
-    engine.dispose()
