@@ -15,17 +15,19 @@ from app.runtime import Runtime
 _bearer = HTTPBearer(auto_error=False, description="An integrator key from SMSDESK_API_KEYS.")
 
 
-def _runtime(request: Request) -> Runtime:
+# These are `async` although they never wait: FastAPI runs a plain function dependency
+# in its thread pool, a thread hop (and a turn at the GIL) on every request, webhooks included.
+async def _runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-def _compliance(request: Request) -> Compliance:
-    return _runtime(request).compliance
+async def _compliance(request: Request) -> Compliance:
+    return (await _runtime(request)).compliance
 
 
-def _app_settings(request: Request) -> Settings:
-    return _runtime(request).settings
+async def _app_settings(request: Request) -> Settings:
+    return (await _runtime(request)).settings
 
 
 API_KEY_REQUIRED = "a valid API key is required (Authorization: Bearer <key>)"
@@ -36,7 +38,7 @@ def known_api_key(settings: Settings, given: str) -> bool:
     return check_api_key(settings, given) is not None
 
 
-def _api_key(
+async def _api_key(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     settings: Annotated[Settings, Depends(_app_settings)],
 ) -> ApiGrant:
@@ -52,7 +54,7 @@ def _api_key(
     return grant
 
 
-def _key_for_this_brand(
+async def _key_for_this_brand(
     grant: Annotated[ApiGrant, Depends(_api_key)],
     settings: Annotated[Settings, Depends(_app_settings)],
 ) -> ApiGrant:
