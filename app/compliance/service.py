@@ -343,20 +343,19 @@ class Compliance:
         )
         lock = contact_lock(self.ledger.engine, brand, phone) if ends_consent else nullcontext()
         with lock, self.ledger.session() as session:
-            self.ledger.append(
+            self._append(
                 session,
-                ruleset_version=ruleset_version(),
+                event_type,
+                phone=phone,
+                at=at,
                 brand=brand,
-                phone_e164=phone,
-                event_type=event_type,
                 scope=scope,
                 category=category,
                 channel=channel,
                 source=source,
                 actor=actor,
                 provider_message_id=provider_message_id,
-                effective_at=at,
-                evidence=evidence or {},
+                evidence=evidence,
             )
             cancelled = 0
             if ends_consent:
@@ -388,20 +387,49 @@ class Compliance:
         if confirmation:
             events += ("confirmation_sent",)
         for event_type in events:
-            self.ledger.append(
+            self._append(
                 session,
-                ruleset_version=ruleset_version(),
+                event_type,
+                phone=parse_e164(phone),
+                at=at,
                 brand=brand,
-                phone_e164=parse_e164(phone),
-                event_type=event_type,
                 category=category if event_type == "message_sent" else None,
                 channel="sms",
-                source=None,
-                actor="system",
                 provider_message_id=provider_message_id,
-                effective_at=at,
-                evidence={},
             )
+
+    def _append(
+        self,
+        session: Session,
+        event_type: EventType,
+        *,
+        phone: str,
+        at: datetime,
+        brand: str,
+        scope: Scope | None = None,
+        category: Category | None = None,
+        channel: Channel = "api",
+        source: str | None = None,
+        actor: str = "system",
+        provider_message_id: str | None = None,
+        evidence: dict[str, Any] | None = None,
+    ) -> None:
+        """One event of `record`'s kind (effective at `at`) into the caller's transaction."""
+        self.ledger.append(
+            session,
+            ruleset_version=ruleset_version(),
+            brand=brand,
+            phone_e164=phone,
+            event_type=event_type,
+            scope=scope,
+            category=category,
+            channel=channel,
+            source=source,
+            actor=actor,
+            provider_message_id=provider_message_id,
+            effective_at=at,
+            evidence=evidence or {},
+        )
 
     def record_inbound_seen(self, *, phone: str, at: datetime, brand: str | None = None) -> None:
         """Note that the customer texted at `at` without classifying a body (replayed history)."""

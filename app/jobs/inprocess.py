@@ -24,6 +24,7 @@ import threading
 import traceback
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -238,10 +239,9 @@ class InProcessEngine:
 
     def _run_claimed(self, jobs: Sequence[Job]) -> None:
         recorded: set[int | None] = set()
-        bound = any(job.kind in self.one_at_a_time for job in jobs)
         try:
             outcomes: list[tuple[Job, BaseException | None]] = []
-            with self._cpu if bound else contextlib.nullcontext(), self._prepared(jobs):
+            with self._turn(job.kind for job in jobs), self._prepared(jobs):
                 for job in jobs:
                     error: Exception | None = None
                     try:
@@ -267,8 +267,13 @@ class InProcessEngine:
     def call(self, kind: str, payload: dict[str, Any]) -> None:
         """Run one job's handler in this thread (one at a time for `one_at_a_time` kinds):
         for a queue that hands this engine's handlers their jobs one by one (procrastinate)."""
-        with self._cpu if kind in self.one_at_a_time else contextlib.nullcontext():
+        with self._turn([kind]):
             self.handlers[kind](payload)
+
+    def _turn(self, kinds: Iterable[str]) -> AbstractContextManager[object]:
+        """This process's one turn at the CPU when any of `kinds` is CPU-bound, else nothing."""
+        bound = any(kind in self.one_at_a_time for kind in kinds)
+        return self._cpu if bound else contextlib.nullcontext()
 
     def _prepared(self, jobs: Sequence[Job]) -> contextlib.ExitStack:
         """The shared preparation of each handler that offers one, for its jobs of the batch."""

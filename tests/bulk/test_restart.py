@@ -8,12 +8,12 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
+from app import clock
 from app.campaigns.recipients import read_csv
 from app.campaigns.service import campaign_progress, create_campaign
 from tests.bulk.conftest import PICKUP, csv_of
@@ -22,9 +22,9 @@ REPO = Path(__file__).resolve().parents[2]
 PHONES = [f"+1212555{n:04d}" for n in range(201, 211)]
 
 
-# The worker's clock: tomorrow at noon in New York, whenever the test runs (the texts would
-# otherwise wait out the recipients' quiet hours on a night-time run and none would be sent).
-DAYTIME = (datetime.now(UTC) + timedelta(days=1)).replace(hour=16, minute=0, second=0)
+# The worker's clock: tomorrow afternoon, whenever the test runs (the texts would otherwise
+# wait out the recipients' quiet hours on a night-time run and none would be sent).
+DAYTIME = clock.next_daytime()
 
 
 def run_worker(engine: Engine, sent: Path, *flags: str) -> int:

@@ -8,13 +8,13 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 
 from app.storage import first_in_line, make_engine
+from tests.helpers import eventually
 
 
 def test_a_waiting_writer_starts_as_soon_as_the_lock_is_free(tmp_path: Path) -> None:
@@ -53,14 +53,6 @@ def _flock_waiters(path: Path) -> int:
     return sum(1 for line in lines if "->" in line and line.split()[-3].endswith(f":{inode}"))
 
 
-def _until(condition: Callable[[], bool], what: str) -> None:
-    for _ in range(2_000):
-        if condition():
-            return
-        time.sleep(0.005)
-    raise AssertionError(f"never happened: {what}")
-
-
 def _gate_taken(path: Path) -> bool:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -94,10 +86,10 @@ def test_a_first_in_line_writer_goes_before_background_writers_queued_earlier(
         workers = [threading.Thread(target=write, args=(f"worker {i}", engine)) for i in range(3)]
         for thread in workers:
             thread.start()
-        _until(lambda: _flock_waiters(lock) == 3, "three workers queued")
+        eventually(lambda: _flock_waiters(lock) == 3)  # three workers queued
         webhook = threading.Thread(target=write, args=("webhook", first_in_line(engine)))
         webhook.start()
-        _until(lambda: _gate_taken(Path(f"{database}.writer-gate")), "the webhook announced")
+        eventually(lambda: _gate_taken(Path(f"{database}.writer-gate")))  # the webhook announced
     for thread in [*workers, webhook]:
         thread.join(timeout=30)
     assert order[0] == "webhook", order
