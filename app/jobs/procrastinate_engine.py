@@ -50,8 +50,9 @@ from procrastinate import exceptions as pq_errors
 from procrastinate.jobs import Job as PqJob
 from procrastinate.jobs import Status
 from procrastinate.schema import SchemaManager
-from sqlalchemy import Engine, Pool, text
+from sqlalchemy import Engine, Pool, event, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session
 
 from app import log
@@ -67,6 +68,8 @@ RETRY_STALLED = "smsdesk.retry_stalled_jobs"
 PERIODIC = "smsdesk.periodic"
 # Any constant works: every smsdesk process on one database agrees on it.
 _SCHEMA_LOCK = 7_301_955_322
+_PENDING = "smsdesk.procrastinate_jobs"
+"""`Session.info` key of the jobs a transaction defers at its commit."""
 _PHONE = re.compile(r"\+\d{6,15}")
 _logger = log.get_logger("jobs")
 T = TypeVar("T")
@@ -124,6 +127,13 @@ class JobRetry(procrastinate.BaseRetryStrategy):
         return procrastinate.RetryDecision(retry_in={"seconds": min(60, 2**failures)})
 
 
+def _forget_pending(session: Session, previous_transaction: SessionTransaction) -> None:
+    """A rolled-back transaction defers nothing: its jobs go with its rows (savepoints defer
+    theirs at once, so only the whole transaction's rollback concerns these)."""
+    if not previous_transaction.nested and _PENDING in session.info:
+        session.info[_PENDING] = []
+
+
 class JobQueue:
     """Defers `run_job` jobs in callers' transactions (any thread): what `enqueue` routes to in
     this mode, in every process that writes to the database (server, workers, command line)."""
@@ -141,21 +151,60 @@ class JobQueue:
         self._guard = threading.Lock()
 
     def defer_in(self, session: Session, job: JobRequest) -> None:
-        """Defer `job` in `session`'s transaction."""
+        """Defer `job` in `session`'s transaction: at its commit, with the transaction's other
+        jobs in one statement (a webhook batch of 200 texts was 200 round trips, each building
+        and logging its job: about a third of a scale-out acknowledgement's CPU, issue 15)."""
         self.ensure_schema()
+        if session.in_nested_transaction():
+            # A savepoint may roll back alone (a campaign's failed start): its job goes to the
+            # database now, inside the savepoint, and leaves with it.
+            self._defer(session, [job])
+            return
+        session.connection()  # begins the transaction: its rollback (an event) drops the job
+        pending: list[JobRequest] | None = session.info.get(_PENDING)
+        if pending is None:
+            pending = session.info[_PENDING] = []
+            event.listen(session, "before_commit", self._defer_pending)
+            event.listen(session, "after_soft_rollback", _forget_pending)
+        pending.append(job)
+
+    def _defer_pending(self, session: Session) -> None:
+        pending: list[JobRequest] = session.info.get(_PENDING) or []
+        if pending:
+            session.info[_PENDING] = []
+            self._defer(session, pending)
+
+    def _defer(self, session: Session, requests: list[JobRequest]) -> None:
+        """Defer `requests`, in their order, on the session's connection (one statement)."""
+        lowest: dict[str, int] = {}  # per key, the lowest priority deferred before this one
+        jobs: list[PqJob] = []
+        for job in requests:
+            priority = 0
+            if job.priority > 0:
+                if job.key not in lowest:
+                    lowest[job.key] = self._lowest_waiting_priority(job.key, job.priority)
+                priority = min(job.priority, lowest[job.key])
+            lowest[job.key] = min(lowest.get(job.key, priority), priority)
+            at = job.run_after
+            jobs.append(
+                PqJob(
+                    queue=QUEUE,
+                    lock=job.key,
+                    queueing_lock=None,
+                    task_name=RUN_JOB,
+                    priority=priority,
+                    task_kwargs={"kind": job.kind, "payload": job.payload},
+                    scheduled_at=at if at is not None and at > now() else None,
+                )
+            )
         driver = session.connection().connection.driver_connection
-        priority = self._priority_within_lock(job.key, job.priority) if job.priority > 0 else 0
-        schedule_at = job.run_after if job.run_after is not None else None
-        if schedule_at is not None and schedule_at <= now():
-            schedule_at = None
-        self.app.configure_task(
-            RUN_JOB,
-            queue=QUEUE,
-            lock=job.key,
-            priority=priority,
-            schedule_at=schedule_at,
-            connection=driver,
-        ).defer(kind=job.kind, payload=job.payload)
+        self.app.job_manager.batch_defer_jobs(jobs=jobs, connection=driver)
+
+    def _lowest_waiting_priority(self, key: str, priority: int) -> int:
+        """At most the lowest priority of the key's waiting jobs: an urgent text overtakes
+        other conversations, never its own customer's earlier texts."""
+        waiting = self._opened().job_manager.list_jobs(lock=key, status=Status.TODO.value)
+        return min([priority, *(queued.priority for queued in waiting)])
 
     def queued(self, *, key: str | None = None) -> list[PqJob]:
         """The `run_job` jobs waiting or running (of `key` only, when given), through
@@ -171,11 +220,6 @@ class JobQueue:
         """Whether a `run_job` of `kind` waits or runs for `key` (the processor keeps a
         customer's texts in order behind one that waits for the AI)."""
         return any(job.task_kwargs.get("kind") == kind for job in self.queued(key=key))
-
-    def _priority_within_lock(self, key: str, priority: int) -> int:
-        """At most the lowest priority of the key's waiting jobs: never overtake them."""
-        waiting = self._opened().job_manager.list_jobs(lock=key, status=Status.TODO.value)
-        return min([priority, *(queued.priority for queued in waiting)])
 
     def _opened(self) -> procrastinate.App:
         with self._guard:

@@ -32,7 +32,7 @@ from app.config import Settings
 from app.jobs.procrastinate_engine import QUEUE, RUN_JOB, ProcrastinateEngine
 from app.main import create_app
 from app.pipeline.decision import Answer, Decided, Reply
-from app.pipeline.ingress import accept_inbound
+from app.pipeline.ingress import accept_inbound, accept_many, inbound
 from app.pipeline.responder import ResponderRequest
 from app.runtime import Runtime, build_runtime
 from app.storage.messages import conversation_key, now
@@ -333,6 +333,52 @@ def test_an_urgent_text_overtakes_other_conversations_but_never_its_own(
     assert responder.seen == [(OTHER, "question a"), (PHONE, "question b")]
     sent = outbox(pg_engine)
     assert "unsubscribed" in sent[0] and sent[0] == outbox(pg_engine, third)[0]
+
+
+def test_a_batch_defers_its_jobs_at_commit_and_an_urgent_one_keeps_behind_its_own(
+    runtime: Runtime, pg_engine: Engine, responder: EchoResponder
+) -> None:
+    """A webhook batch defers every job in one statement at its commit: an urgent text must
+    still not overtake its customer's earlier text of the same batch (not yet in the queue
+    when it is deferred)."""
+    third = "+14155550100"
+    texts = [
+        inbound(sms("question a", phone=OTHER)),
+        inbound(sms("question b", phone=PHONE)),
+        inbound(sms("STOP", phone=PHONE)),
+        inbound(sms("STOP", phone=third)),
+    ]
+    accept_many(pg_engine, texts, brand="default")
+    jobs = engine_of(runtime)
+    priority = {p: [j.priority for j in jobs.queued(key=conversation_key("default", p))]
+                for p in (PHONE, third, OTHER)}  # fmt: skip
+    assert priority == {third: [1], PHONE: [0, 0], OTHER: [0]}
+    work_until_idle(runtime, concurrency=1)
+    assert responder.seen == [(OTHER, "question a"), (PHONE, "question b")]
+
+
+def test_a_savepoints_job_goes_with_it_and_the_transactions_jobs_stay(
+    runtime: Runtime, pg_engine: Engine
+) -> None:
+    """A campaign starts each recipient in a savepoint: a failed start's job must leave with
+    it, while the jobs deferred before it in the transaction are kept."""
+    from app.storage.messages import enqueue
+
+    jobs = engine_of(runtime)
+    kept, dropped = conversation_key("default", PHONE), conversation_key("default", OTHER)
+    with Session(pg_engine) as session:
+        enqueue(session, kind="process_inbound", key=kept, payload={"message_id": "a"})
+        with pytest.raises(RuntimeError), session.begin_nested():
+            enqueue(session, kind="process_inbound", key=dropped, payload={"message_id": "b"})
+            raise RuntimeError("the start failed")
+        session.commit()
+    assert [j.task_kwargs["payload"] for j in jobs.queued(key=kept)] == [{"message_id": "a"}]
+    assert jobs.queued(key=dropped) == []
+    with Session(pg_engine) as session:  # a rolled-back transaction leaves nothing to defer
+        enqueue(session, kind="process_inbound", key=dropped, payload={"message_id": "c"})
+        session.rollback()
+        session.commit()
+    assert jobs.queued(key=dropped) == []
 
 
 def test_a_job_that_cannot_run_yet_waits_without_using_up_its_attempts(
