@@ -14,8 +14,8 @@ procrastinate does what the embedded engine does by hand, through its public API
 * Priorities: `priority=` (STOP/HELP/START overtake other conversations' backlogs). Procrastinate
   also lets a higher priority overtake *earlier* jobs of the same lock, which the embedded
   engine never does (a STOP processed before the customer's earlier YES would let the YES
-  subscribe them again). So an urgent job is deferred at no more than the lowest priority of
-  its lock's waiting jobs (`JobManager.list_jobs`): it overtakes other conversations only.
+  subscribe them again). So a job its caller marks `after_waiting` (an earlier job of its lock
+  may wait: `enqueue`) is deferred without priority: it overtakes other conversations only.
 * Scheduling: `schedule_at` (a job's `run_after`); scheduled sends are released by a periodic
   task (`app.periodic`, one run per second across all workers, `queueing_lock`).
 * Retries: a retry strategy (`JobRetry`). `NotYet` (the AI is loading, the send pacer holds a
@@ -176,35 +176,20 @@ class JobQueue:
 
     def _defer(self, session: Session, requests: list[JobRequest]) -> None:
         """Defer `requests`, in their order, on the session's connection (one statement)."""
-        lowest: dict[str, int] = {}  # per key, the lowest priority deferred before this one
-        jobs: list[PqJob] = []
-        for job in requests:
-            priority = 0
-            if job.priority > 0:
-                if job.key not in lowest:
-                    lowest[job.key] = self._lowest_waiting_priority(job.key, job.priority)
-                priority = min(job.priority, lowest[job.key])
-            lowest[job.key] = min(lowest.get(job.key, priority), priority)
-            at = job.run_after
-            jobs.append(
-                PqJob(
-                    queue=QUEUE,
-                    lock=job.key,
-                    queueing_lock=None,
-                    task_name=RUN_JOB,
-                    priority=priority,
-                    task_kwargs={"kind": job.kind, "payload": job.payload},
-                    scheduled_at=at if at is not None and at > now() else None,
-                )
+        jobs = [
+            PqJob(
+                queue=QUEUE,
+                lock=job.key,
+                queueing_lock=None,
+                task_name=RUN_JOB,
+                priority=0 if job.after_waiting else job.priority,
+                task_kwargs={"kind": job.kind, "payload": job.payload},
+                scheduled_at=job.run_after if job.run_after and job.run_after > now() else None,
             )
+            for job in requests
+        ]
         driver = session.connection().connection.driver_connection
         self.app.job_manager.batch_defer_jobs(jobs=jobs, connection=driver)
-
-    def _lowest_waiting_priority(self, key: str, priority: int) -> int:
-        """At most the lowest priority of the key's waiting jobs: an urgent text overtakes
-        other conversations, never its own customer's earlier texts."""
-        waiting = self._opened().job_manager.list_jobs(lock=key, status=Status.TODO.value)
-        return min([priority, *(queued.priority for queued in waiting)])
 
     def queued(self, *, key: str | None = None) -> list[PqJob]:
         """The `run_job` jobs waiting or running (of `key` only, when given), through
@@ -215,11 +200,6 @@ class JobQueue:
             for status in (Status.TODO, Status.DOING)
             for job in manager.list_jobs(task=RUN_JOB, lock=key, status=status.value)
         ]
-
-    def has_waiting(self, key: str, kind: str) -> bool:
-        """Whether a `run_job` of `kind` waits or runs for `key` (the processor keeps a
-        customer's texts in order behind one that waits for the AI)."""
-        return any(job.task_kwargs.get("kind") == kind for job in self.queued(key=key))
 
     def _opened(self) -> procrastinate.App:
         with self._guard:

@@ -111,14 +111,30 @@ def queue_outbound(
 def _enqueue_send(session: Session, conversation: Conversation, message: Message) -> None:
     # Sends have their own ordering key: a reply waiting out a retry must never hold up the
     # processing of the customer's next text (which may be a STOP).
+    urgent = message.purpose in COMPLIANCE_PURPOSES
     enqueue(
         session,
         kind=SEND_OUTBOUND,
         key="send|" + conversation_key(conversation.brand, conversation.phone_e164),
         payload={"message_id": str(message.id)},
         dedupe_key=f"send:{message.id}:{message.attempts}:{message.updated_at.isoformat()}",
-        priority=KEYWORD_ANSWER_PRIORITY if message.purpose in COMPLIANCE_PURPOSES else 0,
+        priority=KEYWORD_ANSWER_PRIORITY if urgent else 0,
+        after_waiting=urgent and _queued_before(session, message),
     )
+
+
+def _queued_before(session: Session, message: Message) -> bool:
+    """Whether another text of the conversation waits for its send job (enqueue's
+    `after_waiting`: a priority must not let this one overtake it)."""
+    found = session.exec(
+        select(Message.id).where(
+            Message.conversation_id == message.conversation_id,
+            Message.direction == "outbound",
+            Message.status == "queued",
+            Message.id != message.id,
+        )
+    ).first()
+    return found is not None
 
 
 def cancel_pending(session: Session, *, conversation: Conversation, reason: str) -> int:

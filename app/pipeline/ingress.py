@@ -51,9 +51,9 @@ def inbound(sms: InboundSms) -> Inbound:
     return Inbound(sms, parse_e164(sms.from_number))
 
 
-def triage(body: str) -> int:
+def triage(text: Inbound) -> int:
     """The job priority of a text: the pure keyword rules (about 70 µs), not the ledger."""
-    return URGENT if classify(body).action != "pass" else 0
+    return URGENT if classify(text.sms.body).action != "pass" else 0
 
 
 def accept_inbound(engine: Engine, sms: InboundSms, *, brand: str) -> Accepted:
@@ -86,12 +86,23 @@ def accept_many(engine: Engine, texts: Sequence[Inbound], *, brand: str) -> list
     with Session(reading(engine)) as session:
         stored = _stored_ids(session, texts)
         conversations = _conversations(session, brand, {t.phone for t in texts})
+        # Customers with a text still waiting: an urgent text of theirs must not overtake it
+        # (a STOP processed before the same customer's earlier YES; enqueue's `after_waiting`).
+        priorities = [triage(text) for text in texts]
+        waiting = _with_waiting_text(
+            session,
+            [
+                conversations[text.phone].id
+                for text, priority in zip(texts, priorities, strict=True)
+                if priority and text.phone in conversations
+            ],
+        )
     with Session(engine) as session:
         # Nothing is sent to the database before the commit's flush: building the rows (the
         # larger part of the Python work) happens before the transaction takes the lock.
         session.add_all(conversations.values())
         accepted: list[Accepted] = []
-        for text in texts:
+        for text, priority in zip(texts, priorities, strict=True):
             sms = text.sms
             known = stored.get((sms.provider, sms.provider_message_id))
             if known is not None:
@@ -129,8 +140,10 @@ def accept_many(engine: Engine, texts: Sequence[Inbound], *, brand: str) -> list
                 key=conversation_key(brand, text.phone),
                 payload={"message_id": str(message.id)},
                 dedupe_key=f"in:{message.id}",
-                priority=triage(sms.body),
+                priority=priority,
+                after_waiting=conversation.id in waiting,
             )
+            waiting.add(conversation.id)  # this text waits now: the customer's next ones too
             stored[(sms.provider, sms.provider_message_id)] = message.id
             accepted.append(Accepted(message.id, created=True))
         session.commit()
@@ -149,6 +162,20 @@ def _stored_ids(session: Session, texts: Sequence[Inbound]) -> dict[tuple[str, s
         )
         found.update(((provider, str(sid)), mid) for sid, mid in rows)
     return found
+
+
+def _with_waiting_text(session: Session, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of these conversations with an inbound text not yet processed (its job waits)."""
+    if not ids:
+        return set()
+    rows = session.exec(
+        select(Message.conversation_id).where(
+            col(Message.conversation_id).in_(ids),
+            Message.direction == "inbound",
+            Message.status == "received",
+        )
+    )
+    return set(rows)
 
 
 def _conversations(session: Session, brand: str, phones: set[str]) -> dict[str, Conversation]:

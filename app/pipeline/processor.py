@@ -55,7 +55,6 @@ from app.storage.messages import (
     add_status,
     conversation_key,
     enqueue,
-    has_waiting_job,
     now,
     recent_messages,
 )
@@ -539,11 +538,19 @@ class _Look:
 
 
 def _look(session: Session, message: Message, conversation: Conversation, *, flows: bool) -> _Look:
-    key = f"ai|{conversation_key(conversation.brand, conversation.phone_e164)}"
     earlier = recent_messages(session, conversation_id=conversation.id, before=message.created_at)
+    # A text waits for the AI exactly while its `respond_inbound` job does (both change in one
+    # transaction); asked of the messages, not of the queue (procrastinate's is a full scan).
+    waiting = session.exec(
+        select(Message.id).where(
+            Message.conversation_id == conversation.id,
+            Message.status == WAITING_FOR_AI,
+            Message.id != message.id,
+        )
+    ).first()
     return _Look(
         queue=_queue_state(unresolved_item(session, conversation_id=conversation.id)),
-        waiting=has_waiting_job(session, key=key, kind=RESPOND_INBOUND),
+        waiting=waiting is not None,
         in_flow=flows and active_run(session, conversation_id=conversation.id) is not None,
         history=tuple(
             Turn("inbound" if m.direction == "inbound" else "outbound", m.body, m.created_at)

@@ -295,25 +295,34 @@ def test_a_job_commits_or_rolls_back_with_the_text_that_needs_it(
         assert session.exec(select(Job)).all() == []
 
 
-def test_a_text_waiting_for_the_ai_is_seen_by_the_next_text_of_its_customer(
-    runtime: Runtime, pg_engine: Engine
+def test_a_customers_next_text_queues_behind_one_waiting_for_the_ai(
+    runtime: Runtime, pg_engine: Engine, responder: EchoResponder
 ) -> None:
-    """The processor keeps a customer's texts in order behind one that waits for the AI: it
-    must see that job on procrastinate's queue, through any view of the engine."""
-    from app.pipeline.processor import RESPOND_INBOUND
-    from app.storage.engine import reading
-    from app.storage.messages import enqueue, has_waiting_job
+    """A text left waiting for the AI (as while the models load) holds its customer's next
+    texts behind it, even when the AI is ready by then: the processor reads the waiting text
+    from the messages, and its job is not due yet, so answering the next text at once would
+    answer it first."""
+    from app.pipeline.processor import RESPOND_INBOUND, WAITING_FOR_AI
+    from app.storage.messages import add_status, enqueue
 
-    key = f"ai|{conversation_key('default', PHONE)}"
-    with Session(pg_engine) as session:
-        enqueue(session, kind=RESPOND_INBOUND, key=key, payload={"message_id": "x"})
+    first = accept_inbound(pg_engine, sms("first question"), brand="default").message_id
+    with Session(pg_engine) as session:  # what the processor does while the AI loads
+        message = session.get(Message, first)
+        assert message is not None
+        add_status(session, message, WAITING_FOR_AI, detail="pass/ai_loading")
+        enqueue(
+            session,
+            kind=RESPOND_INBOUND,
+            key=f"ai|{conversation_key('default', PHONE)}",
+            payload={"message_id": str(first)},
+            run_after=now() + timedelta(seconds=1),
+        )
         session.commit()
-    with Session(reading(pg_engine)) as session:
-        assert has_waiting_job(session, key=key, kind=RESPOND_INBOUND)
-        assert not has_waiting_job(session, key=key, kind="process_inbound")
-        other = f"ai|{conversation_key('default', OTHER)}"
-        assert not has_waiting_job(session, key=other, kind=RESPOND_INBOUND)
-        assert session.exec(select(Job)).first() is None  # one queue: procrastinate's
+    accept_inbound(pg_engine, sms("second question"), brand="default")
+    work_until_idle(runtime, concurrency=2)
+    assert responder.seen == [(PHONE, "first question"), (PHONE, "second question")]
+    sent = outbox(pg_engine)
+    assert "first question" in sent[0] and "second question" in sent[1]
 
 
 def test_an_urgent_text_overtakes_other_conversations_but_never_its_own(
@@ -379,6 +388,31 @@ def test_a_savepoints_job_goes_with_it_and_the_transactions_jobs_stay(
         session.rollback()
         session.commit()
     assert jobs.queued(key=dropped) == []
+
+
+def test_a_keyword_answer_overtakes_other_customers_sends_but_never_its_own(
+    runtime: Runtime, pg_engine: Engine
+) -> None:
+    from app.outbound.send import queue_outbound
+    from app.storage.messages import get_or_create_conversation
+
+    def queue(phone: str, purpose: str, key: str) -> None:
+        with Session(pg_engine) as session:
+            conversation = get_or_create_conversation(session, brand="default", phone=phone)
+            queue_outbound(session, conversation=conversation, body="Acme: a text.",
+                           category="transactional", purpose=purpose, idempotency_key=key,
+                           provider="console")  # fmt: skip
+            session.commit()
+
+    queue(PHONE, "api", "a")
+    queue(PHONE, "help", "b")  # behind the customer's own earlier text: no priority
+    queue(OTHER, "help", "c")
+    jobs = engine_of(runtime)
+    priorities = {
+        phone: [j.priority for j in jobs.queued(key="send|" + conversation_key("default", phone))]
+        for phone in (PHONE, OTHER)
+    }
+    assert priorities == {PHONE: [0, 0], OTHER: [1]}
 
 
 def test_a_job_that_cannot_run_yet_waits_without_using_up_its_attempts(
