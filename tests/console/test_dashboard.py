@@ -350,6 +350,7 @@ def test_dashboard_page_for_a_supervisor_is_scoped_to_their_brands(
     assert value(html, "m-containment") == "29%"  # 2 of 7
     assert (value(html, "m-contained"), value(html, "m-conversations")) == ("2", "7")
     assert value(html, "m-optout") == "14%"  # 1 of 7
+    assert "</span> numbers texted" in html
     assert (value(html, "m-inbound"), value(html, "m-outbound")) == ("7", "4")
     assert "billing" not in html and "human requested" in html
     # Charts are attribute-only SVG: the CSP forbids inline styles and scripts.
@@ -375,6 +376,7 @@ def test_dashboard_for_an_admin_covers_every_brand_and_an_empty_one_says_so(
     login(client, "root@example.com")
     empty = client.get("/console/dashboard").text
     assert value(empty, "m-queue-size") == "0" and value(empty, "m-containment") == "–"
+    assert "</span> numbers texted" in empty  # 0 numbers; 1 number (the browser tests' dashboard)
     assert 'id="traffic-empty"' in empty and 'id="reasons-empty"' in empty
     assert "<svg" not in empty
 
