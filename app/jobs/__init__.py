@@ -10,6 +10,7 @@ started and kept by one supervisor (`app.jobs.supervisor`).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -17,11 +18,16 @@ class NotYet(Exception):
     """A handler cannot do its job yet (the AI is still loading): run it again in `seconds`.
 
     Not a failure: the attempt is not counted and nothing is logged as an error. Later jobs of
-    the same key keep waiting behind it, so their order is kept."""
+    the same key keep waiting behind it, so their order is kept. `arrived`: whether what it
+    waits for has come, asked once the wait is recorded. A wake-up that ran while this job was
+    still running found nothing to wake; then the job runs again at once, not in `seconds`."""
 
-    def __init__(self, reason: str, *, seconds: float = 1.0) -> None:
+    def __init__(
+        self, reason: str, *, seconds: float = 1.0, arrived: Callable[[], bool] | None = None
+    ) -> None:
         super().__init__(reason)
         self.seconds = seconds
+        self.arrived = arrived
 
 
 class JobEngine(Protocol):

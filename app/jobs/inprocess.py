@@ -253,7 +253,10 @@ class InProcessEngine:
                         # warm-up) may end meanwhile, and that wake-up moves pending jobs only.
                         self.finish_batch([(job, error)])
                         recorded.add(job.id)
-                        self._wake_in(error.seconds)
+                        if error.arrived is not None and error.arrived():
+                            self._runnable_now(job)  # its wake-up came while it ran
+                        else:
+                            self._wake_in(error.seconds)
                     else:
                         outcomes.append((job, error))
             if outcomes:
@@ -290,6 +293,17 @@ class InProcessEngine:
             except Exception as exc:  # only an optimisation: the jobs run without it
                 _logger.warning("jobs.prepare_failed", kind=kind, error=repr(exc))
         return stack
+
+    def _runnable_now(self, job: Job) -> None:
+        """Make a job that was put back to wait runnable at once, and wake the workers."""
+        with Session(self.engine) as session:
+            session.exec(
+                update(Job)
+                .where(col(Job.id) == job.id, col(Job.state) == "pending")
+                .values(run_after=now())
+            )
+            session.commit()
+        self.notify()
 
     def _wake_in(self, seconds: float) -> None:
         """Wake the workers when a job that had to wait may run (thread-safe): a text held by

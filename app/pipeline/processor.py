@@ -133,7 +133,12 @@ class InboundProcessor:
     def respond_later(self, payload: dict[str, str]) -> None:
         """The `respond_inbound` job handler: the AI half of a text that waited for it."""
         if self.readiness is not None and self.readiness.state == "loading":
-            raise NotYet("the AI is loading", seconds=AI_RETRY_SECONDS)
+            readiness = self.readiness
+            raise NotYet(
+                "the AI is loading",
+                seconds=AI_RETRY_SECONDS,
+                arrived=lambda: readiness.state != "loading",
+            )
         self.process(uuid.UUID(payload["message_id"]), waited=True)
 
     def process(self, message_id: uuid.UUID, *, waited: bool = False) -> None:

@@ -278,3 +278,33 @@ def test_cpu_bound_kinds_run_one_batch_at_a_time_and_the_others_alongside(
     second.join(timeout=90)
     assert most[0] == (1 if one_at_a_time else 2)
     assert [state for _, state, _ in states(engine)] == ["done", "done"]
+
+
+def test_a_wait_whose_wake_up_came_while_it_ran_runs_again_at_once(engine: Engine) -> None:
+    """The AI's warm-up ends while a job is finding it still loading: the wake-up moves only
+    pending jobs, so it missed this running one. Its `NotYet` says what it waits for, and the
+    engine asks once the wait is recorded: the job runs again now, not in an hour."""
+    from app.jobs import NotYet
+
+    loaded, ran = [False], []
+
+    def respond(payload: dict[str, Any]) -> None:
+        if not loaded[0]:
+            loaded[0] = True  # the warm-up ends (and its wake-up runs) while this job runs
+            raise NotYet("loading", seconds=3600, arrived=lambda: loaded[0])
+        ran.append(payload["value"])
+
+    jobs = InProcessEngine(engine, handlers={"record": respond})
+    add_jobs(engine, ("a", "a1"))
+    assert jobs.run_batch() == 1 and ran == []
+    assert jobs.run_batch() == 1 and ran == ["a1"]  # runnable at once
+    assert states(engine) == [("a1", "done", 1)]  # the wait did not count as an attempt
+
+    loaded[0], ran = False, []  # control: a wait whose cause has not come stays put
+    never = InProcessEngine(
+        engine,
+        handlers={"record": lambda p: (_ for _ in ()).throw(NotYet("x", seconds=3600))},
+    )
+    add_jobs(engine, ("b", "b1"))
+    assert never.run_batch() == 1
+    assert never.run_batch() == 0  # waits its hour
