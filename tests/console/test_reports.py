@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-import uuid
+import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -30,6 +30,7 @@ from tests.console.conftest import PASSWORD, MakeAgent, app_engine, login
 AT = datetime(2026, 3, 10, 16, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
 NEW_YORK = BusinessClock("mon-fri 09:00-18:00", "America/New_York", None)
+_NUMBERS = itertools.count(1000)  # distinct customer numbers: +12125551000, +12125551001, ...
 
 
 def _agent(session: Session, email: str, role: str, brands: list[str]) -> Agent:
@@ -54,7 +55,7 @@ def _item(
         return created + value if isinstance(value, timedelta) else value
 
     conversation = Conversation(
-        brand=brand, phone_e164=f"+1212555{uuid.uuid4().int % 10_000:04d}", created_at=created
+        brand=brand, phone_e164=f"+1212555{next(_NUMBERS):04d}", created_at=created
     )
     session.add(conversation)
     session.flush()

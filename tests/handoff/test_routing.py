@@ -7,6 +7,7 @@ reads the wall clock.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import uuid
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from app.storage.tables import Agent, AgentSession, AuditEntry, Conversation, Ha
 TUESDAY_10AM = datetime(2026, 6, 2, 14, 0, tzinfo=UTC)  # 10:00 in New York
 BUSINESS = BusinessClock("mon-fri 09:00-18:00", "America/New_York", "US")
 PASSWORD = "correct horse battery"
+_NUMBERS = itertools.count(1000)  # distinct customer numbers: +12125551000, +12125551001, ...
 
 
 @pytest.fixture(autouse=True)
@@ -77,7 +79,7 @@ def new_item(
     phone: str | None = None,
 ) -> tuple[uuid.UUID, uuid.UUID | None]:
     """A text escalates: (item id, who auto-assignment gave it to)."""
-    phone = phone or f"+1212555{uuid.uuid4().int % 10_000:04d}"
+    phone = phone or f"+1212555{next(_NUMBERS):04d}"
     with Session(engine) as session:
         conversation = Conversation(brand=brand, phone_e164=phone, created_at=clock.now())
         session.add(conversation)

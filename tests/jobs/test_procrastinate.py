@@ -47,28 +47,36 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class EchoResponder:
-    """Answers every passed text and records the order it saw them in (per phone)."""
+    """Answers every passed text and records the order it saw them in (per phone).
 
-    def __init__(self, delay: float = 0.0) -> None:
+    With `meet_phones`, the first text of each of those phones waits (up to 30 s) until the
+    first texts of all of them are being answered at once: `met` says whether they were, which
+    proves their conversations ran in parallel without depending on how jobs happen to overlap.
+    """
+
+    def __init__(self, delay: float = 0.0, meet_phones: tuple[str, ...] = ()) -> None:
         self.delay = delay
         self.seen: list[tuple[str, str]] = []
-        self.active = 0
-        self.max_active = 0
+        self._meeting = threading.Barrier(len(meet_phones), timeout=30) if meet_phones else None
+        self._to_meet = set(meet_phones)
+        self.met = False
         self._lock = threading.Lock()
 
     def respond(self, request: ResponderRequest) -> Decided:
         with self._lock:
             self.seen.append((request.phone, request.body))
-            self.active += 1
-            self.max_active = max(self.max_active, self.active)
-        try:
-            if self.delay:
-                time.sleep(random.uniform(0, self.delay))
-            text = f"Acme: you said {request.body!r}. Reply STOP to opt out"
-            return Decided(Reply((Answer("echo", text),)), {"draft": text})
-        finally:
-            with self._lock:
-                self.active -= 1
+            meets = request.phone in self._to_meet
+            self._to_meet.discard(request.phone)
+        if meets and self._meeting is not None:
+            try:
+                self._meeting.wait()
+                self.met = True
+            except threading.BrokenBarrierError:
+                pass  # `met` stays False: the test that asked for the meeting fails
+        if self.delay:
+            time.sleep(random.uniform(0, self.delay))
+        text = f"Acme: you said {request.body!r}. Reply STOP to opt out"
+        return Decided(Reply((Answer("echo", text),)), {"draft": text})
 
 
 @pytest.fixture
@@ -446,7 +454,7 @@ def test_a_job_that_cannot_run_yet_waits_without_using_up_its_attempts(
 def test_each_conversation_is_processed_in_arrival_order_under_concurrency(
     pg_engine: Engine, settings: Settings
 ) -> None:
-    responder = EchoResponder(delay=0.02)
+    responder = EchoResponder(delay=0.02, meet_phones=(PHONE, OTHER))
     # Two engines on one database: two worker processes, 4 jobs at once each, and their relays.
     runtimes = [build_runtime(settings, engine=pg_engine, responder=responder) for _ in range(2)]
     arrived: dict[str, list[str]] = {PHONE: [], OTHER: []}
@@ -486,7 +494,7 @@ def test_each_conversation_is_processed_in_arrival_order_under_concurrency(
         replies = [b.split("'")[1] for b in outbox(pg_engine, phone)]
         assert replies == arrived[phone]  # the sends of a conversation keep its order too
     assert len(responder.seen) == 40  # each text answered once
-    assert responder.max_active >= 2  # the two conversations did run in parallel
+    assert responder.met  # the two conversations' first texts were answered at the same time
 
 
 # -- crash safety ----------------------------------------------------------------------------
