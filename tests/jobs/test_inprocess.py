@@ -243,23 +243,24 @@ def test_cpu_bound_kinds_run_one_batch_at_a_time_and_the_others_alongside(
 ) -> None:
     """Two workers with a CPU-bound job each: the second starts only after the first ends.
 
-    The first handler waits for the second to start: with the kinds run one at a time it never
-    does (the handler gives up after 5 s; a slow machine only makes that case wait longer for
-    nothing). Without the rule (the False case) the second starts while the first waits: there
-    the wait is long, so a loaded machine that is slow to start a thread cannot fail it."""
+    Each handler waits for the other to be running too. With the kinds run one at a time that
+    never happens (the first gives up after 5 s, then the second finds the meeting called off;
+    a slow machine only makes that case wait longer for nothing). Without the rule (the False
+    case) the two meet: there the wait is long, so a loaded machine that is slow to start a
+    thread cannot fail it, and neither can a second job that ends before the first begins (a
+    one-sided wait let it: `most` stayed 1)."""
     import threading
 
-    inside, started_second, most = [0], threading.Event(), [0]
+    inside, most = [0], [0]
     guard = threading.Lock()
+    meeting = threading.Barrier(2, timeout=5 if one_at_a_time else 60)
 
     def think(payload: dict[str, Any]) -> None:
         with guard:
             inside[0] += 1
             most[0] = max(most[0], inside[0])
-        if payload["value"] == "a1":
-            started_second.wait(timeout=5 if one_at_a_time else 60)
-        else:
-            started_second.set()
+        with contextlib.suppress(threading.BrokenBarrierError):
+            meeting.wait()
         with guard:
             inside[0] -= 1
 

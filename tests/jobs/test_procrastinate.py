@@ -454,7 +454,7 @@ def test_a_job_that_cannot_run_yet_waits_without_using_up_its_attempts(
 def test_each_conversation_is_processed_in_arrival_order_under_concurrency(
     pg_engine: Engine, settings: Settings
 ) -> None:
-    responder = EchoResponder(delay=0.02, meet_phones=(PHONE, OTHER))
+    responder = EchoResponder(delay=0.02)
     # Two engines on one database: two worker processes, 4 jobs at once each, and their relays.
     runtimes = [build_runtime(settings, engine=pg_engine, responder=responder) for _ in range(2)]
     arrived: dict[str, list[str]] = {PHONE: [], OTHER: []}
@@ -494,7 +494,31 @@ def test_each_conversation_is_processed_in_arrival_order_under_concurrency(
         replies = [b.split("'")[1] for b in outbox(pg_engine, phone)]
         assert replies == arrived[phone]  # the sends of a conversation keep its order too
     assert len(responder.seen) == 40  # each text answered once
-    assert responder.met  # the two conversations' first texts were answered at the same time
+
+
+def test_two_workers_answer_two_conversations_at_the_same_time(
+    pg_engine: Engine, settings: Settings
+) -> None:
+    """A conversation's lock holds back only its own texts. One job at a time each (a process
+    answers one text at a time with the local AI, whatever its concurrency), the second worker
+    can only take the other customer's text; the two first texts wait for each other, so
+    the test passes only if they are answered at the same time."""
+    responder = EchoResponder(meet_phones=(PHONE, OTHER))
+    runtimes = [build_runtime(settings, engine=pg_engine, responder=responder) for _ in range(2)]
+    for phone in (PHONE, OTHER):
+        accept_inbound(pg_engine, sms("hello", phone=phone), brand="default")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        workers = [asyncio.create_task(engine_of(r).work(stop, concurrency=1)) for r in runtimes]
+        async with asyncio.timeout(60):
+            while len(await asyncio.to_thread(outbox, pg_engine)) < 2:
+                await asyncio.sleep(0.1)
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*workers), timeout=30)
+
+    asyncio.run(main())
+    assert responder.met
 
 
 # -- crash safety ----------------------------------------------------------------------------
