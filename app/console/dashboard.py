@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from app.console.charts import BarChart, Series, bar_list, column_chart
 from app.console.deps import DbSession, PageContextDep
+from app.console.events import stream_url
 from app.console.metrics import (
     PERIODS,
     DashboardMetrics,
@@ -84,6 +85,7 @@ def dashboard_page(
 ) -> Response:
     """Supervisor dashboard over the chosen period, for the viewer's brands (admins: all)."""
     require_supervisor(console.agent)
+    live = stream_url(db)  # first: what changes from here on reaches the page live
     chosen = parse_period(period)
     scope = brand_scope(console.agent)
     zone = business_zone(request.app.state.runtime.settings.business_timezone)
@@ -98,6 +100,7 @@ def dashboard_page(
             "section": "dashboard",
             "m": metrics,
             "period": chosen,
+            "live": live,
             "periods": [(p, PERIOD_NAMES[p]) for p in PERIODS],
             "period_name": PERIOD_NAMES[chosen],
             "traffic_chart": traffic_chart(metrics, zone),

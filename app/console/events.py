@@ -4,7 +4,9 @@ Texts are processed in another process (the embedded worker) or on other machine
 (procrastinate), so no in-memory signal could tell this server that something changed.
 Each stream instead polls cheap digests of what its page shows (`views.fingerprints`) once a
 second and names the region that changed; htmx then fetches that region again (FastAPI's
-`EventSourceResponse` frames the events and sends the keep-alives). Each poll also
+`EventSourceResponse` frames the events and sends the keep-alives). A page links its stream
+with the digests it was rendered at (`stream_url`): what changed before the stream's first
+poll, or while it was disconnected, is named at once instead of never. Each poll also
 checks the session again: a stream ends (`event: signed_out`) once its agent signs out, is
 disabled or the session expires, instead of showing a revoked agent what changes.
 """
@@ -15,6 +17,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
@@ -32,6 +35,19 @@ POLL_SECONDS = 1.0
 MAX_STREAM_SECONDS = 30 * 60  # the browser reconnects (and must show a valid session again)
 SIGNED_OUT = ServerSentEvent(event="signed_out", raw_data="")
 """With an empty data line: an event without one is never dispatched to the page."""
+
+
+def stream_url(session: Session, *, conversation_id: uuid.UUID | None = None) -> str:
+    """The event stream of a page about to be rendered, with the digests of what it will show.
+
+    Called before the page reads its data: a change after this is then either on the page and
+    refreshed once more, or not on it and named by the stream's first poll (without them, a
+    change between the render and that poll was never shown live)."""
+    shown = fingerprints(session, conversation_id=conversation_id)
+    query: dict[str, str] = {f"shown_{name}": digest for name, digest in shown.items()}
+    if conversation_id is not None:
+        query["conversation"] = str(conversation_id)
+    return f"/console/events?{urlencode(query)}"
 
 
 def _stream_token(
@@ -59,8 +75,11 @@ async def events(
     runtime: RuntimeDep,
     token: Annotated[str, Depends(_stream_token)],
     conversation: uuid.UUID | None = None,
+    shown_queue: str | None = None,
+    shown_conversation: str | None = None,
 ) -> AsyncIterator[ServerSentEvent]:
-    """`event: queue` / `event: conversation` whenever that part of the page is stale."""
+    """`event: queue` / `event: conversation` whenever that part of the page is stale:
+    at once when it changed since the page showed it (`shown_*`, from `stream_url`)."""
     engine = runtime.engine
 
     def poll() -> dict[str, str] | None:
@@ -77,6 +96,10 @@ async def events(
     if seen is None:
         yield SIGNED_OUT
         return
+    shown = {"queue": shown_queue, "conversation": shown_conversation}
+    for name, digest in seen.items():
+        if shown.get(name) not in (None, digest):
+            yield ServerSentEvent(event=name, raw_data=digest)
     while loop.time() - started < MAX_STREAM_SECONDS:
         await asyncio.sleep(POLL_SECONDS)
         if await request.is_disconnected():

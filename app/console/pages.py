@@ -13,6 +13,7 @@ from app.console.auth import SESSION_COOKIE, find_session
 from app.console.canned import load_canned
 from app.console.contact_card import card_context
 from app.console.deps import ConsoleContext, DbSession, PageContextDep
+from app.console.events import stream_url
 from app.console.flow_engine import find_flow, flow_catalogue
 from app.console.profile import customer_profile
 from app.console.queue_query import (
@@ -91,6 +92,8 @@ def queue_choices(runtime: RuntimeDep, console: ConsoleContext, db: DbSession) -
 def _queue(
     request: Request, runtime: RuntimeDep, console: ConsoleContext, db: DbSession, template: str
 ) -> Response:
+    # The whole page links its live stream, first (the partial is what the stream refreshes).
+    live = stream_url(db) if template == "queue.html" else None
     choices = queue_choices(runtime, console, db)
     agent = console.agent
     error = None
@@ -114,6 +117,7 @@ def _queue(
         {
             "console": console,
             "section": "queue",
+            "live": live,
             "query": query,
             "view": query.view,
             "views": QUEUE_VIEWS,
@@ -228,8 +232,10 @@ def conversation_page(
     resolving it then goes on to the next item of that queue. `done`: the item just
     resolved, which the page names.
     """
+    live = stream_url(db, conversation_id=conversation_id)  # first: see `stream_url`
     view = load_view(runtime, console, db, conversation_id, history=history)
     context = conversation_context(runtime, console, db, view)
+    context["live"] = live
     context["page_flash"] = resolved_notice(db, agent=console.agent, done=done, next_shown=True)
     return render(request, "conversation.html", context)
 
