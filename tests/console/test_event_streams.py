@@ -4,13 +4,15 @@ and name at once what changed since their page was rendered."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlmodel import Session
 from starlette.types import Message
 
@@ -41,6 +43,38 @@ def _sign_out(http: httpx.AsyncClient, csrf: str) -> Callable[[], object]:
     return sign_out
 
 
+@contextlib.asynccontextmanager
+async def _stream(
+    app: FastAPI, cookie: str, path: str = "/console/events", query: str = ""
+) -> AsyncIterator[asyncio.Queue[Message]]:
+    """The console's event stream at `path?query`, run on the app as a browser holds it open:
+    the ASGI messages it sends, until the block ends (then the browser goes away)."""
+    chunks: asyncio.Queue[Message] = asyncio.Queue()
+    gone = asyncio.Event()
+
+    async def receive() -> Message:
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        await chunks.put(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+        "method": "GET", "scheme": "http", "path": path, "raw_path": path.encode(),
+        "query_string": query.encode(), "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"cookie", cookie.encode())],
+        "client": ("127.0.0.1", 40000), "server": ("testserver", 80), "app": app,
+    }  # fmt: skip
+    stream = asyncio.create_task(app(scope, receive, send))
+    try:
+        yield chunks
+    finally:
+        gone.set()
+        stream.cancel()
+        await asyncio.gather(stream, return_exceptions=True)
+
+
 async def _stream_after(settings: Settings, revoke: str) -> list[str]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -55,25 +89,7 @@ async def _stream_after(settings: Settings, revoke: str) -> list[str]:
             assert signed_in.status_code == 200
             csrf = signed_in.json()["csrf_token"]
             cookie = f"smsdesk_console={http.cookies['smsdesk_console']}"
-            chunks: asyncio.Queue[Message] = asyncio.Queue()
-            gone = asyncio.Event()
-
-            async def receive() -> Message:
-                await gone.wait()
-                return {"type": "http.disconnect"}
-
-            async def send(message: Message) -> None:
-                await chunks.put(message)
-
-            scope = {
-                "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-                "method": "GET", "scheme": "http", "path": "/console/events",
-                "raw_path": b"/console/events", "query_string": b"", "root_path": "",
-                "headers": [(b"host", b"testserver"), (b"cookie", cookie.encode())],
-                "client": ("127.0.0.1", 40000), "server": ("testserver", 80), "app": app,
-            }  # fmt: skip
-            stream = asyncio.create_task(app(scope, receive, send))
-            try:
+            async with _stream(app, cookie) as chunks:
                 start = await chunks.get()
                 assert start["status"] == 200
                 first = await chunks.get()
@@ -90,10 +106,6 @@ async def _stream_after(settings: Settings, revoke: str) -> list[str]:
                     if not message.get("more_body", False):
                         break
                 return seen
-            finally:
-                gone.set()
-                stream.cancel()
-                await asyncio.gather(stream, return_exceptions=True)
 
 
 @pytest.mark.parametrize("revoke", ["sign_out", "disable"])
@@ -135,34 +147,11 @@ async def _first_event_after_a_change(settings: Settings, page: str) -> str:
                 set_availability(session, agent=stored, availability="online")
                 session.commit()
             cookie = f"smsdesk_console={http.cookies['smsdesk_console']}"
-            chunks: asyncio.Queue[Message] = asyncio.Queue()
-            gone = asyncio.Event()
-
-            async def receive() -> Message:
-                await gone.wait()
-                return {"type": "http.disconnect"}
-
-            async def send(message: Message) -> None:
-                await chunks.put(message)
-
-            scope = {
-                "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-                "method": "GET", "scheme": "http", "path": url.path,
-                "raw_path": url.path.encode(), "query_string": url.query.encode(),
-                "root_path": "",
-                "headers": [(b"host", b"testserver"), (b"cookie", cookie.encode())],
-                "client": ("127.0.0.1", 40000), "server": ("testserver", 80), "app": app,
-            }  # fmt: skip
-            stream = asyncio.create_task(app(scope, receive, send))
-            try:
+            async with _stream(app, cookie, url.path, url.query) as chunks:
                 assert (await chunks.get())["status"] == 200
                 assert (await chunks.get())["body"].startswith(b"retry:")
                 event = await asyncio.wait_for(chunks.get(), ENDLESS_AFTER)
                 return str(event["body"].decode())
-            finally:
-                gone.set()
-                stream.cancel()
-                await asyncio.gather(stream, return_exceptions=True)
 
 
 @pytest.mark.parametrize("page", ["/console/", "/console/dashboard"])
