@@ -12,6 +12,7 @@ import json
 import secrets
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -130,8 +131,15 @@ class Phone:
         return entry.partition(":")[0]
 
 
-def run(phone: Phone, lines: Iterable[str], *, wait_seconds: float) -> None:
-    """Send each line, show replies as they come, then wait `wait_seconds` for the last ones."""
+def run(
+    phone: Phone,
+    lines: Iterable[str],
+    *,
+    wait_seconds: float,
+    until: Callable[[], bool] | None = None,
+) -> None:
+    """Send each line, show replies as they come, then wait `wait_seconds` for the last ones
+    (or less, once `until()` holds: a caller that knows what it waits for)."""
     stop, opened = threading.Event(), threading.Event()
 
     def listen() -> None:
@@ -162,7 +170,10 @@ def run(phone: Phone, lines: Iterable[str], *, wait_seconds: float) -> None:
                 ) from None
             if status != 200:
                 phone.out(f"(the server answered {status})")
-        stop.wait(wait_seconds)
+        deadline = time.monotonic() + wait_seconds
+        while not stop.wait(0.05 if until else wait_seconds):
+            if until is None or until() or time.monotonic() >= deadline:
+                break
     finally:
         stop.set()
         phone.stop_listening()

@@ -20,18 +20,35 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from app import clock
-from app.config import Settings
+from app.config import Settings, get_settings
 from app.storage import make_engine, migrate, normalise_url
 
 if TYPE_CHECKING:
     from app.ai.models import AiModels
 
 REPO = Path(__file__).resolve().parents[1]
+
+# A property is not about speed: on a loaded machine Hypothesis's 200 ms deadline per example
+# and its too-slow health check would fail tests by chance.
+hypothesis_settings.register_profile(
+    "smsdesk", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("smsdesk")
 CASES = REPO / "evals" / "compliance" / "cases_public.jsonl"
+
+
+@pytest.fixture(autouse=True)
+def _settings_read_afresh() -> Iterator[None]:
+    """A test that sets SMSDESK_* and reads `get_settings()` leaves no cached settings (its
+    temporary data directory, its database) to the next test of the same worker."""
+    yield
+    get_settings.cache_clear()
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ def runtime(
 ) -> Iterator[Runtime]:
     settings = Settings(
         env="test", data_dir=ai_data_dir, knowledge_dir=REPO / "knowledge",
-        llm_base_url=llm.base_url, llm_max_retries=0, llm_timeout_seconds=2.0,
+        llm_base_url=llm.base_url, llm_max_retries=0, llm_timeout_seconds=10.0,
     )  # fmt: skip
     with clock.frozen(TUESDAY_MORNING):
         yield build_runtime(

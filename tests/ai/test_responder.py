@@ -7,6 +7,7 @@ acknowledgements say when a person replies, and that depends on the hour.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -208,12 +209,15 @@ def llm_runtime(
     frozen: clock.FrozenClock,
 ) -> Iterator[Runtime]:
     settings = ai_settings(
-        ai_data_dir, llm_base_url=llm.base_url, llm_timeout_seconds=1.0, llm_max_retries=2
+        ai_data_dir, llm_base_url=llm.base_url, llm_timeout_seconds=3.0, llm_max_retries=2
     )
-    responder = AiResponder(settings, models=ai_models)
-    responder_models = responder.models
-    responder_models.examples = [("where is my order", "order_status")]
-    responder_models.example_vectors = responder_models.encoder.encode(["where is my order"])
+    # One few-shot example, on a copy: the loaded models are shared by the whole session.
+    models = dataclasses.replace(
+        ai_models,
+        examples=[("where is my order", "order_status")],
+        example_vectors=ai_models.encoder.encode(["where is my order"]),
+    )
+    responder = AiResponder(settings, models=models)
     yield build_runtime(settings, engine=sqlite_engine, responder=responder)
 
 
@@ -252,7 +256,7 @@ def test_an_invented_fact_fails_the_guardrail_and_escalates(
         (Action(status=500), Action(status=503)),
         (Action("this is not json"), Action("")),  # an empty draft is malformed too
         (Action(classification("store_hours", confidence=7.0)), Action(status=500)),
-        (Action(classification("store_hours"), delay=1.5), Action("late", delay=1.5)),
+        (Action(classification("store_hours"), delay=4), Action("late", delay=4)),
     ],
     ids=["rate-limited", "server-error", "malformed", "invalid", "timeout"],
 )

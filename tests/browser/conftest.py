@@ -316,6 +316,14 @@ class Desk:
                 query = query.where(Message.direction == direction)
             return list(session.exec(query).all())
 
+    def consent_events(self, phone: str) -> list[str]:
+        """The ledger's event types for the customer, oldest first."""
+        with self.probe.reader.connect() as connection:
+            rows = connection.exec_driver_sql(
+                "SELECT event_type FROM consent_events WHERE phone_e164 = ? ORDER BY seq", (phone,)
+            )
+            return [row[0] for row in rows]
+
     def audit_actions(self, target: str) -> list[str]:
         """The audit log's actions about one target (an item or a conversation id)."""
         with self.probe.reader.connect() as connection:

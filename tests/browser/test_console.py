@@ -210,13 +210,18 @@ def test_two_agents_claiming_at_once_one_wins(browsing: Browsing, desk: Desk) ->
         expect(page.locator("#claim")).to_be_visible()
         pages[agent.name] = page
 
-    # Both clicks fire at the same wall-clock instant (both pages share this machine's clock).
-    at = pages["Ann Racer"].evaluate("Date.now() + 400")
+    # Both clicks fire at the same wall-clock instant (both pages share this machine's clock),
+    # far enough ahead that both timers are set before either fires, however loaded the machine.
+    at = pages["Ann Racer"].evaluate("Date.now() + 2000")
     for page in pages.values():
-        page.evaluate(
-            "at => setTimeout(() => document.querySelector('#claim').click(), at - Date.now())",
+        ahead = page.evaluate(
+            """at => {
+                setTimeout(() => document.querySelector('#claim').click(), at - Date.now());
+                return at - Date.now();
+            }""",
             at,
         )
+        assert ahead > 0, "a timer was set after the instant: the clicks were not at once"
 
     eventually(
         lambda: desk.audit_actions(str(item.id)).count("queue.claim_refused") == 1,

@@ -17,6 +17,7 @@ from tests.browser.conftest import (
     Agent,
     Browsing,
     Desk,
+    eventually,
     new_phone,
     screenshot,
     sign_in,
@@ -83,6 +84,11 @@ def test_an_agent_names_and_tags_a_customer_then_finds_them(browsing: Browsing, 
     screenshot(page, "contacts-02-search")
 
     desk.customer_texts(phone, "STOP")  # the consent history has something to show
+    # The confirmation is recorded by its send job, after the STOP's processing: the contact
+    # page is not live, so it opens once both are in the ledger.
+    eventually(
+        lambda: "confirmation_sent" in desk.consent_events(phone), seconds=15, what="confirmed"
+    )
     row.locator("a.contact-link").click()
     expect(page.locator("#contact-title")).to_have_text(name)
     # Newest first: the STOP's confirmation above the opt-out it confirms.
