@@ -171,9 +171,8 @@ def run(
             if status != 200:
                 phone.out(f"(the server answered {status})")
         deadline = time.monotonic() + wait_seconds
-        while not stop.wait(0.05 if until else wait_seconds):
-            if until is None or until() or time.monotonic() >= deadline:
-                break
+        while time.monotonic() < deadline and not (until and until()):
+            time.sleep(0.05 if until else max(0.0, deadline - time.monotonic()))
     finally:
         stop.set()
         phone.stop_listening()
