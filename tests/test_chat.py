@@ -45,7 +45,13 @@ def server(settings: Settings, ai_models: AiModels, ai_data_dir: Path) -> Iterat
             REQUESTS[f"{scope['method']} {scope['path']}"] += 1
         await app(scope, receive, send)
 
-    uv = uvicorn.Server(uvicorn.Config(counted, port=port, log_level="warning", lifespan="on"))
+    # As `smsdesk serve` does: open reply streams get a moment, then the server stops anyway
+    # (and stops its worker child) rather than outliving the test.
+    uv = uvicorn.Server(
+        uvicorn.Config(
+            counted, port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+        )
+    )
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -59,7 +65,8 @@ def server(settings: Settings, ai_models: AiModels, ai_data_dir: Path) -> Iterat
     )
     yield configured
     uv.should_exit = True
-    thread.join(timeout=10)
+    thread.join(timeout=60)
+    assert not thread.is_alive(), "the server did not stop"
 
 
 def _replies(lines: list[str]) -> list[str]:
