@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from app.ai.models import AiModels
 
 REPO = Path(__file__).resolve().parents[1]
+CASES = REPO / "evals" / "compliance" / "cases_public.jsonl"
 
 # A property is not about speed: on a loaded machine Hypothesis's 200 ms deadline per example
 # and its too-slow health check would fail tests by chance.
@@ -40,7 +41,6 @@ hypothesis_settings.register_profile(
     "smsdesk", deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 hypothesis_settings.load_profile("smsdesk")
-CASES = REPO / "evals" / "compliance" / "cases_public.jsonl"
 
 
 @pytest.fixture(autouse=True)
