@@ -85,7 +85,9 @@ def dashboard_page(
 ) -> Response:
     """Supervisor dashboard over the chosen period, for the viewer's brands (admins: all)."""
     require_supervisor(console.agent)
-    live = stream_url(db)  # first: what changes from here on reaches the page live
+    # First: what changes from here on reaches the page live. Not for the page's own refresh
+    # (htmx selects #dashboard out of it and keeps the stream it has).
+    live = "" if request.headers.get("HX-Request") else stream_url(db)
     chosen = parse_period(period)
     scope = brand_scope(console.agent)
     zone = business_zone(request.app.state.runtime.settings.business_timezone)

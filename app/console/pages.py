@@ -67,7 +67,8 @@ def queue_page(
     request: Request, runtime: RuntimeDep, console: PageContextDep, db: DbSession
 ) -> Response:
     """The human queue, most urgent first, live; searched and filtered by its query string."""
-    return _queue(request, runtime, console, db, "queue.html")
+    live = stream_url(db)  # first: see `stream_url`
+    return _queue(request, runtime, console, db, "queue.html", live=live)
 
 
 @router.get("/partials/queue")
@@ -90,10 +91,15 @@ def queue_choices(runtime: RuntimeDep, console: ConsoleContext, db: DbSession) -
 
 
 def _queue(
-    request: Request, runtime: RuntimeDep, console: ConsoleContext, db: DbSession, template: str
+    request: Request,
+    runtime: RuntimeDep,
+    console: ConsoleContext,
+    db: DbSession,
+    template: str,
+    *,
+    live: str | None = None,
 ) -> Response:
-    # The whole page links its live stream, first (the partial is what the stream refreshes).
-    live = stream_url(db) if template == "queue.html" else None
+    """The page (with `live`, its stream) or the partial the stream refreshes."""
     choices = queue_choices(runtime, console, db)
     agent = console.agent
     error = None
